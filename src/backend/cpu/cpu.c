@@ -1,0 +1,264 @@
+/* cpu.c — the CPU backend: buffers, element-wise ops, norms, RoPE, and the
+ * ops table. Heavy ops live in cpu_matmul.c and cpu_attn.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/cpu/cpu.h"
+#include "core/fp16.h"
+
+void *tl_cpu_scratch(tl_cpu *c, size_t n) {
+    if (n <= c->scratch_cap) return c->scratch;
+    size_t cap = (n + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, cap);
+    if (!p) return NULL;
+    free(c->scratch);
+    c->scratch = p;
+    c->scratch_cap = cap;
+    return p;
+}
+
+static bool cpu_supports(const tl_backend *b, tl_op op, tl_dtype type) {
+    const tl_cpu *c = b->impl;
+    if (op == TL_OP_MATMUL || op == TL_OP_GET_ROWS) {
+        const tl_dtype_traits *tr = tl_dtype_traits_of(type);
+        if (!tr) return false;
+        if (op == TL_OP_GET_ROWS) return c->kern->to_float[type] || type == TL_DTYPE_F32;
+        return c->kern->vec_dot[type] &&
+               (tr->vec_dot_type == TL_DTYPE_F32 || c->kern->from_float[tr->vec_dot_type]);
+    }
+    return true;
+}
+
+static void *cpu_alloc(tl_backend *b, size_t bytes) {
+    (void)b;
+    size_t cap = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, cap ? cap : 64);
+    if (p) memset(p, 0, cap);
+    return p;
+}
+
+static void cpu_dealloc(tl_backend *b, void *p) { (void)b; free(p); }
+
+static tl_status cpu_reserve(tl_backend *b, int n_batch, int max_dim, tl_err *err) {
+    tl_cpu *c = tl_cpu_of(b);
+    /* converted activations are never larger than F32 ones, plus block slack */
+    size_t need = (size_t)n_batch * ((size_t)max_dim * sizeof(float) + 1024) +
+                  (size_t)c->n_threads * 65536;
+    if (!tl_cpu_scratch(c, need))
+        return tl_err_set(err, TL_ERR_NOMEM, "cannot reserve %zu bytes of CPU scratch", need);
+    return TL_OK;
+}
+
+static void cpu_copy(tl_backend *b, void *dst, const void *src, size_t bytes) {
+    (void)b;
+    memcpy(dst, src, bytes);
+}
+
+// table (rows, dim) gathered at ids (n,) -> out (n, dim)
+static void cpu_get_rows(tl_backend *b, const tl_tensor *t, const int32_t *ids, int n, float *out) {
+    tl_cpu *c = tl_cpu_of(b);
+    const int64_t dim = t->ne[0];
+    const size_t row = tl_tensor_row_bytes(t);
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = (const uint8_t *)t->data + (size_t)ids[i] * row;
+        if (t->type == TL_DTYPE_F32) memcpy(out + (size_t)i * dim, src, row);
+        else c->kern->to_float[t->type](src, out + (size_t)i * dim, dim);
+    }
+}
+
+typedef struct norm_job {
+    tl_norm_kind kind;
+    const float *x, *w, *bias;
+    float eps;
+    int n, dim;
+    float *y;
+} norm_job;
+
+static void norm_work(void *arg, int ith, int nth) {
+    const norm_job *j = arg;
+    for (int r = ith; r < j->n; r += nth) {
+        const float *x = j->x + (size_t)r * j->dim;
+        float *y = j->y + (size_t)r * j->dim;
+        /* sums in double, as the reference engine does: a 4096-wide row of
+         * activations loses digits in a float accumulator */
+        double mean = 0;
+        if (j->kind == TL_NORM_LAYER) {
+            for (int i = 0; i < j->dim; i++) mean += x[i];
+            mean /= j->dim;
+        }
+        double var = 0;
+        for (int i = 0; i < j->dim; i++) {
+            double d = x[i] - (float)mean;
+            var += d * d;
+        }
+        const float scale = 1.0f / sqrtf((float)(var / j->dim) + j->eps);
+        for (int i = 0; i < j->dim; i++) {
+            float v = (x[i] - (float)mean) * scale;
+            if (j->w) v *= j->w[i];
+            if (j->bias) v += j->bias[i];
+            y[i] = v;
+        }
+    }
+}
+
+static void cpu_norm(tl_backend *b, tl_norm_kind kind, const float *x, const tl_tensor *w,
+                     const tl_tensor *bias, float eps, int n, int dim, float *y) {
+    norm_job j = { kind, x, w ? w->data : NULL, bias ? bias->data : NULL, eps, n, dim, y };
+    tl_pool_run(tl_cpu_of(b)->pool, norm_work, &j);
+}
+
+typedef struct rope_job {
+    const tl_rope_params *p;
+    float *x;
+    int n, stride;
+    const int32_t *pos;
+} rope_job;
+
+// x (n, stride): rotate the first rope_dims of each head by pos * theta_i
+static void rope_work(void *arg, int ith, int nth) {
+    const rope_job *j = arg;
+    const tl_rope_params *p = j->p;
+    const int half = p->rope_dims / 2;
+    const float theta_scale = powf(p->theta, -2.0f / (float)p->rope_dims);
+    for (int t = ith; t < j->n; t += nth) {
+        for (int h = 0; h < p->n_head; h++) {
+            float *xh = j->x + (size_t)t * j->stride + (size_t)h * p->head_dim;
+            /* theta accumulates by multiplication, like the reference engine,
+             * so positions far into the context round the same way */
+            float theta = (float)j->pos[t] * p->freq_scale;
+            for (int i = 0; i < half; i++) {
+                float th = p->freq_factors ? theta / p->freq_factors[i] : theta;
+                float cs = cosf(th) * p->attn_factor, sn = sinf(th) * p->attn_factor;
+                int a = p->kind == TL_ROPE_NEOX ? i : 2 * i;
+                int c = p->kind == TL_ROPE_NEOX ? i + half : 2 * i + 1;
+                float x0 = xh[a], x1 = xh[c];
+                xh[a] = x0 * cs - x1 * sn;
+                xh[c] = x0 * sn + x1 * cs;
+                theta *= theta_scale;
+            }
+        }
+    }
+}
+
+static void cpu_rope(tl_backend *b, const tl_rope_params *p, float *x, int n, int stride,
+                     const int32_t *pos) {
+    rope_job j = { p, x, n, stride, pos };
+    tl_pool_run(tl_cpu_of(b)->pool, rope_work, &j);
+}
+
+/* GELU (tanh form) evaluated on the half-precision grid, input and output:
+ * the reference engine tabulates GELU over all f16 values, and matching it
+ * moves Phi-2/Gemma logits 20-80x closer to its output. */
+static inline float gelu_tanh(float x) {
+    const float c = 0.79788456080286535588f; /* sqrt(2/pi) */
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float xh = tl_f16_to_f32(tl_f32_to_f16(x));
+    return tl_f16_to_f32(tl_f32_to_f16(0.5f * xh * (1.0f + tanhf(c * xh * (1.0f + 0.044715f * xh * xh)))));
+}
+static inline float silu(float x) { return x / (1.0f + expf(-x)); }
+
+typedef struct glu_job {
+    tl_act_kind act;
+    const float *gate, *up;
+    int stride, n, d;
+    float *out;
+} glu_job;
+
+static void glu_work(void *arg, int ith, int nth) {
+    const glu_job *j = arg;
+    for (int t = ith; t < j->n; t += nth) {
+        const float *g = j->gate + (size_t)t * j->stride, *u = j->up + (size_t)t * j->stride;
+        float *o = j->out + (size_t)t * j->d;
+        if (j->act == TL_ACT_SILU)
+            for (int i = 0; i < j->d; i++) o[i] = silu(g[i]) * u[i];
+        else
+            for (int i = 0; i < j->d; i++) o[i] = gelu_tanh(g[i]) * u[i];
+    }
+}
+
+static void cpu_glu(tl_backend *b, tl_act_kind act, const float *gate, const float *up, int stride,
+                    int n, int d, float *out) {
+    glu_job j = { act, gate, up, stride, n, d, out };
+    tl_pool_run(tl_cpu_of(b)->pool, glu_work, &j);
+}
+
+static void cpu_unary(tl_backend *b, tl_unary op, float arg, float *x, size_t count) {
+    (void)b;
+    switch (op) {
+    case TL_UNARY_SILU: for (size_t i = 0; i < count; i++) x[i] = silu(x[i]); break;
+    case TL_UNARY_GELU_TANH: for (size_t i = 0; i < count; i++) x[i] = gelu_tanh(x[i]); break;
+    case TL_UNARY_SCALE: for (size_t i = 0; i < count; i++) x[i] *= arg; break;
+    case TL_UNARY_SOFTCAP:
+        for (size_t i = 0; i < count; i++) x[i] = arg * tanhf(x[i] / arg);
+        break;
+    }
+}
+
+static void cpu_add(tl_backend *b, float *y, const float *x, size_t count) {
+    (void)b;
+    for (size_t i = 0; i < count; i++) y[i] += x[i];
+}
+
+static void cpu_free(tl_backend *b) {
+    if (!b) return;
+    tl_cpu *c = b->impl;
+    if (c) {
+        tl_pool_free(c->pool);
+        free(c->scratch);
+        free(c);
+    }
+    free(b);
+}
+
+static const tl_backend_ops k_cpu_ops = {
+    .name = "cpu",
+    .free = cpu_free,
+    .supports = cpu_supports,
+    .alloc = cpu_alloc,
+    .dealloc = cpu_dealloc,
+    .reserve = cpu_reserve,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .get_rows = cpu_get_rows,
+    .matmul = tl_cpu_matmul,
+    .norm = cpu_norm,
+    .rope = cpu_rope,
+    .kv_store = tl_cpu_kv_store,
+    .attention = tl_cpu_attention,
+    .glu = cpu_glu,
+    .unary = cpu_unary,
+    .add = cpu_add,
+};
+
+tl_status tl_backend_cpu_init(int n_threads, tl_backend **out, tl_err *err) {
+    *out = NULL;
+    tl_backend *b = calloc(1, sizeof *b);
+    tl_cpu *c = calloc(1, sizeof *c);
+    if (!b || !c) {
+        free(b);
+        free(c);
+        return tl_err_set(err, TL_ERR_NOMEM, "out of memory creating the CPU backend");
+    }
+    b->ops = &k_cpu_ops;
+    b->impl = c;
+    c->kern = tl_kern_get();
+    if (n_threads <= 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = nc > 0 ? (int)nc : 1;
+    }
+    tl_status st = tl_pool_init(n_threads, &c->pool, err);
+    if (st != TL_OK) {
+        cpu_free(b);
+        return st;
+    }
+    c->n_threads = tl_pool_n_threads(c->pool);
+    *out = b;
+    return TL_OK;
+}
+
+void tl_backend_free(tl_backend *b) {
+    if (b) b->ops->free(b);
+}

@@ -1,0 +1,42 @@
+/* source.h — a model file of any supported format, seen the same way:
+ * metadata as GGUF-style keys and a list of named tensor views.
+ *
+ * Formats whose conventions differ from GGUF's (Hugging Face rotate-half
+ * RoPE, Gemma norms stored as w instead of 1+w) say so in the flags, so
+ * the model adapts without touching the weights. */
+#ifndef TL_IO_SOURCE_H
+#define TL_IO_SOURCE_H
+
+#include <stdbool.h>
+#include "base/err.h"
+#include "core/tensor.h"
+#include "io/gguf.h"
+
+typedef struct tl_source {
+    const char *format;      /* "gguf", "hf", "torchless"; static string */
+    tl_gguf *meta;           /* metadata (GGUF keys), owned */
+    tl_tensor *tensors;      /* n_tensors views, owned array */
+    int64_t n_tensors;
+    bool rope_neox;          /* rotary pairs are halves (HF layout) for every family */
+    bool norm_plus_one;      /* RMSNorm weights are stored as w, applied as 1+w */
+    /* format-specific owner of mappings and name storage */
+    void *impl;
+    void (*impl_free)(void *impl);
+    int64_t *sorted;         /* tensor indices sorted by name, for lookup */
+} tl_source;
+
+/* Opens path, detecting the format from its content. *out caller-frees with
+ * tl_source_free. */
+tl_status tl_source_open(const char *path, tl_source **out, tl_err *err);
+void tl_source_free(tl_source *s);
+
+/* Tensor by exact name, or NULL. Borrowed. */
+const tl_tensor *tl_source_find(const tl_source *s, const char *name);
+
+/* Builds the sorted index; formats call it once their tensor list is set. */
+tl_status tl_source_index(tl_source *s, tl_err *err);
+
+/* Format openers (one file each). */
+tl_status tl_source_open_gguf(const char *path, tl_source *s, tl_err *err);
+
+#endif

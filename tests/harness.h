@@ -1,0 +1,25 @@
+/* harness.h — a tiny test harness: CHECK macros, shared-fixture lookup, skip. */
+#ifndef TL_TESTS_HARNESS_H
+#define TL_TESTS_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int tl_test_failures;
+
+#define CHECK(cond) do { if (!(cond)) { \
+    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+    tl_test_failures++; } } while (0)
+#define CHECKF(cond, ...) do { if (!(cond)) { \
+    fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); tl_test_failures++; } } while (0)
+
+/* Path of a file under ../shared (TL_SHARED env), written to a static buffer
+ * that the next call overwrites. */
+const char *tl_test_shared(const char *rel);
+/* Exits 77 (ctest "skipped") with a message when ../shared is absent. */
+void tl_test_require_shared(void);
+/* Prints "N passed, M failed" and returns the exit code for main. */
+int tl_test_finish(const char *name, int n_checks_hint);
+
+#endif

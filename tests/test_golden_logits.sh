@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Golden logits: `torchless logits` on fixtures/logits/tokens.txt must match
+# llama.cpp's logits for the same GGUF within ../shared/tools/cmp_logits.py's
+# tiers: exact (F32 weights + F32 KV), half (F16/BF16 weights or F16 KV),
+# quant (quantized weights vs the reference of the same quantized file).
+set -u
+SHARED=${TL_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
+BIN=${TL_BIN:-build/bin}/torchless
+if [ ! -d "$SHARED/fixtures/models" ]; then
+  echo "SKIP: $SHARED/fixtures not found (set TL_SHARED)"; exit 77
+fi
+M=$SHARED/fixtures/models L=$SHARED/fixtures/logits CMP=$SHARED/tools/cmp_logits.py
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0
+check() { # model-file reference tier [extra args]
+  local model=$1 ref=$2 tier=$3; shift 3
+  local out=$TMP/$(basename "$model").$tier.out
+  if "$BIN" logits "$model" --tokens "$L/tokens.txt" --out "$out" "$@" 2>"$TMP/err" &&
+     res=$(python3 "$CMP" "$ref" "$out" 512 "$tier"); then
+    pass=$((pass+1)); echo "ok   $(basename "$model") $* : $res"
+  else
+    fail=$((fail+1)); echo "FAIL $(basename "$model") $* : ${res:-$(cat "$TMP/err")}"
+  fi
+}
+# Every architecture in F32 with an F32 cache: exact; with the default F16 cache: half.
+for a in llama mistral qwen2 phi2 phi3 gemma gemma2; do
+  check "$M/$a.f32.gguf" "$L/$a.f32.logits" exact --kv-dtype f32
+  check "$M/$a.f32.gguf" "$L/$a.f32.logits" half
+  for q in q8_0 q4_k_m; do check "$M/$a.$q.gguf" "$L/$a.$q.logits" quant; done
+done
+for t in f16 bf16; do check "$M/llama.$t.gguf" "$L/llama.$t.logits" half; done
+for q in q4_0 q4_1 q5_0 q5_1 q2_k q3_k_m q5_k_m q6_k; do
+  check "$M/llama.$q.gguf" "$L/llama.$q.logits" quant
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

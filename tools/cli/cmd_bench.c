@@ -1,0 +1,95 @@
+/* cmd_bench.c — `torchless bench`: prompt processing (pp) and generation (tg)
+ * tokens per second, mean ± stddev over repetitions, like llama-bench. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void stats(const double *v, int n, double *mean, double *sd) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+int cmd_bench(int argc, char **argv, int first) {
+    cli_opts o;
+    const char *pos[1];
+    if (cli_parse(argc, argv, first, &o, pos, 1) != 1 || o.bench_p < 0 || o.bench_n < 0 ||
+        o.bench_r < 1) {
+        fprintf(stderr, "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--csv]\n");
+        return 2;
+    }
+    o.model = pos[0];
+    tl_model *m = cli_load(&o);
+    if (!m) return 1;
+    tl_model_info in;
+    tl_model_get_info(m, &in);
+    const int p = o.bench_p, n = o.bench_n, r = o.bench_r;
+    tl_context_params cp = tl_context_default_params();
+    cp.n_ctx = p + n + 1;
+    cp.n_batch = p > 0 ? p : 1;
+    cp.kv_type = o.kv_type;
+    tl_context *c = NULL;
+    if (tl_context_init(m, &cp, &c) != TL_OK) {
+        fprintf(stderr, "torchless: error: %s\n", tl_model_error(m));
+        tl_model_free(m);
+        return 1;
+    }
+    /* a fixed pseudo-random prompt: speed does not depend on the ids */
+    const int nv = tl_model_n_vocab(m);
+    tl_token *toks = malloc(sizeof(tl_token) * (size_t)(p > 0 ? p : 1));
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < p; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        toks[i] = (tl_token)(x % (uint64_t)nv);
+    }
+    double *pp = calloc(r, sizeof(double)), *tg = calloc(r, sizeof(double));
+    tl_token t0 = tl_token_bos(m) >= 0 ? tl_token_bos(m) : 0;
+    tl_decode(c, &t0, 1); /* warm-up: page in weights, spin up threads */
+    for (int rep = 0; rep < r; rep++) {
+        if (p > 0) {
+            tl_context_reset(c);
+            double t = cli_now();
+            tl_decode(c, toks, p);
+            pp[rep] = p / (cli_now() - t);
+        }
+        if (n > 0) {
+            tl_context_reset(c);
+            tl_token tok = t0;
+            double t = cli_now();
+            for (int i = 0; i < n; i++) {
+                tl_decode(c, &tok, 1);
+                tok = (tl_token)((tok + 1) % nv);
+            }
+            tg[rep] = n / (cli_now() - t);
+        }
+    }
+    double pm, ps, gm, gs;
+    stats(pp, r, &pm, &ps);
+    stats(tg, r, &gm, &gs);
+    if (o.csv) {
+        if (p > 0) printf("pp%d,%.2f,%.2f\n", p, pm, ps);
+        if (n > 0) printf("tg%d,%.2f,%.2f\n", n, gm, gs);
+    } else {
+        printf("| model | type | size | threads | cpu | test | t/s | GB/s |\n");
+        printf("|---|---|---|---|---|---|---|---|\n");
+        const char *name = strrchr(o.model, '/') ? strrchr(o.model, '/') + 1 : o.model;
+        double gib = in.weight_bytes / 1073741824.0;
+        if (p > 0)
+            printf("| %s | %s | %.2f GiB | %d | %s | pp%d | %.2f ± %.2f | |\n", name, in.file_type,
+                   gib, o.threads, tl_cpu_variant(), p, pm, ps);
+        if (n > 0)
+            printf("| %s | %s | %.2f GiB | %d | %s | tg%d | %.2f ± %.2f | %.1f |\n", name,
+                   in.file_type, gib, o.threads, tl_cpu_variant(), n, gm, gs,
+                   gm * in.weight_bytes / 1e9);
+    }
+    free(pp);
+    free(tg);
+    free(toks);
+    tl_context_free(c);
+    tl_model_free(m);
+    return 0;
+}
