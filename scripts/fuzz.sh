@@ -89,12 +89,14 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$crashes"
   if [ -z "$(ls -A "$corpus")" ] && [ "$t" = fuzz_gguf ]; then seed_gguf "$corpus"; fi
   echo "== $t: ${secs}s, corpus $(ls "$corpus" | wc -l) files"
-  if ! "$build/bin/$t" "$corpus" -max_total_time="$secs" -jobs="$jobs" -workers="$jobs" \
+  par=()
+  [ "$jobs" -gt 1 ] && par=(-jobs="$jobs" -workers="$jobs")   # workers log to fuzz-N.log in cwd
+  if ! (cd "$build" && "$build/bin/$t" "$corpus" -max_total_time="$secs" "${par[@]}" \
         -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$crashes/" 2>"$build/$t.log"; then
+        -artifact_prefix="$crashes/" 2>"$build/$t.log"); then
     echo "!! $t failed; see $build/$t.log and $crashes/"; tail -30 "$build/$t.log"; status=1
   else
-    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb)|cov:" "$build/$t.log" | tail -3
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|DONE" "$build/$t.log" | tail -3 || true
   fi
 done
 exit $status

@@ -742,6 +742,14 @@ static void test_writer_roundtrip(void) {
     CHECK(tl_gguf_writer_add_tensor(w, "h5", TL_DTYPE_F16, 1, (int64_t[4]){5}, h5, 10) == TL_OK);
     char *path = tmp_path("rt.gguf");
     CHECKF(tl_gguf_writer_write(w, path, &err) == TL_OK, "%s", err.msg);
+    /* the in-memory image is the same bytes as the file */
+    void *img = NULL;
+    size_t img_n = 0, file_n = 0;
+    CHECKF(tl_gguf_writer_write_mem(w, &img, &img_n, &err) == TL_OK, "%s", err.msg);
+    uint8_t *file = read_file(path, &file_n);
+    CHECK(img && file && img_n == file_n && memcmp(img, file, img_n) == 0);
+    free(img);
+    free(file);
 
     tl_gguf *g = NULL;
     CHECKF(tl_gguf_open(path, &g, &err) == TL_OK, "%s", err.msg);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "io/gguf.h"
 #include "tok/tok.h"
+#include "tok/tok_impl.h"
 
 static char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -167,6 +168,74 @@ static void test_vocab(const char *name) {
         CHECKF(rt, "%s: string %zu does not round-trip", name, k);
     }
     CHECKF(line >= oend, "%s: .out has more lines than .inp strings", name);
+
+    /* random bytes: never a failure or an out-of-range id; lossless where
+     * the vocabulary can be (BPE: after llama.cpp's U+FFFD replacement;
+     * SPM: unless the text holds U+2581 itself, which decodes to ' ') */
+    {
+        static const char *const frags[] = {"<", "|", ">", " ", "  ", "\n", "\t", "a", "Hello", "'s", "1", "12345",
+            "\xe2\x96\x81", "\xc3\xb5", "\xff", "\x80", "\xc3", "\xf0\x9f", "\xf0\x9f\x98\x81", "<s>", "</s>",
+            "<|endoftext|>", "<|im_end|>", "<|begin_of_text|>", "<tool_call>", "\xe4\xb8\xad", "!", ".", "\0"};
+        const int nfr = (int)(sizeof frags / sizeof frags[0]);
+        uint64_t rng = 42;
+        int bad = 0, lossy = 0;
+        for (int iter = 0; iter < 300; iter++) {
+            char x[256];
+            size_t xl = 0;
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            int nf = (int)((rng >> 33) % 16);
+            for (int k = 0; k < nf; k++) {
+                rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                const char *f = frags[(rng >> 33) % (uint64_t)nfr];
+                size_t fl = f[0] ? strlen(f) : 1;
+                memcpy(x + xl, f, fl);
+                xl += fl;
+            }
+            int32_t ids[1024];
+            for (int mode = 0; mode < 3; mode++) {
+                int n = tl_tok_encode(t, x, xl, ids, 1024, mode == 2, mode >= 1);
+                if (n < 0) {
+                    bad++;
+                    continue;
+                }
+                for (int i = 0; i < n; i++)
+                    if (ids[i] < 0 || ids[i] >= tl_tok_n_vocab(t)) bad++;
+                char dec[4096];
+                int dl = tl_tok_decode_ex(t, ids, n, dec, sizeof dec, TL_TOK_DECODE_NO_CLEANUP);
+                if (dl < 0) bad++;
+                if (mode != 0 || dl < 0) continue;
+                char *want = NULL;
+                size_t wl = xl;
+                if (tl_tok_get_kind(t) == TL_TOK_BPE) {
+                    wl = tl_tok_utf8_sanitize(x, xl, &want);
+                } else {
+                    /* SPM cuts symbols by lead-byte length, so a bad lead byte
+                     * swallows part of a following U+2581; a user-defined token
+                     * makes the next text get a space prefix (llama.cpp both) */
+                    bool skip = memmem(x, xl, "\xe2\x96\x81", 3) != NULL;
+                    char *san = NULL;
+                    size_t sl2 = tl_tok_utf8_sanitize(x, xl, &san);
+                    skip |= sl2 != xl || memcmp(san, x, xl) != 0;
+                    free(san);
+                    for (int i = 0; i < n; i++) skip |= (t->attr[ids[i]] & TL_TATTR_USER_DEFINED) != 0;
+                    if (skip) continue;
+                }
+                const char *w = want ? want : x;
+                if ((size_t)dl != wl || memcmp(dec, w, wl) != 0) {
+                    if (getenv("TL_TOK_VERBOSE")) {
+                        fprintf(stderr, "%s lossy: \"", name);
+                        print_escaped(stderr, x, xl);
+                        fprintf(stderr, "\" -> \"");
+                        print_escaped(stderr, dec, (size_t)dl);
+                        fprintf(stderr, "\"\n");
+                    }
+                    lossy++;
+                }
+                free(want);
+            }
+        }
+        CHECKF(bad == 0 && lossy == 0, "%s: random bytes: %d failures, %d lossy round trips", name, bad, lossy);
+    }
     printf("%-28s %d/%zu tokenizations match, %d round trips exact, %d listed exceptions\n", name,
            n_ok, ns, n_rt_ok, n_rt_exc);
     free(sp);
@@ -272,6 +341,25 @@ static void test_spm(void) {
     n = tl_tok_encode(t, "a</s>b", 6, ids, 64, false, false);
     CHECK(n >= 3 && !contains(ids, n, 2));
 
+    /* chunked merging (at starts of U+2581 runs) equals one global queue */
+    {
+        size_t il = 0;
+        char *inp = read_all(tl_test_shared("fixtures/tokenizer/ggml-vocab-llama-spm.gguf.inp"), &il);
+        CHECK(inp != NULL && t->spm_chunked);
+        if (inp) {
+            int cap = (int)il + 8;
+            int32_t *x = malloc((size_t)cap * sizeof *x), *y = malloc((size_t)cap * sizeof *y);
+            int nx = tl_tok_encode(t, inp, il, x, cap, true, false);
+            t->spm_chunked = false;
+            int ny = tl_tok_encode(t, inp, il, y, cap, true, false);
+            t->spm_chunked = true;
+            CHECK(nx > 100 && nx == ny && !memcmp(x, y, (size_t)nx * sizeof *x));
+            free(x);
+            free(y);
+            free(inp);
+        }
+    }
+
     /* streaming: U+1D11E (4 bytes) has no token and falls back to bytes */
     const char *clef = "x\xf0\x9d\x84\x9ey";
     n = tl_tok_encode(t, clef, strlen(clef), ids, 64, false, false);
@@ -331,8 +419,79 @@ static void test_split(void) {
     free(sp);
 }
 
+/* The hand-written splitters must give Oniguruma's words exactly. */
+typedef struct words {
+    size_t v[256];
+    int n;
+} words;
+
+static tl_status collect(void *user, size_t off, size_t len) {
+    words *w = user;
+    if (w->n < 128) {
+        w->v[2 * w->n] = off;
+        w->v[2 * w->n + 1] = len;
+    }
+    w->n++;
+    return TL_OK;
+}
+
+static void test_fast_splitters(void) {
+    static const char *const pats[] = {
+        "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
+        "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        "\\p{N}",
+    };
+    static const char *const atoms[] = {" ", " ", "  ", "\t", "\n", "\r", "\v", "\f", "a", "Z", "s", "S", "t",
+        "l", "L", "r", "E", "v", "m", "D", "'", "'", "1", "7", "\xd9\xa3" /* Arabic 3 */,
+        "\xe2\x85\xab" /* Roman XII */, "\xc2\xbd" /* 1/2 */, "\xc3\xa9", "\xcc\x81" /* combining acute */,
+        "!", "_", ".", "\xe3\x80\x82", "\xe3\x80\x80" /* ideographic space */, "\xc2\xa0", "\xc2\x85",
+        "\xe2\x80\xa8", "\xf0\x9f\x98\x81", "\xf0\x9d\x90\x80" /* math bold A (L, astral) */, "\xe4\xb8\xad",
+        "\xe0\xb8\x81", "\x01", "$", "~"};
+    const int n_atoms = (int)(sizeof atoms / sizeof atoms[0]);
+    uint64_t rng = 0x1234567;
+    int mismatches = 0;
+    for (size_t pi = 0; pi < sizeof pats / sizeof pats[0]; pi++) {
+        tl_tok_pretok *fast = NULL, *slow = NULL;
+        tl_err err = {0};
+        CHECK(tl_tok_pretok_init(&pats[pi], 1, true, &fast, &err) == TL_OK);
+        CHECK(tl_tok_pretok_init(&pats[pi], 1, false, &slow, &err) == TL_OK);
+        if (!fast || !slow) return;
+        for (int iter = 0; iter < 20000; iter++) {
+            char buf[128];
+            size_t len = 0;
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            int n = (int)((rng >> 33) % 10);
+            for (int k = 0; k < n; k++) {
+                rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+                const char *a = atoms[(rng >> 33) % (uint64_t)n_atoms];
+                memcpy(buf + len, a, strlen(a));
+                len += strlen(a);
+            }
+            words wf = {0}, ws = {0};
+            tl_tok_pretok_split(fast, buf, len, collect, &wf);
+            tl_tok_pretok_split(slow, buf, len, collect, &ws);
+            bool same = wf.n == ws.n && !memcmp(wf.v, ws.v, 2 * (size_t)(wf.n < 128 ? wf.n : 128) * sizeof(size_t));
+            if (!same && mismatches++ < 5) {
+                fprintf(stderr, "pattern %zu: \"", pi);
+                print_escaped(stderr, buf, len);
+                fprintf(stderr, "\"\n  fast:");
+                for (int k = 0; k < wf.n && k < 128; k++) fprintf(stderr, " [%zu,%zu)", wf.v[2 * k], wf.v[2 * k] + wf.v[2 * k + 1]);
+                fprintf(stderr, "\n  onig:");
+                for (int k = 0; k < ws.n && k < 128; k++) fprintf(stderr, " [%zu,%zu)", ws.v[2 * k], ws.v[2 * k] + ws.v[2 * k + 1]);
+                fprintf(stderr, "\n");
+            }
+        }
+        tl_tok_pretok_free(fast);
+        tl_tok_pretok_free(slow);
+    }
+    CHECKF(mismatches == 0, "%d fast/Oniguruma split mismatches", mismatches);
+}
+
 int main(void) {
     test_split();
+    test_fast_splitters();
     tl_test_require_shared();
     static const char *const vocabs[] = {"ggml-vocab-llama-spm", "ggml-vocab-phi-3", "ggml-vocab-gpt-2",
         "ggml-vocab-falcon", "ggml-vocab-starcoder", "ggml-vocab-deepseek-coder", "vocab-llama3",

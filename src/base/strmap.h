@@ -8,7 +8,7 @@
  * tl_u64map: uint64 -> two int32 values (the tokenizer stores merge rank and
  * merged token id under a packed (left id, right id) key).
  *
- * Both use linear probing at <= 50% load and never shrink; lookups touch one
+ * Both use linear probing at <= 60% load and never shrink; lookups touch one
  * cache line in the common case. Not thread-safe for writers; concurrent
  * readers are fine once building is done. */
 #ifndef TL_BASE_STRMAP_H

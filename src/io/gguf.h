@@ -133,5 +133,9 @@ tl_status tl_gguf_writer_add_tensor(tl_gguf_writer *w, const char *name, tl_dtyp
 /* Writes path atomically: a temp file in the same directory, then rename, so
  * a failed write never leaves a partial file at path. */
 tl_status tl_gguf_writer_write(tl_gguf_writer *w, const char *path, tl_err *err);
+/* Same file image built in memory: on success *data (caller-frees with
+ * free()) holds *size bytes, ready for tl_gguf_open_mem. Used by formats
+ * whose metadata is translated into GGUF keys (Hugging Face, Torchless). */
+tl_status tl_gguf_writer_write_mem(tl_gguf_writer *w, void **data, size_t *size, tl_err *err);
 
 #endif

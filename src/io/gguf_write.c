@@ -355,40 +355,81 @@ static bool write_zeros(FILE *f, uint64_t n) {
 
 static uint64_t pad_to(uint64_t x, uint64_t a) { return (a - x % a) % a; }
 
-tl_status tl_gguf_writer_write(tl_gguf_writer *w, const char *path, tl_err *err) {
-    if (!w || !path) return tl_err_set(err, TL_ERR_INVALID_ARG, "tl_gguf_writer_write: NULL argument");
-    if (w->first_err.code != TL_OK)
-        return tl_err_set(err, w->first_err.code, "%s: %s", path, w->first_err.msg);
-    uint64_t align;
-    tl_status st = writer_alignment(w, &align, err);
-    if (st != TL_OK) return st;
+static void bb_zeros(bbuf *b, uint64_t n) {
+    static const uint8_t zeros[256];
+    for (; n && !b->oom; n -= n < sizeof zeros ? n : sizeof zeros)
+        bb_put(b, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
+}
 
-    /* Everything before the data section is built in memory: its size is
-     * small next to the tensors, and it needs the final offsets anyway. */
-    bbuf h = {0};
-    bb_put(&h, TL_GGUF_MAGIC, 4);
-    bb_le(&h, 3, 4);
-    bb_le(&h, w->n_tensors, 8);
-    bb_le(&h, w->n_kv, 8);
+/* Encodes everything before the data section into h (it is small next to
+ * the tensors and needs the final offsets anyway); what names the output in
+ * messages. */
+static tl_status build_header(tl_gguf_writer *w, const char *what, bbuf *h, uint64_t *align,
+                              tl_err *err) {
+    if (w->first_err.code != TL_OK)
+        return tl_err_set(err, w->first_err.code, "%s: %s", what, w->first_err.msg);
+    tl_status st = writer_alignment(w, align, err);
+    if (st != TL_OK) return st;
+    bb_put(h, TL_GGUF_MAGIC, 4);
+    bb_le(h, 3, 4);
+    bb_le(h, w->n_tensors, 8);
+    bb_le(h, w->n_kv, 8);
     for (size_t i = 0; i < w->n_kv; i++) {
         const wkv *k = &w->kvs[i];
-        bb_str(&h, k->key, k->key_len);
-        bb_le(&h, k->type, 4);
-        bb_put(&h, k->val, k->val_len);
+        bb_str(h, k->key, k->key_len);
+        bb_le(h, k->type, 4);
+        bb_put(h, k->val, k->val_len);
     }
     uint64_t off = 0;
     for (size_t i = 0; i < w->n_tensors; i++) {
         wtensor *t = &w->tensors[i];
         t->offset = off;
-        if (t->nbytes > UINT64_MAX - off - align) { free(h.p); return tl_err_set(err, TL_ERR_INVALID_ARG, "%s: tensor data too large", path); }
-        off += t->nbytes + pad_to(t->nbytes, align);
-        bb_str(&h, t->name, t->name_len);
-        bb_le(&h, (uint64_t)t->n_dims, 4);
-        for (int d = 0; d < t->n_dims; d++) bb_le(&h, (uint64_t)t->ne[d], 8);
-        bb_le(&h, (uint64_t)t->type, 4);
-        bb_le(&h, t->offset, 8);
+        if (t->nbytes > UINT64_MAX - off - *align)
+            return tl_err_set(err, TL_ERR_INVALID_ARG, "%s: tensor data too large", what);
+        off += t->nbytes + pad_to(t->nbytes, *align);
+        bb_str(h, t->name, t->name_len);
+        bb_le(h, (uint64_t)t->n_dims, 4);
+        for (int d = 0; d < t->n_dims; d++) bb_le(h, (uint64_t)t->ne[d], 8);
+        bb_le(h, (uint64_t)t->type, 4);
+        bb_le(h, t->offset, 8);
     }
-    if (h.oom) { free(h.p); return tl_err_set(err, TL_ERR_NOMEM, "%s: out of memory building header", path); }
+    if (h->oom) return tl_err_set(err, TL_ERR_NOMEM, "%s: out of memory building header", what);
+    return TL_OK;
+}
+
+tl_status tl_gguf_writer_write_mem(tl_gguf_writer *w, void **data, size_t *size, tl_err *err) {
+    if (!w || !data || !size)
+        return tl_err_set(err, TL_ERR_INVALID_ARG, "tl_gguf_writer_write_mem: NULL argument");
+    *data = NULL;
+    *size = 0;
+    bbuf h = {0};
+    uint64_t align;
+    tl_status st = build_header(w, "in-memory GGUF", &h, &align, err);
+    if (st == TL_OK) {
+        bb_zeros(&h, pad_to(h.n, align));
+        for (size_t i = 0; i < w->n_tensors; i++) {
+            const wtensor *t = &w->tensors[i];
+            if (t->nbytes > SIZE_MAX) h.oom = true;
+            else bb_put(&h, t->data, (size_t)t->nbytes);
+            bb_zeros(&h, pad_to(t->nbytes, align));
+        }
+        if (h.oom) st = tl_err_set(err, TL_ERR_NOMEM, "in-memory GGUF: out of memory");
+    }
+    if (st != TL_OK) {
+        free(h.p);
+        return st;
+    }
+    *data = h.p;
+    *size = h.n;
+    return TL_OK;
+}
+
+tl_status tl_gguf_writer_write(tl_gguf_writer *w, const char *path, tl_err *err) {
+    if (!w || !path) return tl_err_set(err, TL_ERR_INVALID_ARG, "tl_gguf_writer_write: NULL argument");
+    bbuf h = {0};
+    uint64_t align;
+    tl_status st = build_header(w, path, &h, &align, err);
+    if (st != TL_OK) { free(h.p); return st; }
 
     size_t plen = strlen(path);
     char *tmp = (char *)malloc(plen + 16);

@@ -19,12 +19,13 @@
  * hand-written splitter with the same matches: Oniguruma's per-search setup
  * dominates the time on short words. Character classes come from
  * Oniguruma's own Unicode tables, so both paths agree. */
-typedef enum re_kind { RE_ONIG, RE_GPT2, RE_LLAMA3, RE_QWEN2 } re_kind;
+typedef enum re_kind { RE_ONIG, RE_GPT2, RE_LLAMA3, RE_QWEN2, RE_DIGIT } re_kind;
 
 static const struct {
     const char *pattern;
     re_kind kind;
 } k_fast[] = {
+    {"\\p{N}", RE_DIGIT},
     {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)", RE_GPT2},
     {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", RE_GPT2},
     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", RE_LLAMA3},
@@ -298,6 +299,19 @@ static bool split_llama3(const unsigned char *t, size_t a, size_t b, int max_n, 
     return true;
 }
 
+/* \p{N}: every number character is a word, and so is each gap between */
+static bool split_digit(const unsigned char *t, size_t a, size_t b, spans *out) {
+    size_t i = a, gap = a, l;
+    while (i < b) {
+        if (cls_at(t, i, b, &l) == CL_N) {
+            if (!spans_push(out, gap, i - gap) || !spans_push(out, i, l)) return false;
+            gap = i + l;
+        }
+        i += l;
+    }
+    return spans_push(out, gap, b - gap);
+}
+
 tl_status tl_tok_pretok_split(const tl_tok_pretok *p, const char *utf8, size_t len,
                               tl_tok_word_fn fn, void *user) {
     if (len == 0) return TL_OK;
@@ -315,9 +329,13 @@ tl_status tl_tok_pretok_split(const tl_tok_pretok *p, const char *utf8, size_t l
         for (size_t k = 0; k < cur.n; k++) {
             size_t s0 = cur.v[2 * k], sl = cur.v[2 * k + 1];
             if (p->kind[ri] != RE_ONIG) {
-                bool ok = p->kind[ri] == RE_GPT2 ? split_gpt2(base, s0, s0 + sl, &nxt)
-                                                 : split_llama3(base, s0, s0 + sl,
-                                                                p->kind[ri] == RE_LLAMA3 ? 3 : 1, &nxt);
+                bool ok;
+                switch (p->kind[ri]) {
+                case RE_GPT2: ok = split_gpt2(base, s0, s0 + sl, &nxt); break;
+                case RE_LLAMA3: ok = split_llama3(base, s0, s0 + sl, 3, &nxt); break;
+                case RE_QWEN2: ok = split_llama3(base, s0, s0 + sl, 1, &nxt); break;
+                default: ok = split_digit(base, s0, s0 + sl, &nxt); break;
+                }
                 if (!ok) {
                     st = TL_ERR_NOMEM;
                     goto done;

@@ -152,6 +152,8 @@ int tl_tok_encode(const tl_tok *t, const char *text, size_t len, int32_t *out, i
     bool *present = NULL;
     tl_status st = TL_OK;
     if (!text) len = 0;
+    /* the regex engine counts in int; sanitizing can triple the bytes */
+    if (len > TL_TOK_MAX_TEXT) return INT_MIN;
 
     if (len > 0 && !frags_push(&a, 0, len, -1)) st = TL_ERR_NOMEM;
     if (st == TL_OK && len > 0 && t->n_special > 0) {

@@ -96,6 +96,44 @@ static void emit_bytes(const tl_tok *t, const char *p, size_t n, tl_tok_ids *out
     }
 }
 
+static bool is_ws_mark(const char *p) {
+    return (unsigned char)p[0] == 0xE2 && (unsigned char)p[1] == 0x96 && (unsigned char)p[2] == 0x81;
+}
+
+/* Merges symbols [c0, c1) (a chain with no links outside) and emits them. */
+static void merge_chunk(spm_state *s, int c0, int c1, tl_tok_ids *out) {
+    const tl_tok *t = s->t;
+    s->sym[c0].prev = -1;
+    s->sym[c1 - 1].next = -1;
+    s->heap.n = 0;
+    for (int i = c0 + 1; i < c1; i++) try_add_bigram(s, i - 1, i);
+    while (s->heap.n && !s->oom) {
+        spm_bigram b = heap_pop(&s->heap);
+        spm_sym *l = &s->sym[b.left], *r = &s->sym[b.right];
+        /* stale: a side was merged away or grew since the pair was queued */
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) s->sym[r->next].prev = b.left;
+        try_add_bigram(s, l->prev, b.left);
+        try_add_bigram(s, b.left, l->next);
+    }
+    if (s->oom) return;
+    for (int i = c0; i != -1; i = s->sym[i].next) {
+        const spm_sym *y = &s->sym[i];
+        int32_t id;
+        if (tl_strmap_get(&t->text_to_id, s->text + y->off, y->n, &id))
+            tl_tok_ids_push(out, id);
+        else
+            emit_bytes(t, s->text + y->off, y->n, out);
+    }
+}
+
+/* When no vocabulary text has a U+2581 preceded by anything but U+2581
+ * (true of SentencePiece models that split on whitespace), no merge can
+ * cross the start of a run of U+2581, so the text is merged chunk by chunk:
+ * the same merges as one global queue, with small cache-resident heaps. */
 tl_status tl_tok_spm_encode(const tl_tok *t, const char *text, size_t len, tl_tok_ids *out) {
     if (len == 0) return TL_OK;
     if (len > INT32_MAX / 2) return TL_ERR_INVALID_ARG;
@@ -110,29 +148,18 @@ tl_status tl_tok_spm_encode(const tl_tok *t, const char *text, size_t len, tl_to
         off += cl;
         n++;
     }
-    for (int i = 1; i < n; i++) try_add_bigram(&s, i - 1, i);
-    while (s.heap.n && !s.oom) {
-        spm_bigram b = heap_pop(&s.heap);
-        spm_sym *l = &s.sym[b.left], *r = &s.sym[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0) s.sym[r->next].prev = b.left;
-        try_add_bigram(&s, l->prev, b.left);
-        try_add_bigram(&s, b.left, l->next);
-    }
-    tl_status st = s.oom ? TL_ERR_NOMEM : TL_OK;
-    if (st == TL_OK) {
-        for (int i = 0; i != -1; i = s.sym[i].next) {
+    int c0 = 0;
+    if (t->spm_chunked) {
+        for (int i = 1; i < n && !s.oom; i++) {
             const spm_sym *y = &s.sym[i];
-            int32_t id;
-            if (tl_strmap_get(&t->text_to_id, text + y->off, y->n, &id))
-                tl_tok_ids_push(out, id);
-            else
-                emit_bytes(t, text + y->off, y->n, out);
+            if (y->n == 3 && is_ws_mark(text + y->off) && !(y->off >= 3 && is_ws_mark(text + y->off - 3))) {
+                merge_chunk(&s, c0, i, out);
+                c0 = i;
+            }
         }
     }
+    if (!s.oom) merge_chunk(&s, c0, n, out);
+    tl_status st = s.oom ? TL_ERR_NOMEM : TL_OK;
     free(s.heap.v);
     free(s.sym);
     return st;

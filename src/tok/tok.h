@@ -3,9 +3,8 @@
  *
  * A tl_tok is immutable after construction: every function below may be
  * called concurrently on the same tokenizer (each call allocates its own
- * scratch). Token ids are int32; ids outside [0, n_vocab) are rejected
- * (encode never produces them; piece/decode return TL_TOK_EINVAL-style
- * errors, see each function). */
+ * scratch). Token ids are int32; encode only produces ids in [0, n_vocab),
+ * and the id -> text functions treat other ids as rendering nothing. */
 #ifndef TL_TOK_TOK_H
 #define TL_TOK_TOK_H
 
@@ -62,7 +61,9 @@ const char *tl_tok_chat_template(const tl_tok *t);
  * tokenized as plain text (user-defined tokens are always matched, as in
  * llama.cpp). Returns the number of tokens, or -(needed) when cap is too
  * small (out then holds nothing meaningful); INT32_MIN on an internal
- * failure (out of memory, regex engine error). out may be NULL when cap is 0. */
+ * failure (out of memory, regex engine error, len > TL_TOK_MAX_TEXT). out may
+ * be NULL when cap is 0. */
+#define TL_TOK_MAX_TEXT ((size_t)512 << 20)
 int tl_tok_encode(const tl_tok *t, const char *text, size_t len, int32_t *out, int cap,
                   bool add_special, bool parse_special);
 

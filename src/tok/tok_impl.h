@@ -110,6 +110,7 @@ struct tl_tok {
     int16_t byte_dec[0x144];    /* BPE: byte-unicode code point -> byte, or -1 */
 
     tl_tok_pretok *pretok;
+    bool spm_chunked;           /* SPM: merges never cross the start of a U+2581 run (spm.c) */
 
     /* special tokens matched out of raw text, longest text first */
     int32_t *special_ids;

@@ -307,17 +307,32 @@ static tl_status build_merges(tl_tok *t, const tl_tok_vocab_desc *d, tl_err *err
     return TL_OK;
 }
 
-static const tl_tok *g_sort_tok;   /* qsort has no context argument; guarded below */
-
-static int cmp_special(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = g_sort_tok->text_len[x], ly = g_sort_tok->text_len[y];
-    if (lx != ly) return lx > ly ? -1 : 1;
-    return (x > y) - (x < y);
+/* True when every U+2581 in every token text sits at the start or right
+ * after another U+2581 (see spm.c). */
+static bool spm_can_chunk(const tl_tok *t) {
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const unsigned char *s = (const unsigned char *)tok_text(t, id);
+        uint32_t n = t->text_len[id];
+        for (uint32_t k = 1; k + 3 <= n; k++) {
+            if (s[k] != 0xE2 || s[k + 1] != 0x96 || s[k + 2] != 0x81) continue;
+            if (k < 3 || s[k - 3] != 0xE2 || s[k - 2] != 0x96 || s[k - 1] != 0x81) return false;
+        }
+    }
+    return true;
 }
 
-#include <pthread.h>
-static pthread_mutex_t g_sort_mu = PTHREAD_MUTEX_INITIALIZER;
+/* sort key: longest text first, as llama.cpp; equal lengths by id so the
+ * order is deterministic */
+typedef struct special_key {
+    uint32_t len;
+    int32_t id;
+} special_key;
+
+static int cmp_special(const void *a, const void *b) {
+    const special_key *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
 
 static tl_status build_specials(tl_tok *t, tl_err *err) {
     int n = 0;
@@ -326,19 +341,18 @@ static tl_status build_specials(tl_tok *t, tl_err *err) {
     t->n_special = n;
     t->special_ids = malloc((size_t)(n ? n : 1) * sizeof *t->special_ids);
     if (!t->special_ids) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
+    special_key *keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    if (!keys) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
     n = 0;
     size_t total_len = 0;
     for (int32_t id = 0; id < t->n_vocab; id++)
         if (t->attr[id] & (TL_TATTR_CONTROL | TL_TATTR_USER_DEFINED | TL_TATTR_UNKNOWN)) {
-            t->special_ids[n++] = id;
+            keys[n++] = (special_key){t->text_len[id], id};
             total_len += t->text_len[id];
         }
-    /* longest first, as llama.cpp; equal lengths by id for determinism */
-    pthread_mutex_lock(&g_sort_mu);
-    g_sort_tok = t;
-    qsort(t->special_ids, (size_t)n, sizeof *t->special_ids, cmp_special);
-    g_sort_tok = NULL;
-    pthread_mutex_unlock(&g_sort_mu);
+    qsort(keys, (size_t)n, sizeof *keys, cmp_special);
+    for (int k = 0; k < n; k++) t->special_ids[k] = keys[k].id;
+    free(keys);
 
     if (total_len >= INT32_MAX) return tl_err_set(err, TL_ERR_FORMAT, "special tokens too long");
     t->trie_term = malloc((total_len + 1) * sizeof *t->trie_term);
@@ -451,6 +465,7 @@ tl_status tl_tok_init_vocab(const tl_tok_vocab_desc *d, tl_tok **out, tl_err *er
     setup_special_ids(t, d);
 
     build_byte_tables(t);
+    if (t->kind == TL_TOK_SPM) t->spm_chunked = spm_can_chunk(t);
     if (t->kind == TL_TOK_BPE) {
         if ((st = build_merges(t, d, err))) goto fail;
         if ((st = tl_tok_pretok_init(d->regexes, d->n_regexes, true, &t->pretok, err))) goto fail;
