@@ -9,7 +9,7 @@
 #include "backend/backend.h"
 #include "core/tensor.h"
 #include "io/gguf.h"
-#include "io/source.h"
+#include "model/source.h"
 #include "tok/tok.h"
 
 /* Per-layer weights: borrowed views into the source (NULL when the family or

@@ -140,6 +140,8 @@ tl_status tl_tok_init_gguf(const tl_gguf *g, tl_tok **out, tl_err *err) {
     int32_t *types = NULL;
     uint16_t *extra = NULL;
     char *tmpl = NULL;
+    char **pre_rx = NULL; /* NUL-terminated copies of tokenizer.ggml.pre_regex */
+    int n_pre_rx = 0;
     tl_status st = TL_OK;
 
     tl_gguf_str model;
@@ -227,6 +229,28 @@ tl_status tl_tok_init_gguf(const tl_gguf *g, tl_tok **out, tl_err *err) {
         }
         d.regexes = info.regexes;
         d.n_regexes = info.n_regexes;
+        /* A file converted from tokenizer.json carries its own Split regexes;
+         * they win over the name table (the name is only a hint then). */
+        const tl_gguf_kv *kr = tl_gguf_find(g, "tokenizer.ggml.pre_regex");
+        if (kr) {
+            if (kr->type != TL_GGUF_ARRAY || kr->arr_type != TL_GGUF_STRING || kr->arr_n == 0 ||
+                kr->arr_n > 64) {
+                st = tl_err_set(err, TL_ERR_FORMAT, "tokenizer.ggml.pre_regex must be 1..64 strings");
+                goto done;
+            }
+            pre_rx = calloc((size_t)kr->arr_n, sizeof *pre_rx);
+            if (!pre_rx) { st = tl_err_set(err, TL_ERR_NOMEM, "out of memory"); goto done; }
+            for (uint64_t i = 0; i < kr->arr_n; i++, n_pre_rx++) {
+                tl_gguf_str s;
+                if (!tl_gguf_arr_str(g, kr, i, &s) || !(pre_rx[i] = strndup(s.ptr, (size_t)s.len))) {
+                    st = tl_err_set(err, TL_ERR_FORMAT, "tokenizer.ggml.pre_regex[%llu] unreadable",
+                                    (unsigned long long)i);
+                    goto done;
+                }
+            }
+            d.regexes = (const char *const *)pre_rx;
+            d.n_regexes = n_pre_rx;
+        }
         d.ignore_merges = info.ignore_merges;
         d.clean_spaces = info.clean_spaces;
         if (info.force_add_bos) d.add_bos = true;
@@ -313,6 +337,8 @@ tl_status tl_tok_init_gguf(const tl_gguf *g, tl_tok **out, tl_err *err) {
 
     st = tl_tok_init_vocab(&d, out, err);
 done:
+    for (int i = 0; i < n_pre_rx; i++) free(pre_rx[i]);
+    free(pre_rx);
     free(toks);
     free(merges);
     free(scores);

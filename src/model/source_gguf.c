@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/source.h"
+#include "model/source.h"
 
 typedef struct gguf_names {
     char *pool; /* NUL-terminated copies of tensor names */

@@ -1,5 +1,7 @@
 /* source.h — a model file of any supported format, seen the same way:
  * metadata as GGUF-style keys and a list of named tensor views.
+ * (It lives in the model layer because format openers map names through
+ * arch/ tables; the parsers themselves stay in io/.)
  *
  * Formats whose conventions differ from GGUF's (Hugging Face rotate-half
  * RoPE, Gemma norms stored as w instead of 1+w) say so in the flags, so
@@ -38,5 +40,13 @@ tl_status tl_source_index(tl_source *s, tl_err *err);
 
 /* Format openers (one file each). */
 tl_status tl_source_open_gguf(const char *path, tl_source *s, tl_err *err);
+/* A Hugging Face directory (config.json, model.safetensors or shards with
+ * model.safetensors.index.json, tokenizer.json[, tokenizer_config.json]). */
+tl_status tl_source_open_hf(const char *dir, tl_source *s, tl_err *err);
+/* A Torchless native .bin (u64 header size, JSON header, 64-byte aligned payload). */
+tl_status tl_source_open_native(const char *path, tl_source *s, tl_err *err);
+/* Same over a borrowed file image that must outlive s (tests, fuzzers);
+ * s comes from calloc and is released with tl_source_free. */
+tl_status tl_source_open_native_mem(const void *data, size_t size, tl_source *s, tl_err *err);
 
 #endif
