@@ -90,20 +90,41 @@ tl_status tl_arch_hparams(const tl_arch *a, const tl_gguf *g, tl_hparams *hp, tl
                           hp->rope_dims, hp->head_dim);
     if (!tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.freq_base"), &hp->rope_theta))
         hp->rope_theta = 10000.0f;
+    /* RoPE scaling as llama.cpp reads it: linear divides positions by the
+     * factor; yarn also mixes in unscaled angles below the correction range
+     * and boosts cos/sin; LongRoPE and Llama 3 come as factor tensors. */
     hp->rope_freq_scale = 1.0f;
+    hp->rope_attn_factor = 1.0f;
     tl_gguf_str st;
     float factor = 0;
+    if (!tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.scaling.factor"), &factor))
+        tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.scale_linear"), &factor);
+    if (!(factor >= 0) || isinf(factor))
+        return tl_err_set(err, TL_ERR_FORMAT, "invalid rope scaling factor %g", factor);
+    if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
     if (tl_gguf_get_str(g, key(k, sizeof k, a, "rope.scaling.type"), &st)) {
-        if (tl_gguf_str_eq(st, "linear")) {
-            if (tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.scaling.factor"), &factor) && factor > 0)
-                hp->rope_freq_scale = 1.0f / factor;
-        } else if (!tl_gguf_str_eq(st, "none")) {
+        if (tl_gguf_str_eq(st, "none")) {
+            hp->rope_freq_scale = 1.0f;
+        } else if (tl_gguf_str_eq(st, "yarn")) {
+            hp->rope_ext_factor = 1.0f;
+        } else if (!tl_gguf_str_eq(st, "linear")) {
             return tl_err_set(err, TL_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
                               (int)st.len, st.ptr);
         }
-    } else if (tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.scale_linear"), &factor) && factor > 0) {
-        hp->rope_freq_scale = 1.0f / factor;
     }
+    if (tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.scaling.attn_factor"), &hp->rope_attn_factor) &&
+        !(hp->rope_attn_factor > 0 && hp->rope_attn_factor < 1e3f))
+        return tl_err_set(err, TL_ERR_FORMAT, "invalid rope.scaling.attn_factor %g", hp->rope_attn_factor);
+    if (!get_int(g, key(k, sizeof k, a, "rope.scaling.original_context_length"), &hp->n_ctx_orig) ||
+        hp->n_ctx_orig <= 0)
+        hp->n_ctx_orig = hp->n_ctx_train;
+    hp->yarn_beta_fast = 32.0f;
+    hp->yarn_beta_slow = 1.0f;
+    tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.scaling.yarn_beta_fast"), &hp->yarn_beta_fast);
+    tl_gguf_get_f32(g, key(k, sizeof k, a, "rope.scaling.yarn_beta_slow"), &hp->yarn_beta_slow);
+    if (!(hp->yarn_beta_fast > 0 && hp->yarn_beta_slow > 0 && hp->yarn_beta_fast < 1e6f &&
+          hp->yarn_beta_slow < 1e6f))
+        return tl_err_set(err, TL_ERR_FORMAT, "invalid YaRN beta");
     const char *eps_key = a->norm == TL_NORM_LAYER ? "attention.layer_norm_epsilon"
                                                    : "attention.layer_norm_rms_epsilon";
     if (!tl_gguf_get_f32(g, key(k, sizeof k, a, eps_key), &hp->norm_eps))

@@ -40,8 +40,6 @@ const tl_arch *tl_arch_find(const char *name);
 /* Comma-separated list of known names (for error messages). Static. */
 const char *tl_arch_known(void);
 
-typedef enum tl_rope_scaling { TL_ROPE_SCALING_NONE = 0, TL_ROPE_SCALING_LINEAR } tl_rope_scaling;
-
 typedef struct tl_hparams {
     int n_vocab;
     int n_embd;
@@ -55,6 +53,12 @@ typedef struct tl_hparams {
     int rope_dims;         /* rotated dims per head (partial rotary < head_dim) */
     float rope_theta;
     float rope_freq_scale; /* positions are multiplied by this (linear scaling) */
+    float rope_ext_factor; /* YaRN extrapolation mix: 1 for rope.scaling.type=yarn, else 0 */
+    float rope_attn_factor;/* cos/sin multiplier (rope.scaling.attn_factor, LongRoPE); 1 = none */
+    int n_ctx_orig;        /* context the rotary frequencies were trained for
+                              (rope.scaling.original_context_length, else n_ctx_train):
+                              YaRN's correction range, LongRoPE's long/short choice */
+    float yarn_beta_fast, yarn_beta_slow; /* YaRN ramp bounds, in rotations */
     float norm_eps;
     int sliding_window;    /* 0 = none */
     float attn_softcap;    /* 0 = none */

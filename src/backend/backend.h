@@ -54,6 +54,13 @@ typedef struct tl_rope_params {
     float freq_scale;          /* position multiplier (linear scaling) */
     const float *freq_factors; /* rope_dims/2 divisors of the frequencies, or NULL */
     float attn_factor;         /* cos/sin multiplier (LongRoPE), normally 1 */
+    /* YaRN (ext_factor > 0): pair i takes the extrapolated (unscaled) angle
+     * below the correction range of n_ctx_orig, beta_fast and beta_slow, the
+     * interpolated one above it, a linear ramp between, and cos/sin gain
+     * 1 + 0.1 ln(1/freq_scale). 0 = plain (linear) scaling. */
+    float ext_factor;
+    int n_ctx_orig;
+    float beta_fast, beta_slow;
 } tl_rope_params;
 
 typedef enum tl_unary { TL_UNARY_SILU, TL_UNARY_GELU_TANH, TL_UNARY_SOFTCAP, TL_UNARY_SCALE } tl_unary;

@@ -114,8 +114,12 @@ tl_status tl_model_bind(tl_model *m, tl_err *err) {
     TRY(mat(m, &m->output, "output.weight", -1, E, V, true, err));
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
     TRY(vec(m, &m->output_b, "output.bias", -1, V, true, false, err));
-    const tl_tensor *rf = find(m, "rope_freqs.weight", -1);
-    if (rf) TRY(vec(m, &m->rope_freqs, "rope_freqs.weight", -1, hp->rope_dims / 2, false, false, err));
+    TRY(vec(m, &m->rope_freqs, "rope_freqs.weight", -1, hp->rope_dims / 2, true, false, err));
+    TRY(vec(m, &m->rope_long, "rope_factors_long.weight", -1, hp->rope_dims / 2, true, false, err));
+    TRY(vec(m, &m->rope_short, "rope_factors_short.weight", -1, hp->rope_dims / 2, true, false, err));
+    if (!m->rope_long != !m->rope_short)
+        return tl_err_set(err, TL_ERR_MISSING, "required tensor '%s' is missing (LongRoPE needs both)",
+                          m->rope_long ? "rope_factors_short.weight" : "rope_factors_long.weight");
 
     m->layers = calloc((size_t)hp->n_layer, sizeof(tl_layer_w));
     if (!m->layers) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
@@ -127,6 +131,10 @@ tl_status tl_model_bind(tl_model *m, tl_err *err) {
         if (l->wqkv) {
             TRY(vec(m, &l->bqkv, "blk.%d.attn_qkv.bias", il, QD + KD + VD, true, false, err));
         } else {
+            if (!find(m, "blk.%d.attn_q.weight", il))
+                return tl_err_set(err, TL_ERR_MISSING,
+                                  "required tensor 'blk.%d.attn_qkv.weight' (or blk.%d.attn_q.weight, "
+                                  "attn_k, attn_v) is missing (architecture %s)", il, il, a->name);
             TRY(mat(m, &l->wq, "blk.%d.attn_q.weight", il, E, QD, false, err));
             TRY(mat(m, &l->wk, "blk.%d.attn_k.weight", il, E, KD, false, err));
             TRY(mat(m, &l->wv, "blk.%d.attn_v.weight", il, E, VD, false, err));
@@ -134,6 +142,10 @@ tl_status tl_model_bind(tl_model *m, tl_err *err) {
             TRY(vec(m, &l->bk, "blk.%d.attn_k.bias", il, KD, true, false, err));
             TRY(vec(m, &l->bv, "blk.%d.attn_v.bias", il, VD, true, false, err));
         }
+        if (a->qk_norm && l->wqkv) /* the per-head norm runs on contiguous Q and K rows */
+            return tl_err_set(err, TL_ERR_UNSUPPORTED,
+                              "blk.%d: fused attn_qkv with QK-norm is not supported (architecture %s)",
+                              il, a->name);
         if (a->qk_norm) {
             TRY(vec(m, &l->q_norm, "blk.%d.attn_q_norm.weight", il, hp->head_dim, false, true, err));
             TRY(vec(m, &l->k_norm, "blk.%d.attn_k_norm.weight", il, hp->head_dim, false, true, err));

@@ -43,6 +43,7 @@ struct tl_model {
     const tl_tensor *output_norm, *output_norm_b;
     const tl_tensor *output, *output_b; // (n_vocab, n_embd); tied: == tok_embd
     const tl_tensor *rope_freqs;    // (rope_dims/2,) frequency divisors or NULL
+    const tl_tensor *rope_long, *rope_short; // LongRoPE divisors (rope_dims/2,) or NULL
     tl_layer_w *layers;             // n_layer, owned
     void *owned_vecs;               // vectors converted to F32 at load (load.c), owned
 

@@ -114,7 +114,15 @@ typedef struct rope_job {
     float *x;
     int n, stride;
     const int32_t *pos;
+    float corr_lo, corr_hi; /* YaRN ramp over pair indices */
+    float mscale;
 } rope_job;
+
+/* The pair index whose wavelength makes n_rot turns over n_ctx_orig
+ * positions (YaRN's correction dimension). */
+static float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) {
+    return (float)n_dims * logf((float)n_ctx_orig / (n_rot * 2.0f * (float)M_PI)) / (2.0f * logf(base));
+}
 
 // x (n, stride): rotate the first rope_dims of each head by pos * theta_i
 static void rope_work(void *arg, int ith, int nth) {
@@ -125,12 +133,19 @@ static void rope_work(void *arg, int ith, int nth) {
     for (int t = ith; t < j->n; t += nth) {
         for (int h = 0; h < p->n_head; h++) {
             float *xh = j->x + (size_t)t * j->stride + (size_t)h * p->head_dim;
-            /* theta accumulates by multiplication, like the reference engine,
-             * so positions far into the context round the same way */
-            float theta = (float)j->pos[t] * p->freq_scale;
+            /* theta accumulates by multiplication and is scaled after the
+             * factor division, in the reference engine's order, so positions
+             * far into the context round the same way */
+            float theta = (float)j->pos[t];
             for (int i = 0; i < half; i++) {
-                float th = p->freq_factors ? theta / p->freq_factors[i] : theta;
-                float cs = cosf(th) * p->attn_factor, sn = sinf(th) * p->attn_factor;
+                float extrap = p->freq_factors ? theta / p->freq_factors[i] : theta;
+                float th = p->freq_scale * extrap;
+                if (p->ext_factor != 0.0f) {
+                    float y = ((float)i - j->corr_lo) / fmaxf(0.001f, j->corr_hi - j->corr_lo);
+                    float mix = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * p->ext_factor;
+                    th = th * (1.0f - mix) + extrap * mix;
+                }
+                float cs = cosf(th) * j->mscale, sn = sinf(th) * j->mscale;
                 int a = p->kind == TL_ROPE_NEOX ? i : 2 * i;
                 int c = p->kind == TL_ROPE_NEOX ? i + half : 2 * i + 1;
                 float x0 = xh[a], x1 = xh[c];
@@ -144,7 +159,13 @@ static void rope_work(void *arg, int ith, int nth) {
 
 static void cpu_rope(tl_backend *b, const tl_rope_params *p, float *x, int n, int stride,
                      const int32_t *pos) {
-    rope_job j = { p, x, n, stride, pos };
+    rope_job j = { p, x, n, stride, pos, 0, 0, p->attn_factor };
+    if (p->ext_factor != 0.0f) {
+        j.corr_lo = fmaxf(0.0f, floorf(yarn_corr_dim(p->rope_dims, p->n_ctx_orig, p->beta_fast, p->theta)));
+        j.corr_hi = fminf((float)(p->rope_dims - 1),
+                          ceilf(yarn_corr_dim(p->rope_dims, p->n_ctx_orig, p->beta_slow, p->theta)));
+        j.mscale *= 1.0f + 0.1f * logf(1.0f / p->freq_scale);
+    }
     tl_pool_run(tl_cpu_of(b)->pool, rope_work, &j);
 }
 
