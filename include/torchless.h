@@ -211,6 +211,133 @@ size_t tl_context_memory(const tl_context *c);
 /* The CPU kernel variant in use ("ref", "avx2", "avx512", ...). Static. */
 const char *tl_cpu_variant(void);
 
+/* -------------------------------------------------------------- quantize */
+
+/* One tensor done, reported in output-file order. Every pointer is borrowed
+ * for the duration of the callback only. */
+typedef struct tl_quantize_progress {
+    int index;              /* 0-based position in the output file          */
+    int count;              /* tensors in the file                          */
+    const char *name;
+    const char *from_type;  /* GGML spelling: "F32", "Q4_K", ...            */
+    const char *to_type;
+    int n_dims;
+    int64_t ne[4];          /* innermost first; unused dims are 1           */
+    uint64_t from_bytes, to_bytes;
+    bool converted;         /* false: copied unchanged                      */
+    bool requantized;       /* source was already quantized (quality lost)  */
+    const char *note;       /* NULL, or why a fallback type was used        */
+} tl_quantize_progress;
+
+typedef void (*tl_quantize_progress_fn)(const tl_quantize_progress *p, void *user);
+
+typedef struct tl_quantize_params {
+    /* llama-quantize's names, case-insensitive: F32 F16 BF16 Q8_0 Q4_0 Q4_1
+     * Q5_0 Q5_1 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K,
+     * and the aliases Q3_K (= Q3_K_M), Q4_K (= Q4_K_M), Q5_K (= Q5_K_M).
+     * Default "Q4_K_M". */
+    const char *type;
+    int n_threads;          /* 0 = online cores                             */
+    /* Every quantizable tensor gets the base type of `type` (llama-quantize
+     * --pure): no mix rules, no Q6_K output, only the row-length fallback. */
+    bool pure;
+    tl_quantize_progress_fn progress;  /* NULL = silent */
+    void *progress_user;
+} tl_quantize_params;
+
+tl_quantize_params tl_quantize_default_params(void);
+
+/* Re-quantizes the GGUF at in into a new GGUF at out, choosing each tensor's
+ * type as llama.cpp's llama-quantize does for the same type name (the same
+ * tensors come out byte-identical: no importance matrix is used). 1-D
+ * tensors, norms and the tensors llama.cpp never quantizes are copied;
+ * F16/BF16/quantized sources are converted to F32 first (requantizing a
+ * quantized source loses quality and logs a warning). Metadata is copied,
+ * with general.file_type and general.quantization_version = 2 set. out is
+ * written atomically (temp file + rename); on failure it is left untouched.
+ * p may be NULL (defaults). Returns TL_OK, or an error whose message
+ * tl_last_error() returns. */
+tl_status tl_quantize(const char *in, const char *out, const tl_quantize_params *p);
+
+/* i-th accepted type name (0-based, canonical spelling), NULL past the
+ * end; for help texts. Static strings. */
+const char *tl_quantize_type_name(int i);
+
+/* ------------------------------------------------------ convert / export */
+
+/* One tensor written, in output order. Pointers are borrowed for the
+ * duration of the callback only. */
+typedef struct tl_convert_progress {
+    const char *stage;      /* "convert" (source -> GGUF), "quantize" (the
+                               tl_quantize pass of a quantized --type), "export" */
+    int index;              /* 0-based position in this stage's output      */
+    int count;              /* tensors in this stage                        */
+    const char *name;       /* output name (GGUF, or Hugging Face for export) */
+    const char *from_type;  /* GGML spelling: "F32", "Q8_0", ...; export: "f32"/"int8" as to_type */
+    const char *to_type;
+    int n_dims;
+    int64_t ne[4];          /* innermost first; unused dims are 1           */
+    uint64_t from_bytes, to_bytes;
+    const char *note;       /* NULL, or what was done to the values ("rows permuted
+                               for interleaved RoPE", "norm stored as 1+w", ...) */
+} tl_convert_progress;
+
+typedef void (*tl_convert_progress_fn)(const tl_convert_progress *p, void *user);
+
+typedef struct tl_convert_params {
+    /* NULL or "auto": every tensor keeps its type (lossless; 1-D tensors
+     * become F32). "f32", "f16", "bf16": every tensor of 2+ dimensions in
+     * that type. Any other name tl_quantize accepts ("q8_0", "q4_0",
+     * "q4_k_m", ...; case-insensitive): the model is converted losslessly to a
+     * temporary GGUF beside out, then quantized by tl_quantize, so each
+     * tensor gets the type llama-quantize would give it. */
+    const char *type;
+    bool pure;              /* quantized types: tl_quantize_params.pure      */
+    int n_threads;          /* 0 = online cores                             */
+    tl_convert_progress_fn progress;  /* NULL = silent */
+    void *progress_user;
+} tl_convert_params;
+
+tl_convert_params tl_convert_default_params(void);
+
+/* Writes any loadable model at src (GGUF, Hugging Face directory, Torchless
+ * native) as a GGUF at out in llama.cpp's conventions: metadata and
+ * tokenizer as tokenizer.ggml.* keys, general.file_type set, and the
+ * conventions the loaders leave to flags baked into the weights: for
+ * families whose GGUF RoPE rotates adjacent pairs (llama, mistral) the Q/K
+ * rows of rotate-half sources are permuted as llama.cpp's convert_hf_to_gguf
+ * does; Gemma norms are stored as 1+w. out is written atomically; on
+ * failure it is left untouched. p may be NULL (defaults). Returns TL_OK, or
+ * an error whose message tl_last_error() returns. */
+tl_status tl_convert(const char *src, const char *out, const tl_convert_params *p);
+
+typedef enum tl_export_quant {
+    TL_EXPORT_F32 = 0,      /* every tensor f32                             */
+    TL_EXPORT_INT8,         /* "*_proj" weights int8 with one f32 scale per 64
+                               values (w = q / scale), the rest f32          */
+} tl_export_quant;
+
+typedef struct tl_export_params {
+    tl_export_quant quant;
+    int n_threads;          /* 0 = online cores                             */
+    tl_convert_progress_fn progress;  /* NULL = silent; stage "export"   */
+    void *progress_user;
+} tl_export_params;
+
+tl_export_params tl_export_default_params(void);
+
+/* Writes the model at src (any loadable format) as a Torchless native .bin
+ * at out, the layout the original exporter (export_mistral.py) writes and
+ * both the Torchless readers load: u64 header size, JSON {metadata, tokenizer
+ * {vocab, merges}, tensors} padded with NULs to 64 bytes, then the payload,
+ * each tensor 64-byte aligned, Hugging Face names and rotate-half Q/K rows.
+ * The format describes Mistral-style models only: src must be a llama-
+ * architecture model without biases or rope scaling, with a SentencePiece-
+ * style vocabulary (merges are rebuilt from the scores when src has none).
+ * out is written atomically. p may be NULL (f32). Returns TL_OK, or an error
+ * whose message tl_last_error() returns. */
+tl_status tl_export_native(const char *src, const char *out, const tl_export_params *p);
+
 #ifdef __cplusplus
 }
 #endif

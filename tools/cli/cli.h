@@ -48,6 +48,14 @@ int cmd_bench(int argc, char **argv, int first);
 /* `torchless synth OUT.gguf [--seed S] [--type f16|bf16|f32] [--layers N]`:
  * writes a random-weight TinyLlama-shaped GGUF. Returns the exit code. */
 int cmd_synth(int argc, char **argv, int first);
+/* `torchless quantize IN.gguf OUT.gguf TYPE [--threads N] [--pure]`:
+ * llama-quantize's mixes, progress on stderr. Returns the exit code. */
+int cmd_quantize(int argc, char **argv, int first);
+/* `torchless convert SRC OUT.gguf [--type T] [--pure] [--threads N]` and
+ * `torchless export SRC OUT.bin [--quant f32|int8] [--threads N]`
+ * (cmd_convert.c). Return the exit code. */
+int cmd_convert(int argc, char **argv, int first);
+int cmd_export(int argc, char **argv, int first);
 
 /* Path of the default model, or NULL when none is installed. Static buffer. */
 const char *cli_default_model(void);

@@ -15,9 +15,15 @@ static const char *k_usage =
     "       torchless info MODEL                        format, hyperparameters, tensors\n"
     "       torchless tokenize MODEL (TEXT | --inp FILE)\n"
     "       torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--csv]\n"
+    "       torchless quantize IN.gguf OUT.gguf TYPE [--threads N] [--pure]\n"
+    "                                    TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k\n"
+    "                                    q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
+    "       torchless convert SRC OUT.gguf [--type auto|f32|f16|bf16|q8_0|q4_k_m|...]\n"
+    "       torchless export SRC OUT.bin [--quant f32|int8]   Torchless native format\n"
     "       torchless --help | --version\n"
     "\n"
-    "MODEL is a GGUF file (format detected from content).\n"
+    "MODEL is a GGUF file, a Hugging Face directory (config.json + safetensors +\n"
+    "tokenizer.json) or a Torchless native .bin; the format is detected from content.\n"
     "\n"
     "generation options:\n"
     "  --max-tokens N       tokens to generate (default: until end of text or context)\n"
@@ -196,5 +202,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc, argv, 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc, argv, 2);
     if (!strcmp(cmd, "synth")) return cmd_synth(argc, argv, 2);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc, argv, 2);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
+    if (!strcmp(cmd, "export")) return cmd_export(argc, argv, 2);
     return cmd_run(argc, argv, 1); /* torchless MODEL PROMPT */
 }
