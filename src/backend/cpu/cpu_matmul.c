@@ -2,21 +2,32 @@
  *
  *   W (d, k) @ x (n, k)^T -> y (n, d)
  *
- * Activations are first converted to the weight type's vec_dot_type (Q8_0,
- * Q8_K, F16, ...) once, then threads claim blocks of weight rows from an
- * atomic counter and, for each block, sweep every token: a weight block is
- * read from memory once per call and reused across the batch while it sits
- * in cache. A variant's gemm kernel, when present, does the block x tokens
- * tile in registers; otherwise the driver loops vec_dot. */
+ * One pool dispatch per product: threads first convert their share of the
+ * activation rows to the weight type's vec_dot_type (Q8_0, Q8_K, F16, ...),
+ * meet at a barrier, then claim chunks of weight rows from an atomic
+ * counter. A chunk is handed to the variant's gemm kernel with every token
+ * of the batch at once (up to TOK_BLOCK), so a kernel that decodes weight
+ * blocks (the K-quants) decodes each once per chunk, and its register tiles
+ * reuse each weight block across tokens and each activation block across
+ * rows. Without a gemm kernel the driver loops vec_dot.
+ *
+ * Chunk sizes: decode (n == 1) streams the weights once, so chunks only
+ * need to be big enough to amortise the atomic and small enough that both
+ * threads finish together; prefill chunks are sized so the chunk's weights
+ * stay in L1/L2 while the token block's activations stream through. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
 
-enum { ROWS_PER_CHUNK = 16, TOK_PER_TILE = 4 };
+enum {
+    ROWS_DECODE = 16,   /* rows per chunk when n == 1 */
+    ROWS_PREFILL = 24,  /* rows per chunk when n > 1: a multiple of every tile height */
+    TOK_BLOCK = 64,     /* tokens per chunk: activations of a block stay in L2 */
+};
 
 typedef struct mm_job {
-    const tl_kern *kern;
+    tl_pool *pool;
     tl_vec_dot_fn dot;
     tl_gemm_fn gemm;
     const uint8_t *w;
@@ -29,24 +40,17 @@ typedef struct mm_job {
     int n;
     float *y;
     const float *bias;      /* (d,) F32 or NULL */
+    int rows_per_chunk;
+    int row_chunks, tok_blocks;
     atomic_int next;
-    int n_chunks;
 } mm_job;
 
-static void mm_convert(void *arg, int ith, int nth) {
-    mm_job *j = arg;
-    for (int i = ith; i < j->n; i += nth)
-        j->conv(j->xf + (size_t)i * j->k, (void *)(j->x + (size_t)i * j->x_row), j->k);
-}
-
-static void mm_rows(mm_job *j, int64_t r0, int64_t r1) {
-    for (int t0 = 0; t0 < j->n; t0 += TOK_PER_TILE) {
-        int t1 = t0 + TOK_PER_TILE < j->n ? t0 + TOK_PER_TILE : j->n;
-        if (j->gemm) {
-            j->gemm(j->k, r1 - r0, t1 - t0, j->y + (size_t)t0 * j->d + r0, (size_t)j->d,
-                    j->w + r0 * j->w_row, j->w_row, j->x + (size_t)t0 * j->x_row, j->x_row);
-            continue;
-        }
+// W rows [r0, r1) @ x tokens [t0, t1) -> y
+static void mm_chunk(mm_job *j, int64_t r0, int64_t r1, int t0, int t1) {
+    if (j->gemm) {
+        j->gemm(j->k, r1 - r0, t1 - t0, j->y + (size_t)t0 * j->d + r0, (size_t)j->d,
+                j->w + r0 * j->w_row, j->w_row, j->x + (size_t)t0 * j->x_row, j->x_row);
+    } else {
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *wr = j->w + r * j->w_row;
             for (int t = t0; t < t1; t++)
@@ -54,19 +58,28 @@ static void mm_rows(mm_job *j, int64_t r0, int64_t r1) {
         }
     }
     if (j->bias)
-        for (int t = 0; t < j->n; t++)
+        for (int t = t0; t < t1; t++)
             for (int64_t r = r0; r < r1; r++) j->y[(size_t)t * j->d + r] += j->bias[r];
 }
 
 static void mm_work(void *arg, int ith, int nth) {
-    (void)ith; (void)nth;
     mm_job *j = arg;
+    if (j->conv) {
+        for (int i = ith; i < j->n; i += nth)
+            j->conv(j->xf + (size_t)i * j->k, (void *)(j->x + (size_t)i * j->x_row), j->k);
+        tl_pool_barrier(j->pool, ith);
+    }
+    /* chunk c: token block c / row_chunks, row chunk c % row_chunks, so
+     * consecutive claims share the token block's activations in cache */
+    const int total = j->row_chunks * j->tok_blocks;
     for (;;) {
-        int c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (c >= j->n_chunks) break;
-        int64_t r0 = (int64_t)c * ROWS_PER_CHUNK;
-        int64_t r1 = r0 + ROWS_PER_CHUNK < j->d ? r0 + ROWS_PER_CHUNK : j->d;
-        mm_rows(j, r0, r1);
+        const int c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (c >= total) break;
+        const int tb = c / j->row_chunks, rc = c % j->row_chunks;
+        const int64_t r0 = (int64_t)rc * j->rows_per_chunk;
+        const int64_t r1 = r0 + j->rows_per_chunk < j->d ? r0 + j->rows_per_chunk : j->d;
+        const int t0 = tb * TOK_BLOCK, t1 = t0 + TOK_BLOCK < j->n ? t0 + TOK_BLOCK : j->n;
+        mm_chunk(j, r0, r1, t0, t1);
     }
 }
 
@@ -76,7 +89,7 @@ void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, con
     const tl_dtype_traits *tr = tl_dtype_traits_of(w->type);
     tl_dtype vt = tr->vec_dot_type;
     mm_job j = {
-        .kern = c->kern,
+        .pool = c->pool,
         .dot = c->kern->vec_dot[w->type],
         .gemm = c->kern->gemm[w->type],
         .w = w->data,
@@ -95,9 +108,10 @@ void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, con
         j.x = tl_cpu_scratch(c, j.x_row * (size_t)n);
         j.xf = x;
         j.conv = c->kern->from_float[vt];
-        tl_pool_run(c->pool, mm_convert, &j);
     }
-    j.n_chunks = (int)((j.d + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK);
+    j.rows_per_chunk = n == 1 ? ROWS_DECODE : ROWS_PREFILL;
+    j.row_chunks = (int)((j.d + j.rows_per_chunk - 1) / j.rows_per_chunk);
+    j.tok_blocks = (n + TOK_BLOCK - 1) / TOK_BLOCK;
     atomic_init(&j.next, 0);
     tl_pool_run(c->pool, mm_work, &j);
 }

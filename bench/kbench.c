@@ -1,0 +1,79 @@
+/* kbench.c — single-thread kernel throughput, timed in thread CPU time so
+ * that a busy machine distorts it less than wall-clock benches.
+ *
+ *   build: cc -O2 -Iinclude -Isrc bench/kbench.c BUILD/lib/libtorchless.a -lm -lpthread \
+ *          $(pkg-config --libs libcjson oniguruma) -o kbench
+ *   run:   TL_CPU=avx2 ./kbench [k] [d] [ntok]
+ *
+ * For each main weight type: W (d, k) @ X (ntok, k) via gemm (or vec_dot
+ * loops when the variant has no gemm), reported as GMAC/s of CPU time, and
+ * the same for one token (the decode GEMV), with the weight bytes/s. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/dtype.h"
+#include "kern/kern.h"
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float frand(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return (float)((*s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok) {
+    const tl_dtype_traits *tr = tl_dtype_traits_of(t);
+    const tl_dtype vt = tr->vec_dot_type;
+    const size_t wrow = tl_dtype_row_size(t, k), xrow = tl_dtype_row_size(vt, k);
+    uint8_t *w = aligned_alloc(64, (wrow * d + 63) & ~(size_t)63);
+    uint8_t *x = aligned_alloc(64, (xrow * ntok + 63) & ~(size_t)63);
+    float *f = malloc(sizeof(float) * k), *y = malloc(sizeof(float) * d * ntok);
+    uint64_t s = 88172645463325252ull;
+    for (int64_t r = 0; r < d; r++) {
+        for (int64_t i = 0; i < k; i++) f[i] = 0.02f * frand(&s);
+        tr->from_float(f, w + r * wrow, k);
+    }
+    for (int c = 0; c < ntok; c++) {
+        for (int64_t i = 0; i < k; i++) f[i] = frand(&s);
+        kern->from_float[vt](f, x + c * xrow, k);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const int nt = pass == 0 ? ntok : 1;
+        int reps = 0;
+        double t0 = cpu_now(), t1;
+        do {
+            if (kern->gemm[t]) {
+                for (int64_t r0 = 0; r0 < d; r0 += 16)
+                    kern->gemm[t](k, d - r0 < 16 ? d - r0 : 16, nt, y + r0, (size_t)d, w + r0 * wrow,
+                                  wrow, x, xrow);
+            } else {
+                for (int64_t r = 0; r < d; r++)
+                    for (int c = 0; c < nt; c++) kern->vec_dot[t](k, y + c * d + r, w + r * wrow, x + c * xrow);
+            }
+            reps++;
+            t1 = cpu_now();
+        } while (t1 - t0 < 0.3);
+        const double sec = (t1 - t0) / reps;
+        printf("%-6s %-5s %s k=%lld d=%lld n=%-3d %7.2f GMAC/s  %6.2f GB/s weights\n", kern->name,
+               tr->name, kern->gemm[t] ? "gemm" : "dot ", (long long)k, (long long)d, nt,
+               (double)k * d * nt / sec * 1e-9, (double)wrow * d / sec * 1e-9 * (nt == 1));
+    }
+    free(w), free(x), free(f), free(y);
+}
+
+int main(int argc, char **argv) {
+    const int64_t k = argc > 1 ? atoll(argv[1]) : 2048, d = argc > 2 ? atoll(argv[2]) : 2048;
+    const int ntok = argc > 3 ? atoi(argv[3]) : 64;
+    const char *only = getenv("KB_TYPE");
+    const tl_dtype types[] = { TL_DTYPE_Q4_0, TL_DTYPE_Q8_0, TL_DTYPE_Q4_K, TL_DTYPE_Q6_K, TL_DTYPE_F16 };
+    const tl_kern *kern = tl_kern_get();
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!only || !strcmp(only, tl_dtype_name(types[i]))) run(kern, types[i], k, d, ntok);
+    return 0;
+}

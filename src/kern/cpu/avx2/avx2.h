@@ -1,0 +1,41 @@
+/* avx2.h — internals shared by the AVX2 (+FMA +F16C) kernel files.
+ * Only included from kern/cpu/avx2/, which is compiled with those flags. */
+#ifndef TL_KERN_AVX2_H
+#define TL_KERN_AVX2_H
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "kern/kern.h"
+
+#define TL_AVX2_INLINE static inline __attribute__((always_inline))
+
+TL_AVX2_INLINE float tl_avx2_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+TL_AVX2_INLINE float tl_avx2_h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* Quantized kernels (quant_avx2.c, kquant_avx2.c), with the kern.h
+ * contracts: vec_dot_T (tl_vec_dot_fn), gemm_T (tl_gemm_fn). */
+#define TL_AVX2_QDECL(T)                                                              \
+    void tl_avx2_vec_dot_##T(int64_t n, float *s, const void *w, const void *x);      \
+    void tl_avx2_gemm_##T(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,    \
+                          const void *w, size_t ldw, const void *x, size_t ldx);
+TL_AVX2_QDECL(q4_0)
+TL_AVX2_QDECL(q4_1)
+TL_AVX2_QDECL(q5_0)
+TL_AVX2_QDECL(q5_1)
+TL_AVX2_QDECL(q8_0)
+TL_AVX2_QDECL(q2_K)
+TL_AVX2_QDECL(q3_K)
+TL_AVX2_QDECL(q4_K)
+TL_AVX2_QDECL(q5_K)
+TL_AVX2_QDECL(q6_K)
+TL_AVX2_QDECL(f16)
+#undef TL_AVX2_QDECL
+
+#endif

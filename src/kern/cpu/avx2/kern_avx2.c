@@ -1,0 +1,307 @@
+/* kern_avx2.c — AVX2 (+FMA +F16C) float kernels, activation conversions and
+ * the AVX2 kernel table.
+ *
+ * Activation quantizers produce the same bytes as the scalar reference
+ * (quant.c): same absmax, same scale expression (d = amax/127, id = 1/d),
+ * same rounding (roundf: half away from zero for q8_0/q8_1; nearest-even
+ * for q8_K), so every variant feeds identical activations to the dot
+ * products and results differ only by the dot products' float order. */
+#include <math.h>
+#include <string.h>
+
+#include "core/quant.h"
+#include "kern/cpu/avx2/avx2.h"
+
+/* ---- float dot products ------------------------------------------------- *
+ * Eight lanes, four accumulators, fused multiply-add; the reference sums in
+ * double, so the tests allow n * 2^-23 relative to sum |w x|. */
+
+// w (n,) f32 . x (n,) f32 -> *s
+static void vec_dot_f32(int64_t n, float *s, const void *vw, const void *vx) {
+    const float *w = vw, *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float sum = tl_avx2_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += w[i] * x[i];
+    *s = sum;
+}
+
+TL_AVX2_INLINE __m256 ld_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+TL_AVX2_INLINE __m256 ld_bf16(const uint16_t *p) {
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+// w (n,) f16 . x (n,) f16 -> *s
+static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(ld_f16(w + i), ld_f16(x + i), a0);
+        a1 = _mm256_fmadd_ps(ld_f16(w + i + 8), ld_f16(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(ld_f16(w + i + 16), ld_f16(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(ld_f16(w + i + 24), ld_f16(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(ld_f16(w + i), ld_f16(x + i), a0);
+    float sum = tl_avx2_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) sum += tl_avx2_h2f(w[i]) * tl_avx2_h2f(x[i]);
+    *s = sum;
+}
+
+// w (n,) bf16 . x (n,) bf16 -> *s
+static void vec_dot_bf16(int64_t n, float *s, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(ld_bf16(w + i), ld_bf16(x + i), a0);
+        a1 = _mm256_fmadd_ps(ld_bf16(w + i + 8), ld_bf16(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(ld_bf16(w + i), ld_bf16(x + i), a0);
+    float sum = tl_avx2_hsum(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) sum += tl_bf16_to_f32(w[i]) * tl_bf16_to_f32(x[i]);
+    *s = sum;
+}
+
+/* F16 tile: R rows x C tokens of 8-wide accumulators; each converted
+ * activation vector serves R rows, each weight vector C tokens. */
+#define F16_TILE(NAME, R, C)                                                                  \
+    static void NAME(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,           \
+                     const uint8_t *x, size_t ldx) {                                         \
+        __m256 acc[R][C];                                                                    \
+        for (int r = 0; r < R; r++)                                                          \
+            for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();                     \
+        int64_t i = 0;                                                                       \
+        for (; i + 8 <= n; i += 8) {                                                         \
+            __m256 xv[C];                                                                    \
+            _Pragma("GCC unroll 8") for (int c = 0; c < C; c++)                              \
+                xv[c] = ld_f16((const uint16_t *)(x + (size_t)c * ldx) + i);                 \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                            \
+                const __m256 wv = ld_f16((const uint16_t *)(w + (size_t)r * ldw) + i);       \
+                _Pragma("GCC unroll 8") for (int c = 0; c < C; c++)                          \
+                    acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);                       \
+            }                                                                                \
+        }                                                                                    \
+        for (int r = 0; r < R; r++)                                                          \
+            for (int c = 0; c < C; c++) {                                                    \
+                float s = tl_avx2_hsum(acc[r][c]);                                           \
+                const uint16_t *wr = (const uint16_t *)(w + (size_t)r * ldw);                \
+                const uint16_t *xr = (const uint16_t *)(x + (size_t)c * ldx);                \
+                for (int64_t j = i; j < n; j++) s += tl_avx2_h2f(wr[j]) * tl_avx2_h2f(xr[j]); \
+                y[(size_t)c * ldy + r] = s;                                                  \
+            }                                                                                \
+    }
+
+F16_TILE(f16_tile_4x3, 4, 3)
+F16_TILE(f16_tile_4x1, 4, 1)
+F16_TILE(f16_tile_1x1, 1, 1)
+
+// W (nr, n) f16 @ X^T (nc, n) f16 -> y[c * ldy + r]
+void tl_avx2_gemm_f16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
+                      size_t ldw, const void *vx, size_t ldx) {
+    const uint8_t *w = vw, *x = vx;
+    int64_t c0 = 0;
+    for (; c0 + 3 <= nc; c0 += 3) {
+        int64_t r0 = 0;
+        for (; r0 + 4 <= nr; r0 += 4)
+            f16_tile_4x3(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
+        for (; r0 < nr; r0++)
+            for (int64_t c = c0; c < c0 + 3; c++)
+                f16_tile_1x1(n, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
+    }
+    for (; c0 < nc; c0++) {
+        int64_t r0 = 0;
+        for (; r0 + 4 <= nr; r0 += 4)
+            f16_tile_4x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
+        for (; r0 < nr; r0++)
+            f16_tile_1x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
+    }
+}
+
+/* ---- activation conversions --------------------------------------------- */
+
+TL_AVX2_INLINE __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+TL_AVX2_INLINE float hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+/* roundf (half away from zero) exactly: a = |v|, t = floor(a); a - t is
+ * exact, so the half test is exact too. */
+TL_AVX2_INLINE __m256i roundf_epi32(__m256 v) {
+    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+    const __m256 a = abs_ps(v);
+    const __m256 t = _mm256_floor_ps(a);
+    const __m256 up = _mm256_cmp_ps(_mm256_sub_ps(a, t), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 r = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_set1_ps(1.0f)));
+    return _mm256_cvtps_epi32(_mm256_or_ps(r, sign));
+}
+
+/* four vectors of int32 (each in [-127, 127]) -> 32 int8 in element order */
+TL_AVX2_INLINE __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    const __m256i v = _mm256_packs_epi16(ab, cd);
+    /* packs interleave 128-bit lanes: restore order */
+    return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// x (k,) f32 -> q8_0 blocks, as tl_quant_row_q8_0_ref
+static void from_float_q8_0(const float *x, void *vy, int64_t k) {
+    tl_block_q8_0 *y = vy;
+    for (int64_t i = 0; i < k / TL_QK8_0; i++, x += TL_QK8_0) {
+        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)),
+                                              _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
+        const float d = amax / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = (uint16_t)_cvtss_sh(d, 0);
+        const __m256 m = _mm256_set1_ps(id);
+        const __m256i q = pack32(roundf_epi32(_mm256_mul_ps(v0, m)), roundf_epi32(_mm256_mul_ps(v1, m)),
+                                 roundf_epi32(_mm256_mul_ps(v2, m)), roundf_epi32(_mm256_mul_ps(v3, m)));
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+    }
+}
+
+// x (k,) f32 -> q8_1 blocks, as tl_quant_row_q8_1_ref
+static void from_float_q8_1(const float *x, void *vy, int64_t k) {
+    tl_block_q8_1 *y = vy;
+    for (int64_t i = 0; i < k / TL_QK8_1; i++, x += TL_QK8_1) {
+        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)),
+                                              _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
+        const float d = amax / 127;
+        const float id = d ? 1.0f / d : 0.0f;
+        y[i].d = (uint16_t)_cvtss_sh(d, 0);
+        const __m256 m = _mm256_set1_ps(id);
+        const __m256i q0 = roundf_epi32(_mm256_mul_ps(v0, m)), q1 = roundf_epi32(_mm256_mul_ps(v1, m));
+        const __m256i q2 = roundf_epi32(_mm256_mul_ps(v2, m)), q3 = roundf_epi32(_mm256_mul_ps(v3, m));
+        _mm256_storeu_si256((__m256i *)y[i].qs, pack32(q0, q1, q2, q3));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        y[i].s = (uint16_t)_cvtss_sh((float)_mm_cvtsi128_si32(s4) * d, 0);
+    }
+}
+
+// x (k,) f32 -> q8_K blocks, as tl_quant_row_q8_K_ref
+static void from_float_q8_K(const float *x, void *vy, int64_t k) {
+    tl_block_q8_K *y = vy;
+    for (int64_t i = 0; i < k / TL_QK_K; i++, x += TL_QK_K) {
+        __m256 am = _mm256_setzero_ps();
+        for (int j = 0; j < TL_QK_K; j += 8) am = _mm256_max_ps(am, abs_ps(_mm256_loadu_ps(x + j)));
+        const float amax = hmax(am);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        /* the reference keeps the first element of largest magnitude: its
+         * sign decides the scale's */
+        float max = 0;
+        for (int j = 0; j < TL_QK_K; j++)
+            if (fabsf(x[j]) == amax) { max = x[j]; break; }
+        const float iscale = -127.f / max;
+        const __m256 m = _mm256_set1_ps(iscale);
+        const __m256i lim = _mm256_set1_epi32(127);
+        for (int j = 0; j < TL_QK_K; j += 32) {
+            __m256i q[4];
+            for (int v = 0; v < 4; v++) {
+                const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * v), m);
+                /* nearest-even, as the reference's nearest_int */
+                q[v] = _mm256_min_epi32(lim, _mm256_cvtps_epi32(
+                                                 _mm256_round_ps(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+            }
+            const __m256i b = pack32(q[0], q[1], q[2], q[3]);
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j), b);
+            /* bsums of the two 16-element halves */
+            const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), b);
+            const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+            __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm_shuffle_epi32(_mm256_castsi256_si128(s32), 0x4E));
+            __m128i g = _mm_add_epi32(_mm256_extracti128_si256(s32, 1),
+                                      _mm_shuffle_epi32(_mm256_extracti128_si256(s32, 1), 0x4E));
+            h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+            g = _mm_add_epi32(g, _mm_shuffle_epi32(g, 0xB1));
+            y[i].bsums[j / 16] = (int16_t)_mm_cvtsi128_si32(h);
+            y[i].bsums[j / 16 + 1] = (int16_t)_mm_cvtsi128_si32(g);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+// x (k,) f32 -> f16, round to nearest even
+static void from_float_f16(const float *x, void *vy, int64_t k) {
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < k; i++) y[i] = tl_f32_to_f16(x[i]);
+}
+
+// f16 (k,) -> f32
+static void to_float_f16(const void *vx, float *y, int64_t k) {
+    const uint16_t *x = vx;
+    int64_t i = 0;
+    for (; i + 8 <= k; i += 8) _mm256_storeu_ps(y + i, ld_f16(x + i));
+    for (; i < k; i++) y[i] = tl_f16_to_f32(x[i]);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static const tl_kern avx2_table = {
+    .name = "avx2",
+    .vec_dot = {
+        [TL_DTYPE_F32] = vec_dot_f32,
+        [TL_DTYPE_F16] = vec_dot_f16,
+        [TL_DTYPE_BF16] = vec_dot_bf16,
+        [TL_DTYPE_Q4_0] = tl_avx2_vec_dot_q4_0,
+        [TL_DTYPE_Q4_1] = tl_avx2_vec_dot_q4_1,
+        [TL_DTYPE_Q5_0] = tl_avx2_vec_dot_q5_0,
+        [TL_DTYPE_Q5_1] = tl_avx2_vec_dot_q5_1,
+        [TL_DTYPE_Q8_0] = tl_avx2_vec_dot_q8_0,
+        [TL_DTYPE_Q2_K] = tl_avx2_vec_dot_q2_K,
+        [TL_DTYPE_Q3_K] = tl_avx2_vec_dot_q3_K,
+        [TL_DTYPE_Q4_K] = tl_avx2_vec_dot_q4_K,
+        [TL_DTYPE_Q5_K] = tl_avx2_vec_dot_q5_K,
+        [TL_DTYPE_Q6_K] = tl_avx2_vec_dot_q6_K,
+    },
+    .gemm = {
+        [TL_DTYPE_F16] = tl_avx2_gemm_f16,
+        [TL_DTYPE_Q4_0] = tl_avx2_gemm_q4_0,
+        [TL_DTYPE_Q4_1] = tl_avx2_gemm_q4_1,
+        [TL_DTYPE_Q5_0] = tl_avx2_gemm_q5_0,
+        [TL_DTYPE_Q5_1] = tl_avx2_gemm_q5_1,
+        [TL_DTYPE_Q8_0] = tl_avx2_gemm_q8_0,
+        [TL_DTYPE_Q2_K] = tl_avx2_gemm_q2_K,
+        [TL_DTYPE_Q3_K] = tl_avx2_gemm_q3_K,
+        [TL_DTYPE_Q4_K] = tl_avx2_gemm_q4_K,
+        [TL_DTYPE_Q5_K] = tl_avx2_gemm_q5_K,
+        [TL_DTYPE_Q6_K] = tl_avx2_gemm_q6_K,
+    },
+    .from_float = {
+        [TL_DTYPE_F16] = from_float_f16,
+        [TL_DTYPE_Q8_0] = from_float_q8_0,
+        [TL_DTYPE_Q8_1] = from_float_q8_1,
+        [TL_DTYPE_Q8_K] = from_float_q8_K,
+    },
+    .to_float = {
+        [TL_DTYPE_F16] = to_float_f16,
+    },
+};
+
+const tl_kern *tl_kern_avx2_table(void) { return &avx2_table; }

@@ -1,0 +1,228 @@
+/* test_kern_simd.c — every SIMD variant this CPU can run, slot by slot,
+ * against the scalar reference (test_kern_ref.c covers vec_dot on raw and
+ * extreme blocks; this file covers the rest):
+ *   - from_float (activation quantizers): byte-identical to ref, on random
+ *     rows of several magnitudes, zeros, exact rounding ties, and rows whose
+ *     largest magnitude appears with both signs (q8_K keeps the first);
+ *   - gemm tiles of every shape the drivers use (edges included) against
+ *     the variant's own vec_dot — bit-identical for the quantized types,
+ *     whose tiles do the same operations in the same order per output —
+ *     and against ref's vec_dot within the float-rounding bound below;
+ *   - float vec_dot tails (n not a multiple of the vector width);
+ *   - the TL_CPU override. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dtype.h"
+#include "core/quant.h"
+#include "harness.h"
+#include "kern/kern.h"
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rng_u32(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 32);
+}
+static float rng_uniform(void) { return (float)((rng_u32() >> 8) * (1.0 / 16777216.0)); }
+static float rng_normal(void) {
+    float s = 0;
+    for (int i = 0; i < 4; i++) s += rng_uniform();
+    return (s - 2.0f) * 1.7320508f;
+}
+
+enum { KMAX = 2304, NRMAX = 9, NCMAX = 13, LDY = NRMAX + 2 };
+
+/* ---- activation quantizers ------------------------------------------------ */
+
+static const tl_dtype act_types[] = { TL_DTYPE_Q8_0, TL_DTYPE_Q8_1, TL_DTYPE_Q8_K, TL_DTYPE_F16 };
+
+/* fills x (k) in one of several regimes */
+static void make_act(float *x, int64_t k, int mode) {
+    for (int64_t i = 0; i < k; i++) {
+        switch (mode) {
+        case 0: x[i] = rng_normal(); break;
+        case 1: x[i] = rng_normal() * 1e4f; break;           /* large magnitudes */
+        case 2: x[i] = rng_normal() * 1e-6f; break;          /* tiny (f16 subnormal scales) */
+        case 3: x[i] = 0.0f; break;                          /* zeros: d = 0 */
+        case 4: x[i] = (float)((int)(rng_u32() % 255) - 127) * 0.5f; break; /* exact .5 ties */
+        default: /* +-max in every block, the negative one first half the time */
+            x[i] = rng_normal();
+            if (i % 32 == 0) x[i] = (rng_u32() & 1) ? -8.0f : 8.0f;
+            if (i % 32 == 1) x[i] = -x[i - 1];
+            break;
+        }
+    }
+}
+
+static void test_from_float(const tl_kern *v) {
+    static float x[KMAX];
+    static uint8_t a[KMAX * 4], b[KMAX * 4];
+    const tl_kern *ref = tl_kern_ref();
+    for (size_t ti = 0; ti < sizeof act_types / sizeof act_types[0]; ti++) {
+        const tl_dtype t = act_types[ti];
+        const int bs = tl_dtype_traits_of(t)->block_size;
+        for (int mode = 0; mode < 6; mode++) {
+            for (int64_t k = bs; k <= KMAX; k += (k < 4 * bs ? bs : KMAX - 4 * bs)) {
+                if (k % bs) continue;
+                make_act(x, k, mode);
+                const size_t bytes = tl_dtype_row_size(t, k);
+                memset(a, 0xA5, bytes);
+                memset(b, 0x5A, bytes);
+                ref->from_float[t](x, a, k);
+                v->from_float[t](x, b, k);
+                CHECKF(memcmp(a, b, bytes) == 0, "%s from_float %s mode %d k=%lld differs from ref",
+                       v->name, tl_dtype_name(t), mode, (long long)k);
+            }
+        }
+    }
+}
+
+/* ---- gemm tiles ----------------------------------------------------------- */
+
+static const tl_dtype weight_types[] = {
+    TL_DTYPE_F32,  TL_DTYPE_F16,  TL_DTYPE_BF16, TL_DTYPE_Q4_0, TL_DTYPE_Q4_1,
+    TL_DTYPE_Q5_0, TL_DTYPE_Q5_1, TL_DTYPE_Q8_0, TL_DTYPE_Q2_K, TL_DTYPE_Q3_K,
+    TL_DTYPE_Q4_K, TL_DTYPE_Q5_K, TL_DTYPE_Q6_K,
+};
+
+/* Bound on |variant - ref| for one dot product: both take the same integer
+ * block sums (exact) and differ in float roundings only: the per-block
+ * scale products and the accumulation over nb blocks in a different order
+ * (lanes vs serial), plus, for the min/offset terms, partial sums whose
+ * parts are up to ||w||_inf * ||x||_1 before cancelling. Each rounding is
+ * at most 2^-24 of a partial sum bounded by M = sum|w x| + ||w||_inf ||x||_1,
+ * and there are at most nb + 16 of them in a chain (the float types: n/8 +
+ * 16 per lane, and ref's double sum adds nothing), so
+ * |err| <= (nb + 16) * 2^-23 * M, a 2x margin. The min term of q4_1/q5_1
+ * uses q8_1's s, rounded identically on both sides, so it adds nothing. */
+static double dot_tol(const float *w, const float *x, int64_t n, int64_t nb) {
+    double m1 = 0, l1 = 0, winf = 0;
+    for (int64_t i = 0; i < n; i++) {
+        m1 += fabs((double)w[i] * x[i]);
+        l1 += fabs(x[i]);
+        winf = fmax(winf, fabs(w[i]));
+    }
+    return (double)(nb + 16) * ldexp(1.0, -23) * (m1 + winf * l1) + 1e-30;
+}
+
+static void test_gemm(const tl_kern *v) {
+    const tl_kern *ref = tl_kern_ref();
+    static float wf[NRMAX][KMAX], xf[NCMAX][KMAX], wd[KMAX], xd[KMAX];
+    static uint8_t qw[NRMAX][KMAX * 4], qx[NCMAX][KMAX * 4];
+    static float y[NCMAX * LDY];
+    for (size_t ti = 0; ti < sizeof weight_types / sizeof weight_types[0]; ti++) {
+        const tl_dtype t = weight_types[ti];
+        if (!v->gemm[t]) continue;
+        const tl_dtype_traits *tr = tl_dtype_traits_of(t);
+        const tl_dtype vt = tr->vec_dot_type;
+        const int bs = tr->block_size == 1 ? 8 : tr->block_size;
+        /* sizes: one block, a few, and (for K-quants) more than the decode
+         * chunk; the float types also get a tail */
+        const int64_t ks[4] = { bs, 3 * bs, bs == 256 ? 9 * 256 : 2048, tr->block_size == 1 ? 2051 : bs };
+        for (int ki = 0; ki < 4; ki++) {
+            const int64_t k = ks[ki];
+            const size_t wrow = tl_dtype_row_size(t, k), xrow = tl_dtype_row_size(vt, k);
+            for (int r = 0; r < NRMAX; r++) {
+                for (int64_t i = 0; i < k; i++) wf[r][i] = rng_normal() * (r == 3 ? 1e3f : 0.05f);
+                tr->from_float(wf[r], qw[r], k);
+            }
+            for (int c = 0; c < NCMAX; c++) {
+                for (int64_t i = 0; i < k; i++) xf[c][i] = c == 5 ? 0.0f : rng_normal();
+                v->from_float[vt](xf[c], qx[c], k);
+            }
+            /* every tile shape up to NRMAX x NCMAX, rows/tokens packed */
+            static const int shapes[][2] = { { 1, 1 }, { 4, 1 }, { 5, 1 }, { 2, 6 }, { 3, 4 },
+                                             { 9, 13 }, { 7, 5 }, { 8, 12 }, { 1, 13 } };
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                const int nr = shapes[si][0], nc = shapes[si][1];
+                static uint8_t wpack[NRMAX * KMAX * 4], xpack[NCMAX * KMAX * 4];
+                for (int r = 0; r < nr; r++) memcpy(wpack + r * wrow, qw[r], wrow);
+                for (int c = 0; c < nc; c++) memcpy(xpack + c * xrow, qx[c], xrow);
+                for (int i = 0; i < NCMAX * LDY; i++) y[i] = NAN;
+                const size_t ldy = LDY;
+                v->gemm[t](k, nr, nc, y, ldy, wpack, wrow, xpack, xrow);
+                int bad_own = 0, bad_ref = 0;
+                for (int r = 0; r < nr; r++) {
+                    ref->to_float[t](qw[r], wd, k);
+                    for (int c = 0; c < nc; c++) {
+                        const float got = y[c * ldy + r];
+                        float own, want;
+                        v->vec_dot[t](k, &own, qw[r], qx[c]);
+                        ref->vec_dot[t](k, &want, qw[r], qx[c]);
+                        tl_dtype_traits_of(vt)->to_float(qx[c], xd, k);
+                        const double tol = dot_tol(wd, xd, k, k / bs);
+                        if (tr->is_quant && memcmp(&got, &own, sizeof got) != 0) bad_own++;
+                        if (!(fabs(got - want) <= tol)) bad_ref++;
+                    }
+                }
+                CHECKF(bad_own == 0, "%s gemm %s k=%lld %dx%d: %d outputs differ from its vec_dot",
+                       v->name, tr->name, (long long)k, nr, nc, bad_own);
+                CHECKF(bad_ref == 0, "%s gemm %s k=%lld %dx%d: %d outputs off ref", v->name,
+                       tr->name, (long long)k, nr, nc, bad_ref);
+                /* nothing outside the tile is written */
+                int stray = 0;
+                for (int c = 0; c < NCMAX; c++)
+                    for (size_t r = 0; r < ldy; r++)
+                        if ((c >= nc || (int)r >= nr) && !isnan(y[c * ldy + r])) stray++;
+                CHECKF(stray == 0, "%s gemm %s %dx%d wrote %d values outside the tile", v->name,
+                       tr->name, nr, nc, stray);
+            }
+        }
+    }
+}
+
+/* ---- float vec_dot tails ---------------------------------------------------- */
+
+static void test_float_tails(const tl_kern *v) {
+    static float w[KMAX], x[KMAX], wd[KMAX], xd[KMAX];
+    static uint16_t w16[KMAX], x16[KMAX];
+    const tl_dtype types[] = { TL_DTYPE_F32, TL_DTYPE_F16, TL_DTYPE_BF16 };
+    const int64_t ns[] = { 1, 7, 8, 9, 31, 33, 100, 2051 };
+    for (size_t ti = 0; ti < 3; ti++) {
+        const tl_dtype t = types[ti];
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            const int64_t n = ns[ni];
+            for (int64_t i = 0; i < n; i++) w[i] = rng_normal(), x[i] = rng_normal() * 100.0f;
+            const void *pw = w, *px = x;
+            if (t != TL_DTYPE_F32) {
+                tl_kern_ref()->from_float[t](w, w16, n);
+                tl_kern_ref()->from_float[t](x, x16, n);
+                pw = w16, px = x16;
+            }
+            tl_kern_ref()->to_float[t](pw, wd, n);
+            tl_kern_ref()->to_float[t](px, xd, n);
+            float got, want;
+            v->vec_dot[t](n, &got, pw, px);
+            tl_kern_ref()->vec_dot[t](n, &want, pw, px);
+            const double tol = dot_tol(wd, xd, n, n / 8 + 1);
+            CHECKF(fabs(got - want) <= tol, "%s vec_dot %s n=%lld: %.9g vs %.9g", v->name,
+                   tl_dtype_name(t), (long long)n, got, want);
+        }
+    }
+}
+
+int main(void) {
+    /* TL_CPU picks the variant at the first tl_kern_get(): ask for avx2,
+     * which must be honoured exactly when this CPU/build can run it */
+    setenv("TL_CPU", "avx2", 1);
+    const tl_kern *sel = tl_kern_get();
+    const tl_kern *avx2 = tl_kern_variant("avx2");
+    CHECK(sel == (avx2 ? avx2 : tl_kern_variant("ref")));
+    static const char *const names[] = { "avx2", "avx512", "neon" };
+    int ran = 0;
+    for (int i = 0; i < 3; i++) {
+        const tl_kern *v = tl_kern_variant(names[i]);
+        if (!v) continue;
+        printf("checking variant %s\n", names[i]);
+        ran++;
+        test_from_float(v);
+        test_gemm(v);
+        test_float_tails(v);
+    }
+    if (!ran) printf("no SIMD variant on this CPU/build: nothing to compare\n");
+    return tl_test_finish("test_kern_simd", 0);
+}
