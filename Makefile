@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: all deps build run test test-asan test-real clean
+.PHONY: all deps build run test test-asan test-real fuzz-smoke clean
 
 all: build
 
@@ -28,5 +28,11 @@ test-asan: deps
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
+# Every fuzz target (GGUF, safetensors + config/tokenizer.json, native) for a
+# bounded time; FUZZ_SECONDS=600 for a real session.
+fuzz-smoke:
+	@bash scripts/install-deps.sh --fuzz
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-20} bash scripts/fuzz.sh
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -12,6 +12,12 @@ PKGS=(
   python3           # runs ../shared/tools/cmp_logits.py in the tests
 )
 
+# `install-deps.sh --fuzz` adds clang and its sanitizer/libFuzzer runtime
+# for scripts/fuzz.sh.
+if [ "${1:-}" = "--fuzz" ]; then
+  PKGS+=(clang libclang-rt-dev)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,8 @@ typedef struct synth_shape {
 } synth_shape;
 
 static const synth_shape k_tinyllama = { 2048, 22, 32, 4, 5632, 32000, 2048 };
+/* --tiny: a few-MB model for a first run when no real model can be fetched */
+static const synth_shape k_tiny = { 256, 2, 8, 2, 512, 1024, 512 };
 
 /* xorshift64* + Box-Muller: fast enough for a billion draws, and the
  * stream depends only on the seed. */
@@ -129,6 +131,8 @@ int cmd_synth(int argc, char **argv, int first) {
                 fprintf(stderr, "torchless synth: --type must be f16, bf16 or f32\n");
                 return 2;
             }
+        } else if (!strcmp(a, "--tiny")) {
+            sh = k_tiny;
         } else if (!strcmp(a, "--layers") && v) {
             sh.n_layer = atoi(argv[++i]);
             if (sh.n_layer < 1 || sh.n_layer > 1000) {
@@ -139,7 +143,7 @@ int cmd_synth(int argc, char **argv, int first) {
         else out = NULL, i = argc;
     }
     if (!out) {
-        fprintf(stderr, "usage: torchless synth OUT.gguf [--seed S] [--type f16|bf16|f32] [--layers N]\n");
+        fprintf(stderr, "usage: torchless synth OUT.gguf [--seed S] [--type f16|bf16|f32] [--layers N] [--tiny]\n");
         return 2;
     }
     tl_err err = { 0 };

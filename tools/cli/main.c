@@ -20,6 +20,7 @@ static const char *k_usage =
     "                                    q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
     "       torchless convert SRC OUT.gguf [--type auto|f32|f16|bf16|q8_0|q4_k_m|...]\n"
     "       torchless export SRC OUT.bin [--quant f32|int8]   Torchless native format\n"
+    "       torchless synth OUT.gguf [--seed S] [--tiny]  random-weight TinyLlama-shaped model\n"
     "       torchless --help | --version\n"
     "\n"
     "MODEL is a GGUF file, a Hugging Face directory (config.json + safetensors +\n"
