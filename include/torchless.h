@@ -73,7 +73,10 @@ typedef int32_t tl_token;
 
 typedef struct tl_model_params {
     int  n_threads;     /* 0 = number of online cores                     */
-    bool use_mmap;      /* weights are views into the mapped file (default) */
+    /* NULL (default): weights are used as stored, as views into the mapped
+     * file. A type name ("f16", "q8_0", ...) converts every matrix to that
+     * type once at load, into memory the model owns. */
+    const char *dtype;
 } tl_model_params;
 
 tl_model_params tl_model_default_params(void);

@@ -14,7 +14,7 @@
 /* ------------------------------------------------------------------ model */
 
 tl_model_params tl_model_default_params(void) {
-    return (tl_model_params){ .n_threads = 0, .use_mmap = true };
+    return (tl_model_params){ .n_threads = 0, .dtype = NULL };
 }
 
 tl_status tl_model_load(const char *path, const tl_model_params *params, tl_model **out) {
@@ -25,7 +25,7 @@ tl_status tl_model_load(const char *path, const tl_model_params *params, tl_mode
         tl_err_set_last(&err);
         return err.code;
     }
-    tl_status rc = tl_model_open(path, p.n_threads, out, &err);
+    tl_status rc = tl_model_open(path, p.n_threads, p.dtype, out, &err);
     tl_err_set_last(rc == TL_OK ? NULL : &err);
     return rc;
 }

@@ -21,7 +21,8 @@ static tl_status open_arch(tl_model *m, tl_err *err) {
     return TL_OK;
 }
 
-tl_status tl_model_open(const char *path, int n_threads, tl_model **out, tl_err *err) {
+tl_status tl_model_open(const char *path, int n_threads, const char *dtype, tl_model **out,
+                        tl_err *err) {
     *out = NULL;
     tl_model *m = calloc(1, sizeof *m);
     if (!m) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
@@ -36,6 +37,14 @@ tl_status tl_model_open(const char *path, int n_threads, tl_model **out, tl_err 
         else m->hp.n_vocab = (int)emb->ne[1];
     }
     if (rc == TL_OK) rc = tl_arch_hparams(m->arch, m->src->meta, &m->hp, err);
+    if (rc == TL_OK && dtype) {
+        tl_dtype to;
+        if (!tl_dtype_from_name(dtype, &to) || !tl_dtype_traits_of(to)->from_float ||
+            to == TL_DTYPE_Q8_1 || to == TL_DTYPE_Q8_K)
+            rc = tl_err_set(err, TL_ERR_INVALID_ARG, "--dtype '%s' is not a weight type", dtype);
+        else
+            rc = tl_model_convert_weights(m, to, n_threads, err);
+    }
     if (rc == TL_OK) rc = tl_backend_cpu_init(n_threads, &m->backend, err);
     if (rc == TL_OK) rc = tl_model_bind(m, err);
     if (rc == TL_OK) rc = tl_tok_init_gguf(m->src->meta, &m->tok, err);
@@ -55,6 +64,8 @@ tl_status tl_model_open(const char *path, int n_threads, tl_model **out, tl_err 
 void tl_model_close(tl_model *m) {
     if (!m) return;
     tl_model_unbind(m);
+    for (int i = 0; i < m->n_owned_mats; i++) free(m->owned_mats[i]);
+    free(m->owned_mats);
     tl_tok_free(m->tok);
     tl_backend_free(m->backend);
     tl_source_free(m->src);

@@ -46,6 +46,8 @@ struct tl_model {
     const tl_tensor *rope_long, *rope_short; // LongRoPE divisors (rope_dims/2,) or NULL
     tl_layer_w *layers;             // n_layer, owned
     void *owned_vecs;               // vectors converted to F32 at load (load.c), owned
+    void **owned_mats;              // matrices converted by --dtype, owned
+    int n_owned_mats;
 
     char meta_buf[256];             // scratch for tl_model_meta rendering
     char *meta_str;                 // growable render buffer for long values
@@ -77,7 +79,11 @@ void tl_model_unbind(tl_model *m);
 void tl_forward(tl_context *c, const int32_t *tokens, int n, float *out);
 
 /* Loads everything behind a public tl_model (model.c). */
-tl_status tl_model_open(const char *path, int n_threads, tl_model **out, tl_err *err);
+tl_status tl_model_open(const char *path, int n_threads, const char *dtype, tl_model **out,
+                        tl_err *err);
+/* Converts every matrix of the source to `to` in memory the model owns
+ * (dtype_convert.c); tensors whose rows do not fit the type's blocks stay. */
+tl_status tl_model_convert_weights(tl_model *m, tl_dtype to, int n_threads, tl_err *err);
 void tl_model_close(tl_model *m);
 tl_status tl_context_open(tl_model *m, int n_ctx, int n_batch, tl_dtype kv_type, bool all_logits,
                           tl_context **out, tl_err *err);

@@ -24,6 +24,7 @@ typedef struct cli_opts {
     const char *inp_file;
     int bench_p, bench_n, bench_r;
     bool csv;
+    const char *dtype;    /* --dtype: convert weights at load */
 } cli_opts;
 
 /* Parses argv[first..] into o and fills positional[] (max n_pos). Returns

@@ -37,6 +37,8 @@ static const char *k_usage =
     "  --threads N          (default: all cores)\n"
     "  --max-seq-len N      context length (default: trained length, at most 4096)\n"
     "  --kv-dtype f16|f32   KV cache precision (default f16)\n"
+    "  --dtype TYPE         convert weights to TYPE (f32, f16, bf16, q8_0, q4_0, q4_k...)\n"
+    "                       once at load; default: use them as stored, in place\n"
     "  --chat / --no-chat   apply the model's chat template to PROMPT\n"
     "  --system TEXT        system message (with --chat)\n"
     "  --debug              log loading details to stderr\n";
@@ -92,6 +94,7 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char **pos, i
         STR_OPT("--out", o->out_file);
         STR_OPT("--inp", o->inp_file);
         STR_OPT("--system", o->system);
+        STR_OPT("--dtype", o->dtype);
         else if (!strcmp(a, "--seed")) {
             char *end;
             ok = v && (o->sp.seed = strtoull(v, &end, 10), *end == 0);
@@ -135,6 +138,7 @@ tl_model *cli_load(const cli_opts *o) {
     tl_log_set(log_stderr, NULL, o->debug ? TL_LOG_DEBUG : TL_LOG_WARN);
     tl_model_params mp = tl_model_default_params();
     mp.n_threads = o->threads;
+    mp.dtype = o->dtype;
     tl_model *m = NULL;
     if (tl_model_load(o->model, &mp, &m) != TL_OK) {
         fprintf(stderr, "torchless: error: %s\n", tl_last_error());
