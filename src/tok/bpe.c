@@ -9,6 +9,7 @@
  * (left id, right id); a merge whose parts or result are not tokens cannot
  * occur in a valid vocabulary and is dropped at load time. */
 #include "tok/tok_impl.h"
+#include "base/heap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,50 +26,11 @@ typedef struct bpe_bigram {
     int32_t id_l, id_r, id_m;
 } bpe_bigram;
 
-typedef struct bpe_heap {
-    bpe_bigram *v;
-    size_t n, cap;
-} bpe_heap;
-
 static inline bool bg_before(const bpe_bigram *a, const bpe_bigram *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
-static bool heap_push(bpe_heap *h, bpe_bigram b) {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        bpe_bigram *nv = realloc(h->v, nc * sizeof *nv);
-        if (!nv) return false;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_before(&b, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-    return true;
-}
-
-static bpe_bigram heap_pop(bpe_heap *h) {
-    bpe_bigram top = h->v[0];
-    bpe_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const bpe_bigram *bv = &last;
-        if (l < h->n && bg_before(&h->v[l], bv)) { best = l; bv = &h->v[l]; }
-        if (r < h->n && bg_before(&h->v[r], bv)) { best = r; }
-        if (best == i) break;
-        h->v[i] = h->v[best];
-        i = best;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+TL_HEAP_DEFINE(bpe, bpe_bigram, bg_before)
 
 typedef struct bpe_ctx {
     const tl_tok *t;
@@ -90,7 +52,7 @@ static void add_bigram(bpe_ctx *c, int left, int right) {
     uint64_t key = ((uint64_t)(uint32_t)idl << 32) | (uint32_t)idr;
     if (!tl_u64map_get(&c->t->merges, key, &rank, &idm)) return;
     bpe_bigram b = {rank, left, right, idl, idr, idm};
-    if (!heap_push(&c->heap, b)) c->oom = true;
+    if (!bpe_heap_push(&c->heap, b)) c->oom = true;
 }
 
 /* A symbol that is not a token (only a single byte whose byte-unicode
@@ -143,7 +105,7 @@ static tl_status bpe_word(void *user, size_t off, size_t len) {
     c->heap.n = 0;
     for (int i = 1; i < n; i++) add_bigram(c, i - 1, i);
     while (c->heap.n && !c->oom) {
-        bpe_bigram b = heap_pop(&c->heap);
+        bpe_bigram b = bpe_heap_pop(&c->heap);
         bpe_sym *l = &c->sym[b.left], *r = &c->sym[b.right];
         /* stale: either side was merged into something else since */
         if (l->n == 0 || r->n == 0 || l->id != b.id_l || r->id != b.id_r) continue;

@@ -7,6 +7,7 @@
  * their length no longer matching. Symbols left that are not tokens are
  * emitted as byte tokens. O(n log n) in the text length. */
 #include "tok/tok_impl.h"
+#include "base/heap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,51 +23,12 @@ typedef struct spm_bigram {
     uint32_t size;
 } spm_bigram;
 
-typedef struct spm_heap {
-    spm_bigram *v;
-    size_t n, cap;
-} spm_heap;
-
 /* a comes out before b: higher score, then smaller left index */
 static inline bool bg_before(const spm_bigram *a, const spm_bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static bool heap_push(spm_heap *h, spm_bigram b) {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        spm_bigram *nv = realloc(h->v, nc * sizeof *nv);
-        if (!nv) return false;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_before(&b, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-    return true;
-}
-
-static spm_bigram heap_pop(spm_heap *h) {
-    spm_bigram top = h->v[0];
-    spm_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const spm_bigram *bv = &last;
-        if (l < h->n && bg_before(&h->v[l], bv)) { best = l; bv = &h->v[l]; }
-        if (r < h->n && bg_before(&h->v[r], bv)) { best = r; }
-        if (best == i) break;
-        h->v[i] = h->v[best];
-        i = best;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+TL_HEAP_DEFINE(spm, spm_bigram, bg_before)
 
 typedef struct spm_state {
     const tl_tok *t;
@@ -83,7 +45,7 @@ static void try_add_bigram(spm_state *s, int left, int right) {
     int32_t id;
     if (!tl_strmap_get(&s->t->text_to_id, s->text + l->off, (size_t)l->n + r->n, &id)) return;
     spm_bigram b = {s->t->scores[id], left, right, l->n + r->n};
-    if (!heap_push(&s->heap, b)) s->oom = true;
+    if (!spm_heap_push(&s->heap, b)) s->oom = true;
 }
 
 static void emit_bytes(const tl_tok *t, const char *p, size_t n, tl_tok_ids *out) {
@@ -108,7 +70,7 @@ static void merge_chunk(spm_state *s, int c0, int c1, tl_tok_ids *out) {
     s->heap.n = 0;
     for (int i = c0 + 1; i < c1; i++) try_add_bigram(s, i - 1, i);
     while (s->heap.n && !s->oom) {
-        spm_bigram b = heap_pop(&s->heap);
+        spm_bigram b = spm_heap_pop(&s->heap);
         spm_sym *l = &s->sym[b.left], *r = &s->sym[b.right];
         /* stale: a side was merged away or grew since the pair was queued */
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
