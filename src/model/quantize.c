@@ -25,6 +25,7 @@
 #include "core/dtype.h"
 #include "core/fp16.h"
 #include "io/gguf.h"
+#include "model/convert.h"
 
 /* llama.cpp's llama_ftype values: written to general.file_type. */
 enum {
@@ -329,19 +330,6 @@ static tl_status convert(qtensor *q, tl_pool *pool, float *scratch, const float 
     return TL_OK;
 }
 
-/* Fails early (before minutes of work) when out's directory cannot take it. */
-static tl_status check_out_dir(const char *out, tl_err *err) {
-    const char *slash = strrchr(out, '/');
-    char *dir = slash ? strndup(out, (size_t)(slash - out) + (slash == out)) : strdup(".");
-    if (!dir) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
-    const bool ok = access(dir, W_OK | X_OK) == 0;
-    tl_status rc = ok ? TL_OK
-                      : tl_err_set(err, TL_ERR_IO, "cannot write %s: directory %s is missing or "
-                                   "not writable", out, dir);
-    free(dir);
-    return rc;
-}
-
 static tl_status quantize_file(const char *in, const char *out, const tl_quantize_params *p,
                                tl_err *err) {
     const ftype_info *fi = find_ftype(p->type);
@@ -355,7 +343,7 @@ static tl_status quantize_file(const char *in, const char *out, const tl_quantiz
     }
     if (p->n_threads < 0 || p->n_threads > 4096)
         return tl_err_set(err, TL_ERR_INVALID_ARG, "n_threads %d is out of range", p->n_threads);
-    tl_status rc = check_out_dir(out, err);
+    tl_status rc = tl_conv_check_out_dir(out, err);
     if (rc != TL_OK) return rc;
 
     tl_gguf *g = NULL;

@@ -43,8 +43,21 @@ const tl_tensor *tl_source_find(const tl_source *s, const char *name) {
     return NULL;
 }
 
+tl_status tl_source_own(tl_source *s, void *p, tl_err *err) {
+    void **o = realloc(s->owned, sizeof *o * (size_t)(s->n_owned + 1));
+    if (!o) {
+        free(p);
+        return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
+    }
+    s->owned = o;
+    s->owned[s->n_owned++] = p;
+    return TL_OK;
+}
+
 void tl_source_free(tl_source *s) {
     if (!s) return;
+    for (int64_t i = 0; i < s->n_owned; i++) free(s->owned[i]);
+    free(s->owned);
     if (s->impl_free) s->impl_free(s->impl);
     tl_gguf_free(s->meta);
     free(s->tensors);

@@ -22,8 +22,6 @@ typedef struct hf_impl {
     int n_shards;
     char **names;          /* GGUF names, one per tensor */
     int64_t n_names;
-    void **owned;          /* aligned copies of misaligned tensors */
-    int64_t n_owned;
     void *meta_buf;        /* GGUF image behind s->meta */
     float *rope_freqs;
 } hf_impl;
@@ -35,8 +33,6 @@ static void hf_free(void *p) {
     free(h->shards);
     for (int64_t i = 0; i < h->n_names; i++) free(h->names[i]);
     free(h->names);
-    for (int64_t i = 0; i < h->n_owned; i++) free(h->owned[i]);
-    free(h->owned);
     free(h->meta_buf);
     free(h->rope_freqs);
     free(h);
@@ -127,17 +123,6 @@ static tl_status open_sharded(hf_impl *h, const char *dir, const cJSON *index, t
     return rc;
 }
 
-static tl_status add_owned(hf_impl *h, void *p, tl_err *err) {
-    void **o = realloc(h->owned, sizeof *o * (size_t)(h->n_owned + 1));
-    if (!o) {
-        free(p);
-        return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
-    }
-    h->owned = o;
-    h->owned[h->n_owned++] = p;
-    return TL_OK;
-}
-
 /* Renames every shard tensor to its GGUF name; views stay in the mmaps. */
 static tl_status bind_tensors(tl_source *s, hf_impl *h, const tl_hf_family *fam, bool tied,
                               tl_err *err) {
@@ -170,7 +155,7 @@ static tl_status bind_tensors(tl_source *s, hf_impl *h, const tl_hf_family *fam,
                 void *copy = malloc(t->nbytes ? t->nbytes : 1);
                 if (!copy) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
                 memcpy(copy, st->data, t->nbytes);
-                tl_status rc = add_owned(h, copy, err);
+                tl_status rc = tl_source_own(s, copy, err);
                 if (rc != TL_OK) return rc;
                 t->data = copy;
             }

@@ -36,8 +36,6 @@ typedef struct native_impl {
     size_t size;
     char **names;
     int64_t n_names;
-    void **owned;          /* converted int8 tensors */
-    int64_t n_owned;
     void *meta_buf;
     float *rope_freqs;
 } native_impl;
@@ -48,8 +46,6 @@ static void native_free(void *p) {
     tl_mmap_free(&h->map);
     for (int64_t i = 0; i < h->n_names; i++) free(h->names[i]);
     free(h->names);
-    for (int64_t i = 0; i < h->n_owned; i++) free(h->owned[i]);
-    free(h->owned);
     free(h->meta_buf);
     free(h->rope_freqs);
     free(h);
@@ -180,21 +176,10 @@ static int cmp_range(const void *a, const void *b) {
     return x->off < y->off ? -1 : x->off > y->off ? 1 : 0;
 }
 
-static tl_status keep(native_impl *h, void *p, tl_err *err) {
-    void **o = realloc(h->owned, sizeof *o * (size_t)(h->n_owned + 1));
-    if (!o) {
-        free(p);
-        return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
-    }
-    h->owned = o;
-    h->owned[h->n_owned++] = p;
-    return TL_OK;
-}
-
 /* int8 q with per-64 scales -> Q8_0 rows (d = 1/scale), or F32 when rows
  * do not split into 32-blocks. A zero or non-finite scale (an all-zero
  * group exported as 127/0) gives zero weights. */
-static tl_status convert_int8(native_impl *h, tl_tensor *t, const int8_t *q, const uint8_t *scales,
+static tl_status convert_int8(tl_source *src, tl_tensor *t, const int8_t *q, const uint8_t *scales,
                               tl_err *err) {
     const int64_t n = tl_tensor_nelem(t);
     const bool to_q8 = t->ne[0] % TL_QK8_0 == 0;
@@ -218,7 +203,7 @@ static tl_status convert_int8(native_impl *h, tl_tensor *t, const int8_t *q, con
             for (int i = 0; i < NATIVE_GROUP; i++) y[i] = zero ? 0.0f : (float)q[g * NATIVE_GROUP + i] / s;
         }
     }
-    tl_status rc = keep(h, buf, err);
+    tl_status rc = tl_source_own(src, buf, err);
     if (rc != TL_OK) return rc;
     t->type = to_q8 ? TL_DTYPE_Q8_0 : TL_DTYPE_F32;
     t->data = buf;
@@ -227,7 +212,7 @@ static tl_status convert_int8(native_impl *h, tl_tensor *t, const int8_t *q, con
 }
 
 /* Validates one entry (shape, dtype, ranges inside the payload) and fills t. */
-static tl_status parse_tensor(native_impl *h, const cJSON *e, tl_tensor *t, const uint8_t *payload,
+static tl_status parse_tensor(tl_source *src, const cJSON *e, tl_tensor *t, const uint8_t *payload,
                               uint64_t psize, range *rs, int *n_rs, tl_err *err) {
     const char *name = e->string;
     if (!cJSON_IsObject(e)) return tl_err_set(err, TL_ERR_FORMAT, "tensor '%s': entry is not an object", name);
@@ -287,7 +272,7 @@ static tl_status parse_tensor(native_impl *h, const cJSON *e, tl_tensor *t, cons
         return tl_err_set(err, TL_ERR_FORMAT, "int8 tensor '%s': scales [%llu, +%llu) beyond the payload or unaligned",
                           name, (unsigned long long)soff, (unsigned long long)(ssize * 4));
     rs[(*n_rs)++] = (range){ soff, ssize * 4, name };
-    return convert_int8(h, t, (const int8_t *)(payload + off), payload + soff, err);
+    return convert_int8(src, t, (const int8_t *)(payload + off), payload + soff, err);
 }
 
 static tl_status bind_tensors(tl_source *s, native_impl *h, const cJSON *tensors, bool tied,
@@ -313,7 +298,7 @@ static tl_status bind_tensors(tl_source *s, native_impl *h, const cJSON *tensors
             break;
         }
         t->name = h->names[h->n_names++];
-        rc = parse_tensor(h, e, t, payload, psize, rs, &n_rs, err);
+        rc = parse_tensor(s, e, t, payload, psize, rs, &n_rs, err);
         if (rc == TL_OK) s->n_tensors++;
     }
     if (rc == TL_OK) {
