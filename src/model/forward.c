@@ -9,18 +9,6 @@
 #include <string.h>
 
 #include "model/model.h"
-#include <stdio.h>
-#include <stdlib.h>
-/* TL_DEBUG_DUMP_TEMP */
-static void dbg(const char *name, int il, const float *x, size_t n) {
-    const char *d = getenv("TL_DUMP");
-    if (!d) return;
-    char p[512];
-    if (il >= 0) snprintf(p, sizeof p, "%s/%s-%d.bin", d, name, il);
-    else snprintf(p, sizeof p, "%s/%s.bin", d, name);
-    FILE *f = fopen(p, "wb");
-    if (f) { fwrite(x, sizeof(float), n, f); fclose(f); }
-}
 
 /* h (n, n_embd) -> c->ffn (n, n_embd) */
 static void ffn(tl_context *c, const tl_layer_w *L, const float *h, int n) {
@@ -115,12 +103,9 @@ static void attention(tl_context *c, int il, int n) {
         .window = swa ? hp->sliding_window : 0,
         .kv_type = c->kv_type,
     };
-    dbg("Qcur", il, q, (size_t)n * QD); dbg("Kcur", il, k, (size_t)n * KD); dbg("Vcur", il, v, (size_t)n * VD);
     o->kv_store(b, &ap, &c->kv[il], k, ks, v, vs);
     o->attention(b, &ap, q, qs, &c->kv[il], c->att);
-    dbg("kqv_merged_cont", il, c->att, (size_t)n * QD);
     o->matmul(b, L->wo, L->bo, c->att, n, c->o);
-    dbg("kqv_out", il, c->o, (size_t)n * hp->n_embd);
     if (L->attn_post_norm)
         o->norm(b, TL_NORM_RMS, c->o, L->attn_post_norm, NULL, hp->norm_eps, n, hp->n_embd, c->o);
 }
@@ -136,13 +121,11 @@ void tl_forward(tl_context *c, const int32_t *tokens, int n, float *out) {
 
     for (int i = 0; i < n; i++) c->pos[i] = c->n_past + i;
     o->get_rows(b, m->tok_embd, tokens, n, c->x);
-    dbg("inp_embd", -1, c->x, nE);
     if (a->embed_scale) o->unary(b, TL_UNARY_SCALE, sqrtf((float)E), c->x, nE);
 
     for (int il = 0; il < hp->n_layer; il++) {
         const tl_layer_w *L = &m->layers[il];
         o->norm(b, a->norm, c->x, L->attn_norm, L->attn_norm_b, hp->norm_eps, n, E, c->h);
-        dbg("attn_norm", il, c->h, nE);
         attention(c, il, n);
         if (a->parallel_block) { // x + attn(n(x)) + ffn(n(x))
             ffn(c, L, c->h, n);
@@ -151,22 +134,17 @@ void tl_forward(tl_context *c, const int32_t *tokens, int n, float *out) {
             continue;
         }
         o->add(b, c->x, c->o, nE);
-        dbg("ffn_inp", il, c->x, nE);
         o->norm(b, a->norm, c->x, L->ffn_norm, L->ffn_norm_b, hp->norm_eps, n, E, c->h);
-        dbg("ffn_norm", il, c->h, nE);
         ffn(c, L, c->h, n);
-        dbg("ffn_out", il, c->ffn, nE);
         if (L->ffn_post_norm)
             o->norm(b, TL_NORM_RMS, c->ffn, L->ffn_post_norm, NULL, hp->norm_eps, n, E, c->ffn);
         o->add(b, c->x, c->ffn, nE);
-        dbg("l_out", il, c->x, nE);
     }
 
     /* logits of every row, or of the last only */
     const int rows = c->all_logits ? n : 1;
     const float *last = c->x + (size_t)(n - rows) * E;
     o->norm(b, a->norm, last, m->output_norm, m->output_norm_b, hp->norm_eps, rows, E, c->h);
-    dbg("result_norm", -1, c->h, (size_t)rows * E);
     o->matmul(b, m->output, m->output_b, c->h, rows, out);
     if (hp->final_softcap > 0)
         o->unary(b, TL_UNARY_SOFTCAP, hp->final_softcap, out, (size_t)rows * hp->n_vocab);
