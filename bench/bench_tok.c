@@ -3,8 +3,7 @@
  *
  *   bench_tok [VOCAB.gguf [MB]]     (default ../shared/fixtures/tokenizer/vocab-llama3.gguf, 1)
  *
- * Build (not part of the ctest build):
- *   cc -O2 -Iinclude -Isrc bench/bench_tok.c build/lib/libtorchless.a -lonig -lcjson -lm -lpthread */
+ * Built by CMake as build/bin/bench_tok. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
