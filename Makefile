@@ -1,6 +1,7 @@
 # Thin wrapper over CMake. `make run` and `make test` do all set-up.
 BUILD ?= build
 JOBS  ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
 MODEL ?=
 PROMPT ?= Once upon a time
