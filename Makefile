@@ -23,6 +23,10 @@ run: build
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Real models (fetched on first use; a model that cannot be fetched is skipped).
+test-real: build
+	@bash tests/real/run.sh $(BUILD)
+
 # The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
