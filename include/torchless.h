@@ -207,7 +207,8 @@ void      tl_sampler_reset(tl_sampler *s);
  * model has no template and no fallback applies. */
 char *tl_chat_format(const tl_model *m, const char *system, const char *user);
 
-/* Bytes of memory held by the model's own allocations + a context's. */
+/* Bytes the model allocated itself (weights mapped from the file are not
+ * counted: they are the file's pages), and bytes of a context's KV cache. */
 size_t tl_model_memory(const tl_model *m);
 size_t tl_context_memory(const tl_context *c);
 

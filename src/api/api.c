@@ -209,8 +209,11 @@ const float *tl_get_logits(tl_context *c, int i) {
 /* ------------------------------------------------------------------- misc */
 
 size_t tl_model_memory(const tl_model *m) {
-    (void)m;
-    return 0; /* weights are mapped, not allocated; the CLI reports RSS */
+    /* mapped weights are the file's pages, not counted; what the model
+     * allocated is: converted vectors and matrices, layer table, and the
+     * buffers formats had to make (realigned or int8-converted tensors) */
+    return m->owned_bytes + m->src->owned_bytes + sizeof *m +
+           sizeof(tl_layer_w) * (size_t)m->hp.n_layer;
 }
 
 size_t tl_context_memory(const tl_context *c) {

@@ -60,6 +60,7 @@ tl_status tl_model_convert_weights(tl_model *m, tl_dtype to, int n_threads, tl_e
         tl_pool_run(pool, conv_work, &j);
         free(j.scratch);
         m->owned_mats[m->n_owned_mats++] = j.dst;
+        m->owned_bytes += bytes;
         t->type = to;
         t->data = j.dst;
         t->nbytes = bytes;

@@ -78,6 +78,7 @@ static tl_status vec(tl_model *m, const tl_tensor **out, const char *fmt, int il
     o->t.type = TL_DTYPE_F32;
     o->t.data = o->data;
     o->t.nbytes = sizeof(float) * (size_t)n;
+    m->owned_bytes += o->t.nbytes;
     o->next = *owned_list(m);
     *owned_list(m) = o;
     *out = &o->t;

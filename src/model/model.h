@@ -48,6 +48,7 @@ struct tl_model {
     void *owned_vecs;               // vectors converted to F32 at load (load.c), owned
     void **owned_mats;              // matrices converted by --dtype, owned
     int n_owned_mats;
+    size_t owned_bytes;             // bytes of the two lists above
 
     char meta_buf[256];             // scratch for tl_model_meta rendering
     char *meta_str;                 // growable render buffer for long values

@@ -43,7 +43,7 @@ const tl_tensor *tl_source_find(const tl_source *s, const char *name) {
     return NULL;
 }
 
-tl_status tl_source_own(tl_source *s, void *p, tl_err *err) {
+tl_status tl_source_own(tl_source *s, void *p, size_t bytes, tl_err *err) {
     void **o = realloc(s->owned, sizeof *o * (size_t)(s->n_owned + 1));
     if (!o) {
         free(p);
@@ -51,6 +51,7 @@ tl_status tl_source_own(tl_source *s, void *p, tl_err *err) {
     }
     s->owned = o;
     s->owned[s->n_owned++] = p;
+    s->owned_bytes += bytes;
     return TL_OK;
 }
 

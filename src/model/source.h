@@ -28,6 +28,7 @@ typedef struct tl_source {
     void **owned;            /* buffers openers had to make (converted or
                                 realigned tensors), freed with the source */
     int64_t n_owned;
+    size_t owned_bytes;
 } tl_source;
 
 /* Opens path, detecting the format from its content. *out caller-frees with
@@ -38,9 +39,9 @@ void tl_source_free(tl_source *s);
 /* Tensor by exact name, or NULL. Borrowed. */
 const tl_tensor *tl_source_find(const tl_source *s, const char *name);
 
-/* Hands p (malloc'd) to the source, which frees it in tl_source_free. On
+/* Hands p (malloc'd, `bytes` long) to the source, which frees it in tl_source_free. On
  * failure p is freed and TL_ERR_NOMEM returned. */
-tl_status tl_source_own(tl_source *s, void *p, tl_err *err);
+tl_status tl_source_own(tl_source *s, void *p, size_t bytes, tl_err *err);
 
 /* Builds the sorted index; formats call it once their tensor list is set. */
 tl_status tl_source_index(tl_source *s, tl_err *err);

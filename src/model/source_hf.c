@@ -155,7 +155,7 @@ static tl_status bind_tensors(tl_source *s, hf_impl *h, const tl_hf_family *fam,
                 void *copy = malloc(t->nbytes ? t->nbytes : 1);
                 if (!copy) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
                 memcpy(copy, st->data, t->nbytes);
-                tl_status rc = tl_source_own(s, copy, err);
+                tl_status rc = tl_source_own(s, copy, t->nbytes, err);
                 if (rc != TL_OK) return rc;
                 t->data = copy;
             }

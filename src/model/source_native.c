@@ -203,7 +203,7 @@ static tl_status convert_int8(tl_source *src, tl_tensor *t, const int8_t *q, con
             for (int i = 0; i < NATIVE_GROUP; i++) y[i] = zero ? 0.0f : (float)q[g * NATIVE_GROUP + i] / s;
         }
     }
-    tl_status rc = tl_source_own(src, buf, err);
+    tl_status rc = tl_source_own(src, buf, bytes, err);
     if (rc != TL_OK) return rc;
     t->type = to_q8 ? TL_DTYPE_Q8_0 : TL_DTYPE_F32;
     t->data = buf;

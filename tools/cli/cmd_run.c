@@ -135,9 +135,11 @@ int cmd_run(int argc, char **argv, int first) {
     printf("\n");
     fprintf(stderr,
             "\nload %.2f s | prompt %d tokens, %.2f tok/s | generation %d tokens, %.2f tok/s | "
-            "peak memory %.1f MiB | cpu %s\n",
+            "memory: peak RSS %.1f MiB (KV cache %.1f MiB, model allocations %.1f MiB, "
+            "weights mapped) | cpu %s\n",
             t_load, n, n / (t_prompt > 0 ? t_prompt : 1e-9), n_gen,
-            n_gen / (t_gen > 0 ? t_gen : 1e-9), cli_peak_rss_mib(), tl_cpu_variant());
+            n_gen / (t_gen > 0 ? t_gen : 1e-9), cli_peak_rss_mib(),
+            tl_context_memory(c) / 1048576.0, tl_model_memory(m) / 1048576.0, tl_cpu_variant());
     rc = 0;
 done:
     free(formatted);
