@@ -1,13 +1,14 @@
 /* kbench.c — single-thread kernel throughput, timed in thread CPU time so
  * that a busy machine distorts it less than wall-clock benches.
  *
- *   build: cc -O2 -Iinclude -Isrc bench/kbench.c BUILD/lib/libtorchless.a -lm -lpthread \
- *          $(pkg-config --libs libcjson oniguruma) -o kbench
- *   run:   TL_CPU=avx2 ./kbench [k] [d] [ntok]
+ *   run:   TL_CPU=avx2 build/bin/kbench [k] [d] [ntok]   (built by CMake)
  *
- * For each main weight type: W (d, k) @ X (ntok, k) via gemm (or vec_dot
- * loops when the variant has no gemm), reported as GMAC/s of CPU time, and
- * the same for one token (the decode GEMV), with the weight bytes/s. */
+ * For each main weight type: W (d, k) @ X (ntok, k) via the variant's
+ * repacked gemm when it has one ("pack"; KB_NOPACK=1 for the row-major
+ * gemm), else its gemm, else vec_dot loops, in calls of as many rows as the
+ * backend's chunks; reported as GMAC/s of CPU time, and the same for one
+ * token (the decode GEMV), with the (original) weight bytes/s.
+ * KB_TYPE=Q4_0 (etc.) runs one type. Also built by CMake: build/bin/kbench. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +44,24 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
         for (int64_t i = 0; i < k; i++) f[i] = frand(&s);
         kern->from_float[vt](f, x + c * xrow, k);
     }
+    /* with a repack slot: the packed copy and its gemm (KB_NOPACK=1: not) */
+    const tl_repack *rp = &kern->repack[t];
+    const bool packed = rp->rows && d % rp->rows == 0 && !getenv("KB_NOPACK");
+    const size_t prow = packed ? rp->row_size(k) : wrow;
+    uint8_t *wp = packed ? aligned_alloc(64, (prow * d + 63) & ~(size_t)63) : NULL;
+    if (packed) rp->pack(wp, w, wrow, k, d);
+    const tl_gemm_fn gemm = packed ? rp->gemm : kern->gemm[t];
+    const uint8_t *wu = packed ? wp : w;
+    const int64_t rc = packed ? 64 : 24; /* rows per call, as the driver's prefill chunks */
     for (int pass = 0; pass < 2; pass++) {
         const int nt = pass == 0 ? ntok : 1;
         int reps = 0;
         double t0 = cpu_now(), t1;
         do {
-            if (kern->gemm[t]) {
-                for (int64_t r0 = 0; r0 < d; r0 += 16)
-                    kern->gemm[t](k, d - r0 < 16 ? d - r0 : 16, nt, y + r0, (size_t)d, w + r0 * wrow,
-                                  wrow, x, xrow);
+            if (gemm) {
+                for (int64_t r0 = 0; r0 < d; r0 += rc)
+                    gemm(k, d - r0 < rc ? d - r0 : rc, nt, y + r0, (size_t)d, wu + r0 * prow, prow, x,
+                         xrow);
             } else {
                 for (int64_t r = 0; r < d; r++)
                     for (int c = 0; c < nt; c++) kern->vec_dot[t](k, y + c * d + r, w + r * wrow, x + c * xrow);
@@ -61,10 +71,10 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
         } while (t1 - t0 < 0.3);
         const double sec = (t1 - t0) / reps;
         printf("%-6s %-5s %s k=%lld d=%lld n=%-3d %7.2f GMAC/s  %6.2f GB/s weights\n", kern->name,
-               tr->name, kern->gemm[t] ? "gemm" : "dot ", (long long)k, (long long)d, nt,
+               tr->name, packed ? "pack" : gemm ? "gemm" : "dot ", (long long)k, (long long)d, nt,
                (double)k * d * nt / sec * 1e-9, (double)wrow * d / sec * 1e-9 * (nt == 1));
     }
-    free(w), free(x), free(f), free(y);
+    free(w), free(wp), free(x), free(f), free(y);
 }
 
 int main(int argc, char **argv) {

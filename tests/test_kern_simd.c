@@ -9,6 +9,10 @@
  *     whose tiles do the same operations in the same order per output —
  *     and against ref's vec_dot within the float-rounding bound below;
  *   - float vec_dot tails (n not a multiple of the vector width);
+ *   - repacked weights (pack + gemm) against ref's vec_dot;
+ *   - the row kernels of the non-matmul ops (attention dot/axpy, scale,
+ *     silu_mul, norm_row): bit-exact where kern.h says so, else within
+ *     a summation-order bound;
  *   - the TL_CPU override. */
 #include <math.h>
 #include <stdint.h>
@@ -49,6 +53,11 @@ static void make_act(float *x, int64_t k, int mode) {
         case 2: x[i] = rng_normal() * 1e-6f; break;          /* tiny (f16 subnormal scales) */
         case 3: x[i] = 0.0f; break;                          /* zeros: d = 0 */
         case 4: x[i] = (float)((int)(rng_u32() % 255) - 127) * 0.5f; break; /* exact .5 ties */
+        case 6: /* amax = 127 * 2^e, so x * 127/amax lands on exact .5 ties:
+                 * tells half-even from half-away rounding */
+            x[i] = ldexpf(i % 32 == 0 ? 127.0f : (float)((int)(rng_u32() % 253) - 126) + 0.5f,
+                          (int)((i / 32) % 7) - 3);
+            break;
         default: /* +-max in every block, the negative one first half the time */
             x[i] = rng_normal();
             if (i % 32 == 0) x[i] = (rng_u32() & 1) ? -8.0f : 8.0f;
@@ -65,7 +74,7 @@ static void test_from_float(const tl_kern *v) {
     for (size_t ti = 0; ti < sizeof act_types / sizeof act_types[0]; ti++) {
         const tl_dtype t = act_types[ti];
         const int bs = tl_dtype_traits_of(t)->block_size;
-        for (int mode = 0; mode < 6; mode++) {
+        for (int mode = 0; mode < 7; mode++) {
             for (int64_t k = bs; k <= KMAX; k += (k < 4 * bs ? bs : KMAX - 4 * bs)) {
                 if (k % bs) continue;
                 make_act(x, k, mode);
@@ -205,6 +214,139 @@ static void test_float_tails(const tl_kern *v) {
     }
 }
 
+/* ---- repacked weights ------------------------------------------------------ *
+ * pack + gemm over the packed rows against ref's vec_dot on the original
+ * rows, within the float-rounding bound; every tile width and row-group
+ * count, and a k long enough to cross the kernels' activation segments. */
+
+static void test_repack(const tl_kern *v) {
+    const tl_kern *ref = tl_kern_ref();
+    for (int t = 0; t < TL_DTYPE_COUNT; t++) {
+        const tl_repack *rp = &v->repack[t];
+        if (!rp->rows) continue;
+        const tl_dtype_traits *tr = tl_dtype_traits_of((tl_dtype)t);
+        const tl_dtype vt = tr->vec_dot_type;
+        printf("checking %s repack %s x%d\n", v->name, tr->name, rp->rows);
+        const int64_t ks[] = { tr->block_size, 3 * tr->block_size, 2048, 17 * 1024 + 2 * tr->block_size };
+        const int nrs[] = { rp->rows, 3 * rp->rows };
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+            const int64_t k = ks[ki];
+            const int nrmax = 3 * rp->rows, ncmax = 9;
+            const size_t wrow = tl_dtype_row_size((tl_dtype)t, k), xrow = tl_dtype_row_size(vt, k);
+            float *f = malloc(sizeof(float) * k), *wd = malloc(sizeof(float) * k * nrmax),
+                  *xd = malloc(sizeof(float) * k * ncmax), *y = malloc(sizeof(float) * ncmax * nrmax);
+            const size_t prow = rp->row_size(k);
+            CHECK(prow >= wrow);
+            uint8_t *w = malloc(wrow * nrmax), *wp = malloc(prow * nrmax), *x = malloc(xrow * ncmax);
+            for (int r = 0; r < nrmax; r++) {
+                for (int64_t i = 0; i < k; i++) f[i] = rng_normal() * (r == 3 ? 1e3f : 0.05f);
+                tr->from_float(f, w + r * wrow, k);
+                ref->to_float[t](w + r * wrow, wd + r * k, k);
+            }
+            for (int c = 0; c < ncmax; c++) {
+                for (int64_t i = 0; i < k; i++) f[i] = c == 5 ? 0.0f : rng_normal();
+                v->from_float[vt](f, x + c * xrow, k);
+                tl_dtype_traits_of(vt)->to_float(x + c * xrow, xd + c * k, k);
+            }
+            for (size_t ri = 0; ri < 2; ri++) {
+                const int nr = nrs[ri];
+                rp->pack(wp, w, wrow, k, nr);
+                for (int nc = 1; nc <= ncmax; nc++) {
+                    for (int i = 0; i < ncmax * nrmax; i++) y[i] = NAN;
+                    /* the second row group on its own, as the driver calls it */
+                    const int r0 = nr > rp->rows ? rp->rows : 0, rn = nr > rp->rows ? nr - rp->rows : nr;
+                    rp->gemm(k, rn, nc, y + r0, (size_t)nrmax, wp + r0 * prow, prow, x, xrow);
+                    int bad = 0, stray = 0;
+                    for (int c = 0; c < ncmax; c++)
+                        for (int r = 0; r < nrmax; r++) {
+                            const float got = y[c * nrmax + r];
+                            if (c >= nc || r < r0 || r >= r0 + rn) {
+                                stray += !isnan(got);
+                                continue;
+                            }
+                            float want;
+                            ref->vec_dot[t](k, &want, w + r * wrow, x + c * xrow);
+                            if (!(fabs(got - want) <= dot_tol(wd + r * k, xd + c * k, k, k / tr->block_size)))
+                                bad++;
+                        }
+                    CHECKF(bad == 0, "%s repacked gemm %s k=%lld %dx%d: %d outputs off ref", v->name,
+                           tr->name, (long long)k, rn, nc, bad);
+                    CHECKF(stray == 0, "%s repacked gemm %s %dx%d wrote %d values outside the tile",
+                           v->name, tr->name, rn, nc, stray);
+                }
+            }
+            free(f), free(wd), free(xd), free(y), free(w), free(wp), free(x);
+        }
+    }
+}
+
+/* ---- row kernels of the non-matmul ops ------------------------------------ */
+
+static void test_row_kernels(const tl_kern *v) {
+    const tl_kern *ref = tl_kern_ref();
+    enum { N = 5640 };
+    static float x[N], g[N], u[N], w[N], bb[N], ya[N], yb[N];
+    static uint16_t h[N];
+    const int ns[] = { 1, 7, 8, 9, 16, 17, 64, 100, 128, 2051, 5632, N };
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        const int n = ns[ni];
+        for (int i = 0; i < n; i++) {
+            x[i] = rng_normal() * (i % 97 == 0 ? 300.0f : 3.0f);
+            /* silu's exp leaves its normal range below about -87 and above 88 */
+            g[i] = i % 13 == 0 ? (rng_uniform() - 0.5f) * 400.0f : rng_normal() * 4.0f;
+            u[i] = rng_normal();
+            w[i] = 1.0f + 0.1f * rng_normal();
+            bb[i] = 0.1f * rng_normal();
+        }
+        tl_kern_ref()->from_float[TL_DTYPE_F16](u, h, n);
+        static float hd[N];
+        tl_kern_ref()->to_float[TL_DTYPE_F16](h, hd, n);
+
+        /* q . K[j] */
+        const float got = v->dot_f32_f16(n, x, h), want = ref->dot_f32_f16(n, x, h);
+        CHECKF(fabs(got - want) <= dot_tol(x, hd, n, n / 8 + 1), "%s dot_f32_f16 n=%d: %.9g vs %.9g",
+               v->name, n, got, want);
+
+        /* y += a * V[j]: one rounding (fma) against two */
+        int bad = 0;
+        for (int i = 0; i < n; i++) ya[i] = yb[i] = x[i];
+        ref->axpy_f16(n, ya, 0.37f, h);
+        v->axpy_f16(n, yb, 0.37f, h);
+        for (int i = 0; i < n; i++)
+            if (!(fabsf(ya[i] - yb[i]) <= ldexpf(fabsf(x[i]) + fabsf(0.37f * hd[i]), -22))) bad++;
+        CHECKF(bad == 0, "%s axpy_f16 n=%d: %d outputs off", v->name, n, bad);
+
+        /* bit-exact slots */
+        for (int i = 0; i < n; i++) ya[i] = yb[i] = x[i];
+        ref->scale(n, ya, 0.125f * 3.3f);
+        v->scale(n, yb, 0.125f * 3.3f);
+        CHECKF(memcmp(ya, yb, sizeof(float) * n) == 0, "%s scale n=%d differs from ref", v->name, n);
+        ref->silu_mul(n, ya, g, u);
+        v->silu_mul(n, yb, g, u);
+        bad = 0;
+        for (int i = 0; i < n; i++) bad += memcmp(&ya[i], &yb[i], sizeof(float)) != 0;
+        CHECKF(bad == 0, "%s silu_mul n=%d: %d outputs differ from ref", v->name, n, bad);
+        for (int i = 0; i < n; i++) yb[i] = g[i];
+        v->silu_mul(n, yb, yb, u); /* in place */
+        CHECKF(memcmp(ya, yb, sizeof(float) * n) == 0, "%s silu_mul in place n=%d", v->name, n);
+
+        /* norms: the double sums differ in order only, so the scale is the
+         * same float or one ulp off */
+        for (int mode = 0; mode < 4; mode++) {
+            const bool layer = mode & 1;
+            const float *pw = mode >= 2 ? w : NULL, *pb = mode == 3 ? bb : NULL;
+            ref->norm_row(n, ya, x, pw, pb, 1e-5f, layer);
+            v->norm_row(n, yb, x, pw, pb, 1e-5f, layer);
+            bad = 0;
+            for (int i = 0; i < n; i++)
+                if (!(fabsf(ya[i] - yb[i]) <= 3e-7f * (fabsf(ya[i]) + (pb ? fabsf(pb[i]) : 0.0f))))
+                    bad++;
+            CHECKF(bad == 0, "%s norm_row n=%d layer=%d w=%d b=%d: %d outputs off", v->name, n,
+                   layer, pw != NULL, pb != NULL, bad);
+        }
+    }
+}
+
 int main(void) {
     /* TL_CPU picks the variant at the first tl_kern_get(): ask for avx2,
      * which must be honoured exactly when this CPU/build can run it */
@@ -222,6 +364,8 @@ int main(void) {
         test_from_float(v);
         test_gemm(v);
         test_float_tails(v);
+        test_row_kernels(v);
+        test_repack(v);
     }
     if (!ran) printf("no SIMD variant on this CPU/build: nothing to compare\n");
     return tl_test_finish("test_kern_simd", 0);

@@ -258,6 +258,34 @@ void tl_quant_row_q8_1_ref(const float *x, void *vy, int64_t k) {
     }
 }
 
+void tl_quant_row_q8_0_act(const float *x, void *vy, int64_t k) {
+    tl_block_q8_0 *y = vy;
+    const int64_t nb = k / TL_QK8_0;
+    for (int64_t i = 0; i < nb; i++, x += TL_QK8_0) {
+        const float amax = absmax(x, TL_QK8_0);
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = tl_f32_to_f16(amax / 127.0f);
+        for (int j = 0; j < TL_QK8_0; j++) y[i].qs[j] = (int8_t)tl_nearest_int(x[j] * id);
+    }
+}
+
+void tl_quant_row_q8_1_act(const float *x, void *vy, int64_t k) {
+    tl_block_q8_1 *y = vy;
+    const int64_t nb = k / TL_QK8_1;
+    for (int64_t i = 0; i < nb; i++, x += TL_QK8_1) {
+        const float amax = absmax(x, TL_QK8_1);
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = tl_f32_to_f16(d);
+        int sum = 0;
+        for (int j = 0; j < TL_QK8_1; j++) {
+            y[i].qs[j] = (int8_t)tl_nearest_int(x[j] * id);
+            sum += y[i].qs[j];
+        }
+        y[i].s = tl_f32_to_f16(d * (float)sum);
+    }
+}
+
 void tl_dequant_row_q8_0(const void *vx, float *y, int64_t k) {
     const tl_block_q8_0 *x = vx;
     const int64_t nb = k / TL_QK8_0;

@@ -195,6 +195,16 @@ void tl_quant_row_q5_0_ref(const float *x, void *y, int64_t k);
 void tl_quant_row_q5_1_ref(const float *x, void *y, int64_t k);
 void tl_quant_row_q8_0_ref(const float *x, void *y, int64_t k);
 void tl_quant_row_q8_1_ref(const float *x, void *y, int64_t k);
+
+/* Activation quantizers: x (k floats, k % 32 == 0) -> y (k/32 q8_0 / q8_1
+ * blocks), the vec_dot operand of the weight types. Not the _ref weight
+ * quantizers: llama.cpp's CPU backend on x86 quantizes activations with its
+ * SIMD quantize_row_q8_0/q8_1, which multiply by 127/amax (not 1/(amax/127))
+ * and round halves to even (not away from zero). One quant in a few hundred
+ * differs between the two, enough to move a 30-layer model's logits by 0.2.
+ * q8_1's s is d * sum(q) with the unrounded float d, as in the _ref form. */
+void tl_quant_row_q8_0_act(const float *x, void *y, int64_t k);
+void tl_quant_row_q8_1_act(const float *x, void *y, int64_t k);
 void tl_quant_row_q2_K_ref(const float *x, void *y, int64_t k);
 void tl_quant_row_q3_K_ref(const float *x, void *y, int64_t k);
 void tl_quant_row_q4_K_ref(const float *x, void *y, int64_t k);

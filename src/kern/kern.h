@@ -8,6 +8,7 @@
 #ifndef TL_KERN_KERN_H
 #define TL_KERN_KERN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "core/dtype.h"
@@ -23,12 +24,54 @@ typedef void (*tl_vec_dot_fn)(int64_t n, float *s, const void *w, const void *x)
 typedef void (*tl_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
                            const void *w, size_t ldw, const void *x, size_t ldx);
 
+/* Row kernels of the non-matmul ops. Every variant computes the same
+ * function as the reference (kern/cpu/ref/kern_ref_f32.c); where the comment
+ * says "bit-exact", a variant must reproduce the reference's bytes, else it
+ * may differ by float summation order only. All pointers are borrowed. */
+
+// x (n,) f32 . h (n,) f16 -> float   (attention scores q . K[j])
+typedef float (*tl_dot_f32_f16_fn)(int n, const float *x, const uint16_t *h);
+// y (n,) += a * h (n,) f16   (attention: softmax weight times V[j])
+typedef void (*tl_axpy_f16_fn)(int n, float *y, float a, const uint16_t *h);
+// y (n,) *= a   (bit-exact)
+typedef void (*tl_scale_fn)(int n, float *y, float a);
+// o (n,) = silu(g) (n,) * u (n,), silu as core/vmath.h's tl_vsilu on the
+// first n & ~7 elements and libm's expf on the tail (bit-exact); o may alias g or u
+typedef void (*tl_silu_mul_fn)(int n, float *o, const float *g, const float *u);
+// y (n,) = (x - mean) / sqrt(var + eps) * w + b, mean = 0 unless layer
+// (RMSNorm vs LayerNorm); sums in double; w, b may be NULL; y may alias x
+typedef void (*tl_norm_row_fn)(int n, float *y, const float *x, const float *w, const float *b,
+                               float eps, bool layer);
+
+/* Optional weight repacking for a weight type T: groups of `rows` weight
+ * rows are interleaved block by block, so one tile reads every row's block
+ * b from one contiguous run and keeps one row per vector lane. A packed row
+ * takes row_size(n) bytes (at least T's row size: scales may be stored
+ * pre-expanded), a group rows * row_size(n).
+ *   pack: W (nr, n) rows of T, rows ldw bytes apart -> dst
+ *         (nr * row_size(n) bytes), nr % rows == 0
+ *   gemm: tl_gemm_fn over the packed matrix: w points at packed row r0
+ *         (r0 % rows == 0), ldw is row_size(n), nr % rows == 0. */
+typedef void (*tl_pack_fn)(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+typedef struct tl_repack {
+    int rows;        /* 0: no repacking for this type */
+    size_t (*row_size)(int64_t n);
+    tl_pack_fn pack;
+    tl_gemm_fn gemm;
+} tl_repack;
+
 typedef struct tl_kern {
     const char *name;                          /* "ref", "avx2", "avx512", "neon" */
     tl_vec_dot_fn vec_dot[TL_DTYPE_COUNT];     /* indexed by weight type */
     tl_gemm_fn gemm[TL_DTYPE_COUNT];           /* NULL: driver loops vec_dot */
     tl_from_float_fn from_float[TL_DTYPE_COUNT]; /* F32 row -> type (activations) */
     tl_to_float_fn to_float[TL_DTYPE_COUNT];   /* type row -> F32 (embeddings) */
+    tl_repack repack[TL_DTYPE_COUNT];          /* rows == 0: none (the reference) */
+    tl_dot_f32_f16_fn dot_f32_f16;
+    tl_axpy_f16_fn axpy_f16;
+    tl_scale_fn scale;
+    tl_silu_mul_fn silu_mul;
+    tl_norm_row_fn norm_row;
 } tl_kern;
 
 /* The table in use, selected on first call (honours TL_CPU=ref|avx2|avx512|neon).
@@ -38,6 +81,15 @@ const tl_kern *tl_kern_get(void);
 const tl_kern *tl_kern_variant(const char *name);
 /* The scalar reference (always available). */
 const tl_kern *tl_kern_ref(void);
+
+/* The reference row kernels (kern/cpu/ref/kern_ref_f32.c), the tl_kern
+ * slots of the same names; exported for the reference table. */
+float tl_ref_dot_f32_f16(int n, const float *x, const uint16_t *h);
+void tl_ref_axpy_f16(int n, float *y, float a, const uint16_t *h);
+void tl_ref_scale(int n, float *y, float a);
+void tl_ref_silu_mul(int n, float *o, const float *g, const float *u);
+void tl_ref_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
+                     bool layer);
 
 /* Per-ISA tables, defined in kern/cpu/<isa>/ (compiled with that ISA's
  * flags). Only the slots a variant implements are non-NULL; the selector

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "core/fp16.h"
+#include "core/vmath.h"
 
 void *tl_cpu_scratch(tl_cpu *c, size_t n) {
     if (n <= c->scratch_cap) return c->scratch;
@@ -69,7 +70,8 @@ static void cpu_get_rows(tl_backend *b, const tl_tensor *t, const int32_t *ids, 
 }
 
 typedef struct norm_job {
-    tl_norm_kind kind;
+    tl_norm_row_fn row;
+    bool layer;
     const float *x, *w, *bias;
     float eps;
     int n, dim;
@@ -78,34 +80,15 @@ typedef struct norm_job {
 
 static void norm_work(void *arg, int ith, int nth) {
     const norm_job *j = arg;
-    for (int r = ith; r < j->n; r += nth) {
-        const float *x = j->x + (size_t)r * j->dim;
-        float *y = j->y + (size_t)r * j->dim;
-        /* sums in double, as the reference engine does: a 4096-wide row of
-         * activations loses digits in a float accumulator */
-        double mean = 0;
-        if (j->kind == TL_NORM_LAYER) {
-            for (int i = 0; i < j->dim; i++) mean += x[i];
-            mean /= j->dim;
-        }
-        double var = 0;
-        for (int i = 0; i < j->dim; i++) {
-            double d = x[i] - (float)mean;
-            var += d * d;
-        }
-        const float scale = 1.0f / sqrtf((float)(var / j->dim) + j->eps);
-        for (int i = 0; i < j->dim; i++) {
-            float v = (x[i] - (float)mean) * scale;
-            if (j->w) v *= j->w[i];
-            if (j->bias) v += j->bias[i];
-            y[i] = v;
-        }
-    }
+    for (int r = ith; r < j->n; r += nth)
+        j->row(j->dim, j->y + (size_t)r * j->dim, j->x + (size_t)r * j->dim, j->w, j->bias, j->eps,
+               j->layer);
 }
 
 static void cpu_norm(tl_backend *b, tl_norm_kind kind, const float *x, const tl_tensor *w,
                      const tl_tensor *bias, float eps, int n, int dim, float *y) {
-    norm_job j = { kind, x, w ? w->data : NULL, bias ? bias->data : NULL, eps, n, dim, y };
+    norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, x, w ? w->data : NULL,
+                   bias ? bias->data : NULL, eps, n, dim, y };
     tl_pool_run(tl_cpu_of(b)->pool, norm_work, &j);
 }
 
@@ -116,6 +99,7 @@ typedef struct rope_job {
     const int32_t *pos;
     float corr_lo, corr_hi; /* YaRN ramp over pair indices */
     float mscale;
+    float *cs;              /* per thread: rope_dims floats, cos then sin */
 } rope_job;
 
 /* The pair index whose wavelength makes n_rot turns over n_ctx_orig
@@ -130,28 +114,37 @@ static void rope_work(void *arg, int ith, int nth) {
     const tl_rope_params *p = j->p;
     const int half = p->rope_dims / 2;
     const float theta_scale = powf(p->theta, -2.0f / (float)p->rope_dims);
-    for (int t = ith; t < j->n; t += nth) {
-        for (int h = 0; h < p->n_head; h++) {
+    float *cs = j->cs + (size_t)ith * 2 * half, *sn = cs + half;
+    /* the angles depend on the position only: cos/sin once per token, then
+     * every head; with one token (decode) the heads are split instead */
+    const bool split_heads = j->n < nth;
+    for (int t = split_heads ? 0 : ith; t < j->n; t += split_heads ? 1 : nth) {
+        /* theta accumulates by multiplication and is scaled after the
+         * factor division, in the reference engine's order, so positions
+         * far into the context round the same way */
+        float theta = (float)j->pos[t];
+        for (int i = 0; i < half; i++) {
+            float extrap = p->freq_factors ? theta / p->freq_factors[i] : theta;
+            float th = p->freq_scale * extrap;
+            if (p->ext_factor != 0.0f) {
+                float y = ((float)i - j->corr_lo) / fmaxf(0.001f, j->corr_hi - j->corr_lo);
+                float mix = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * p->ext_factor;
+                th = th * (1.0f - mix) + extrap * mix;
+            }
+            cs[i] = cosf(th) * j->mscale;
+            sn[i] = sinf(th) * j->mscale;
+            theta *= theta_scale;
+        }
+        const bool neox = p->kind == TL_ROPE_NEOX;
+        for (int h = split_heads ? ith : 0; h < p->n_head; h += split_heads ? nth : 1) {
             float *xh = j->x + (size_t)t * j->stride + (size_t)h * p->head_dim;
-            /* theta accumulates by multiplication and is scaled after the
-             * factor division, in the reference engine's order, so positions
-             * far into the context round the same way */
-            float theta = (float)j->pos[t];
             for (int i = 0; i < half; i++) {
-                float extrap = p->freq_factors ? theta / p->freq_factors[i] : theta;
-                float th = p->freq_scale * extrap;
-                if (p->ext_factor != 0.0f) {
-                    float y = ((float)i - j->corr_lo) / fmaxf(0.001f, j->corr_hi - j->corr_lo);
-                    float mix = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * p->ext_factor;
-                    th = th * (1.0f - mix) + extrap * mix;
-                }
-                float cs = cosf(th) * j->mscale, sn = sinf(th) * j->mscale;
-                int a = p->kind == TL_ROPE_NEOX ? i : 2 * i;
-                int c = p->kind == TL_ROPE_NEOX ? i + half : 2 * i + 1;
-                float x0 = xh[a], x1 = xh[c];
-                xh[a] = x0 * cs - x1 * sn;
-                xh[c] = x0 * sn + x1 * cs;
-                theta *= theta_scale;
+                const int a = neox ? i : 2 * i, c = neox ? i + half : 2 * i + 1;
+                const float x0 = xh[a], x1 = xh[c];
+                /* one product of each output fused, as the reference build's
+                 * compiler does (checked bit for bit against its rope output) */
+                xh[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
+                xh[c] = fmaf(x0, sn[i], x1 * cs[i]);
             }
         }
     }
@@ -159,7 +152,10 @@ static void rope_work(void *arg, int ith, int nth) {
 
 static void cpu_rope(tl_backend *b, const tl_rope_params *p, float *x, int n, int stride,
                      const int32_t *pos) {
-    rope_job j = { p, x, n, stride, pos, 0, 0, p->attn_factor };
+    tl_cpu *c = tl_cpu_of(b);
+    rope_job j = { p, x, n, stride, pos, 0, 0, p->attn_factor, NULL };
+    j.cs = tl_cpu_scratch(c, sizeof(float) * (size_t)(p->rope_dims / 2) * 2 * (size_t)c->n_threads);
+    if (!j.cs) return; /* reserve() sized the scratch far above this: cannot happen */
     if (p->ext_factor != 0.0f) {
         j.corr_lo = fmaxf(0.0f, floorf(yarn_corr_dim(p->rope_dims, p->n_ctx_orig, p->beta_fast, p->theta)));
         j.corr_hi = fminf((float)(p->rope_dims - 1),
@@ -179,10 +175,13 @@ static inline float gelu_tanh(float x) {
     float xh = tl_f16_to_f32(tl_f32_to_f16(x));
     return tl_f16_to_f32(tl_f32_to_f16(0.5f * xh * (1.0f + tanhf(c * xh * (1.0f + 0.044715f * xh * xh)))));
 }
-static inline float silu(float x) { return x / (1.0f + expf(-x)); }
+/* SiLU as the reference engine's vector silu (core/vmath.h), not libm:
+ * its exp differs in the last bit often enough to flip Q8 rounding ties. */
+static inline float silu(float x) { return tl_vsilu(x); }
 
 typedef struct glu_job {
     tl_act_kind act;
+    tl_silu_mul_fn silu_mul;
     const float *gate, *up;
     int stride, n, d;
     float *out;
@@ -190,19 +189,26 @@ typedef struct glu_job {
 
 static void glu_work(void *arg, int ith, int nth) {
     const glu_job *j = arg;
-    for (int t = ith; t < j->n; t += nth) {
+    /* fewer rows than threads (decode): split each row in column ranges,
+     * multiples of 8 but the last, so silu_mul's n % 8 tail rule still
+     * falls on the row's own tail */
+    const bool split = j->n < nth;
+    const int per = split ? ((j->d + nth - 1) / nth + 7) & ~7 : j->d;
+    const int c0 = split ? (ith * per < j->d ? ith * per : j->d) : 0;
+    const int c1 = split ? (c0 + per < j->d ? c0 + per : j->d) : j->d;
+    for (int t = split ? 0 : ith; t < j->n; t += split ? 1 : nth) {
         const float *g = j->gate + (size_t)t * j->stride, *u = j->up + (size_t)t * j->stride;
         float *o = j->out + (size_t)t * j->d;
         if (j->act == TL_ACT_SILU)
-            for (int i = 0; i < j->d; i++) o[i] = silu(g[i]) * u[i];
+            j->silu_mul(c1 - c0, o + c0, g + c0, u + c0);
         else
-            for (int i = 0; i < j->d; i++) o[i] = gelu_tanh(g[i]) * u[i];
+            for (int i = c0; i < c1; i++) o[i] = gelu_tanh(g[i]) * u[i];
     }
 }
 
 static void cpu_glu(tl_backend *b, tl_act_kind act, const float *gate, const float *up, int stride,
                     int n, int d, float *out) {
-    glu_job j = { act, gate, up, stride, n, d, out };
+    glu_job j = { act, tl_cpu_of(b)->kern->silu_mul, gate, up, stride, n, d, out };
     tl_pool_run(tl_cpu_of(b)->pool, glu_work, &j);
 }
 
@@ -228,6 +234,7 @@ static void cpu_free(tl_backend *b) {
     tl_cpu *c = b->impl;
     if (c) {
         tl_pool_free(c->pool);
+        tl_cpu_packed_free(c);
         free(c->scratch);
         free(c);
     }
@@ -266,6 +273,8 @@ tl_status tl_backend_cpu_init(int n_threads, tl_backend **out, tl_err *err) {
     b->ops = &k_cpu_ops;
     b->impl = c;
     c->kern = tl_kern_get();
+    const char *rp = getenv("TL_REPACK");
+    c->no_repack = rp && strcmp(rp, "0") == 0;
     if (n_threads <= 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = nc > 0 ? (int)nc : 1;

@@ -7,6 +7,14 @@
 #include "base/pool.h"
 #include "kern/kern.h"
 
+/* A weight matrix repacked for the variant's gemm (kern.h tl_repack). */
+typedef struct tl_cpu_packed {
+    const void *src;   /* the original (mmap'd) data, the lookup key with type and shape */
+    tl_dtype type;
+    int64_t k, d;
+    void *data;        /* owned: the packed copy, same size as the original */
+} tl_cpu_packed;
+
 typedef struct tl_cpu {
     tl_pool *pool;
     const tl_kern *kern;
@@ -15,12 +23,20 @@ typedef struct tl_cpu {
      * demand, kept between calls so the token loop does not allocate. */
     uint8_t *scratch;
     size_t scratch_cap;
+    /* Repacked weights, made on a matrix's first product and kept for the
+     * backend's lifetime (cpu_matmul.c). */
+    tl_cpu_packed *packed;
+    int n_packed, cap_packed;
+    bool no_repack;    /* TL_REPACK=0 */
 } tl_cpu;
 
 static inline tl_cpu *tl_cpu_of(tl_backend *b) { return (tl_cpu *)b->impl; }
 
 /* Returns scratch of at least n bytes (64-aligned), or NULL when out of memory. */
 void *tl_cpu_scratch(tl_cpu *c, size_t n);
+
+/* Frees every repacked weight copy (backend teardown). */
+void tl_cpu_packed_free(tl_cpu *c);
 
 void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, const float *x,
                    int n, float *y);

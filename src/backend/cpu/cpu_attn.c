@@ -1,7 +1,10 @@
 /* cpu_attn.c — causal attention over the KV cache, flash style.
  *
- * For each (token, head) pair: one pass over the visible keys with an online
- * softmax (running max m, running sum s, rescaled accumulator), so no
+ * For each (token, head) pair: one pass over the visible keys in tiles of
+ * KEY_TILE with an online softmax: the tile's scores are computed first
+ * (q . K[j] by the kernel table's dot_f32_f16 on the F16 cache), the
+ * accumulator is rescaled once per tile when the running max grows, then
+ * V rows are accumulated with their softmax weights (axpy_f16). No
  * (n_tok, n_ctx) score matrix is materialised. Pairs are claimed from an
  * atomic counter so both cores stay busy whatever n_tok and n_head are. */
 #include <math.h>
@@ -10,31 +13,23 @@
 #include "backend/cpu/cpu.h"
 #include "core/fp16.h"
 
+enum { KEY_TILE = 64 };
+
 typedef struct attn_job {
+    const tl_kern *kern;
     const tl_attn_params *p;
     const float *q;
     int q_stride;
     const tl_kv_layer *kv;
     float *out;
-    float *acc;        /* per-thread (head_dim_v) accumulators */
+    float *scratch;    /* per thread: head_dim_v accumulators, KEY_TILE scores */
     atomic_int next;
 } attn_job;
 
-static inline float dot_f32(const float *a, const float *b, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static inline float dot_f16(const float *a, const tl_f16 *b, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * tl_f16_to_f32(b[i]);
-    return s;
-}
-
-// q (hd,) . K[j] (hd,) over j in [j0, j1] -> softmax-weighted sum of V[j] (hdv,) -> out
-static void attn_one(const attn_job *jb, int t, int h, float *acc) {
+// q (hd,) . K[j] (hd,) over visible j -> softmax-weighted sum of V[j] (hdv,) -> out
+static void attn_one(const attn_job *jb, int t, int h, float *acc, float *sc) {
     const tl_attn_params *p = jb->p;
+    const tl_kern *kn = jb->kern;
     const int hd = p->head_dim, hdv = p->head_dim_v;
     const int kvh = h / (p->n_head / p->n_head_kv);
     const size_t k_row = (size_t)p->n_head_kv * hd, v_row = (size_t)p->n_head_kv * hdv;
@@ -42,31 +37,44 @@ static void attn_one(const attn_job *jb, int t, int h, float *acc) {
     const int pos = p->pos0 + t;
     const int j0 = p->window > 0 && pos - p->window + 1 > 0 ? pos - p->window + 1 : 0;
     const bool f16 = p->kv_type == TL_DTYPE_F16;
+    const uint8_t *kb = (const uint8_t *)jb->kv->k, *vb = (const uint8_t *)jb->kv->v;
+    const size_t es = f16 ? sizeof(tl_f16) : sizeof(float);
 
     float m = -INFINITY, s = 0;
     memset(acc, 0, sizeof(float) * hdv);
-    for (int j = j0; j <= pos; j++) {
-        float sc = f16 ? dot_f16(q, (const tl_f16 *)jb->kv->k + j * k_row + (size_t)kvh * hd, hd)
-                       : dot_f32(q, (const float *)jb->kv->k + j * k_row + (size_t)kvh * hd, hd);
-        sc *= p->scale;
-        if (p->softcap > 0) sc = p->softcap * tanhf(sc / p->softcap);
-        float w;
-        if (sc > m) {
-            float r = expf(m - sc); /* 0 on the first key */
-            for (int i = 0; i < hdv; i++) acc[i] *= r;
-            s *= r;
-            m = sc;
-            w = 1.0f;
-        } else {
-            w = expf(sc - m);
+    for (int t0 = j0; t0 <= pos; t0 += KEY_TILE) {
+        const int nt = pos + 1 - t0 < KEY_TILE ? pos + 1 - t0 : KEY_TILE;
+        float tmax = -INFINITY;
+        for (int i = 0; i < nt; i++) {
+            const void *kr = kb + ((size_t)(t0 + i) * k_row + (size_t)kvh * hd) * es;
+            float x;
+            if (f16) x = kn->dot_f32_f16(hd, q, kr);
+            else kn->vec_dot[TL_DTYPE_F32](hd, &x, kr, q);
+            x *= p->scale;
+            if (p->softcap > 0) x = p->softcap * tanhf(x / p->softcap);
+            sc[i] = x;
+            tmax = x > tmax ? x : tmax;
         }
-        s += w;
-        if (f16) {
-            const tl_f16 *v = (const tl_f16 *)jb->kv->v + j * v_row + (size_t)kvh * hdv;
-            for (int i = 0; i < hdv; i++) acc[i] += w * tl_f16_to_f32(v[i]);
-        } else {
-            const float *v = (const float *)jb->kv->v + j * v_row + (size_t)kvh * hdv;
-            for (int i = 0; i < hdv; i++) acc[i] += w * v[i];
+        if (tmax > m) {
+            /* the running max grows: earlier weights shrink by e^(m - tmax)
+             * (0 on the first tile, where acc and s are still 0) */
+            if (s > 0) {
+                const float r = expf(m - tmax);
+                kn->scale(hdv, acc, r);
+                s *= r;
+            }
+            m = tmax;
+        }
+        for (int i = 0; i < nt; i++) {
+            const float w = expf(sc[i] - m);
+            s += w;
+            const void *vr = vb + ((size_t)(t0 + i) * v_row + (size_t)kvh * hdv) * es;
+            if (f16) {
+                kn->axpy_f16(hdv, acc, w, vr);
+            } else {
+                const float *v = vr;
+                for (int d = 0; d < hdv; d++) acc[d] += w * v[d];
+            }
         }
     }
     float *o = jb->out + (size_t)t * p->n_head * hdv + (size_t)h * hdv;
@@ -78,19 +86,21 @@ static void attn_work(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *jb = arg;
     const int total = jb->p->n_tok * jb->p->n_head;
-    float *acc = jb->acc + (size_t)ith * jb->p->head_dim_v;
+    float *acc = jb->scratch + (size_t)ith * (jb->p->head_dim_v + KEY_TILE);
+    float *sc = acc + jb->p->head_dim_v;
     for (;;) {
         int i = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
         if (i >= total) break;
-        attn_one(jb, i / jb->p->n_head, i % jb->p->n_head, acc);
+        attn_one(jb, i / jb->p->n_head, i % jb->p->n_head, acc, sc);
     }
 }
 
 void tl_cpu_attention(tl_backend *b, const tl_attn_params *p, const float *q, int q_stride,
                       const tl_kv_layer *kv, float *out) {
     tl_cpu *c = tl_cpu_of(b);
-    attn_job jb = { .p = p, .q = q, .q_stride = q_stride, .kv = kv, .out = out };
-    jb.acc = tl_cpu_scratch(c, sizeof(float) * (size_t)p->head_dim_v * c->n_threads);
+    attn_job jb = { .kern = c->kern, .p = p, .q = q, .q_stride = q_stride, .kv = kv, .out = out };
+    jb.scratch = tl_cpu_scratch(c, sizeof(float) * (size_t)(p->head_dim_v + KEY_TILE) * c->n_threads);
+    if (!jb.scratch) return; /* reserve() sized the scratch far above this */
     atomic_init(&jb.next, 0);
     tl_pool_run(c->pool, attn_work, &jb);
 }

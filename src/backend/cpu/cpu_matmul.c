@@ -14,9 +14,23 @@
  * Chunk sizes: decode (n == 1) streams the weights once, so chunks only
  * need to be big enough to amortise the atomic and small enough that both
  * threads finish together; prefill chunks are sized so the chunk's weights
- * stay in L1/L2 while the token block's activations stream through. */
+ * stay in L1/L2 while the token block's activations stream through.
+ *
+ * Repacking: when the variant has a repack slot for the weight type
+ * (kern.h tl_repack: rows interleaved so a tile holds one row per lane),
+ * the matrix is packed on its first product into a copy the backend owns
+ * (the mmap'd original is never written), and every later product runs the
+ * packed gemm. Packed copies sit on transparent huge pages where the
+ * system allows: under virtualisation, 4 KiB pages cost decode a third of
+ * its speed in TLB misses and prefetch stops. The cost is memory: on AVX2,
+ * Q4_0, Q8_0 and F16 (a plain copy, for the huge pages) pack to the same
+ * size, Q4_K to 1248/1152 of it, Q6_K (unpacked to bytes) to 274/210; so a
+ * model of these types takes about its file size once more, in anonymous
+ * memory (the original's mmap'd pages are no longer read and can be
+ * evicted). TL_REPACK=0 turns it off. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backend/cpu/cpu.h"
 
@@ -83,6 +97,69 @@ static void mm_work(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- repacked weights ------------------------------------------------------ */
+
+typedef struct pack_job {
+    const tl_repack *rp;
+    void *dst;
+    const uint8_t *w;
+    size_t w_row, p_row;  /* original and packed bytes per row */
+    int64_t k, d;
+} pack_job;
+
+static void pack_work(void *arg, int ith, int nth) {
+    const pack_job *j = arg;
+    const int64_t groups = j->d / j->rp->rows;
+    const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
+    const int64_t r0 = g0 * j->rp->rows, nr = (g1 - g0) * j->rp->rows;
+    if (nr > 0)
+        j->rp->pack((uint8_t *)j->dst + (size_t)r0 * j->p_row, j->w + (size_t)r0 * j->w_row, j->w_row,
+                    j->k, nr);
+}
+
+/* The packed copy of w for this variant, made on first use; NULL when the
+ * type has no repack slot, the shape does not fit it, or memory is short
+ * (the product then runs on the original). */
+static const void *packed_weights(tl_cpu *c, const tl_tensor *w) {
+    const tl_repack *rp = &c->kern->repack[w->type];
+    const int64_t k = w->ne[0], d = w->ne[1];
+    if (c->no_repack || !rp->rows || d % rp->rows || w->ne[2] * w->ne[3] != 1) return NULL;
+    for (int i = 0; i < c->n_packed; i++) {
+        const tl_cpu_packed *p = &c->packed[i];
+        if (p->src == w->data && p->type == w->type && p->k == k && p->d == d) return p->data;
+    }
+    if (c->n_packed == c->cap_packed) {
+        const int cap = c->cap_packed ? 2 * c->cap_packed : 64;
+        tl_cpu_packed *np = realloc(c->packed, sizeof *np * (size_t)cap);
+        if (!np) return NULL;
+        c->packed = np;
+        c->cap_packed = cap;
+    }
+    const size_t w_row = tl_tensor_row_bytes(w), p_row = rp->row_size(k);
+    const size_t bytes = p_row * (size_t)d;
+    /* 2 MiB aligned and, where the kernel leaves transparent huge pages to
+     * madvise, asked for them: decode streams these at DRAM speed, and 4 KiB
+     * pages stop the hardware prefetchers at every page boundary */
+    const size_t huge = (size_t)2 << 20;
+    const bool big = bytes >= huge;
+    void *data = aligned_alloc(big ? huge : 64, (bytes + 63) & ~(size_t)63);
+    if (!data) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (big) (void)madvise(data, bytes & ~(huge - 1), MADV_HUGEPAGE);
+#endif
+    pack_job j = { rp, data, w->data, w_row, p_row, k, d };
+    tl_pool_run(c->pool, pack_work, &j);
+    c->packed[c->n_packed++] = (tl_cpu_packed){ w->data, w->type, k, d, data };
+    return data;
+}
+
+void tl_cpu_packed_free(tl_cpu *c) {
+    for (int i = 0; i < c->n_packed; i++) free(c->packed[i].data);
+    free(c->packed);
+    c->packed = NULL;
+    c->n_packed = c->cap_packed = 0;
+}
+
 void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, const float *x,
                    int n, float *y) {
     tl_cpu *c = tl_cpu_of(b);
@@ -110,6 +187,19 @@ void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, con
         j.conv = c->kern->from_float[vt];
     }
     j.rows_per_chunk = n == 1 ? ROWS_DECODE : ROWS_PREFILL;
+    const void *wp = j.dot ? packed_weights(c, w) : NULL;
+    if (wp) {
+        /* packed gemm: chunks of whole row groups; 64 rows amortise the
+         * per-token activation sums over 8 groups, fewer when d is small
+         * so that both threads still get several chunks */
+        const int rows = c->kern->repack[w->type].rows;
+        j.w = wp;
+        j.w_row = c->kern->repack[w->type].row_size(j.k);
+        j.gemm = c->kern->repack[w->type].gemm;
+        j.rows_per_chunk = 8 * rows;
+        while (j.rows_per_chunk > rows && j.d / j.rows_per_chunk < 4 * c->n_threads) j.rows_per_chunk /= 2;
+        j.rows_per_chunk -= j.rows_per_chunk % rows;
+    }
     j.row_chunks = (int)((j.d + j.rows_per_chunk - 1) / j.rows_per_chunk);
     j.tok_blocks = (n + TOK_BLOCK - 1) / TOK_BLOCK;
     atomic_init(&j.next, 0);

@@ -83,7 +83,13 @@ static void overlay(tl_kern *dst, const tl_kern *src) {
         if (src->gemm[t]) dst->gemm[t] = src->gemm[t];
         if (src->from_float[t]) dst->from_float[t] = src->from_float[t];
         if (src->to_float[t]) dst->to_float[t] = src->to_float[t];
+        if (src->repack[t].rows) dst->repack[t] = src->repack[t];
     }
+    if (src->dot_f32_f16) dst->dot_f32_f16 = src->dot_f32_f16;
+    if (src->axpy_f16) dst->axpy_f16 = src->axpy_f16;
+    if (src->scale) dst->scale = src->scale;
+    if (src->silu_mul) dst->silu_mul = src->silu_mul;
+    if (src->norm_row) dst->norm_row = src->norm_row;
 }
 
 static void init_tables(void) {

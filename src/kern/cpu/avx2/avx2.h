@@ -4,6 +4,7 @@
 #define TL_KERN_AVX2_H
 
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kern/kern.h"
@@ -37,5 +38,33 @@ TL_AVX2_QDECL(q5_K)
 TL_AVX2_QDECL(q6_K)
 TL_AVX2_QDECL(f16)
 #undef TL_AVX2_QDECL
+
+/* Q4_0, Q8_0, Q4_K and Q6_K repacked 8 rows to a group (repack_avx2.c): the kern.h
+ * repack slot's row_size, pack and gemm. */
+size_t tl_avx2_row_size_q4_0x8(int64_t n);
+void tl_avx2_pack_q4_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q4_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+size_t tl_avx2_row_size_q8_0x8(int64_t n);
+void tl_avx2_pack_q8_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q8_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+size_t tl_avx2_row_size_q6_Kx8(int64_t n);
+void tl_avx2_pack_q6_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q6_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+size_t tl_avx2_row_size_q4_Kx8(int64_t n);
+void tl_avx2_pack_q4_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+
+/* Row kernels of the non-matmul ops (f32_avx2.c), with the kern.h contracts
+ * of the slots of the same names. */
+float tl_avx2_dot_f32_f16(int n, const float *x, const uint16_t *h);
+void tl_avx2_axpy_f16(int n, float *y, float a, const uint16_t *h);
+void tl_avx2_scale(int n, float *y, float a);
+void tl_avx2_silu_mul(int n, float *o, const float *g, const float *u);
+void tl_avx2_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
+                      bool layer);
 
 #endif

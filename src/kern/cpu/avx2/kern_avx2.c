@@ -1,10 +1,9 @@
 /* kern_avx2.c — AVX2 (+FMA +F16C) float kernels, activation conversions and
  * the AVX2 kernel table.
  *
- * Activation quantizers produce the same bytes as the scalar reference
- * (quant.c): same absmax, same scale expression (d = amax/127, id = 1/d),
- * same rounding (roundf: half away from zero for q8_0/q8_1; nearest-even
- * for q8_K), so every variant feeds identical activations to the dot
+ * Activation quantizers produce the same bytes as the scalar reference's
+ * (quant.c): same absmax, same scale expressions (q8_0/q8_1: id = 127/amax,
+ * d = amax/127; q8_K: -127/max), same rounding (nearest-even), so every variant feeds identical activations to the dot
  * products and results differ only by the dot products' float order. */
 #include <math.h>
 #include <string.h>
@@ -128,6 +127,18 @@ void tl_avx2_gemm_f16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, c
     }
 }
 
+/* F16 "repacked": the rows copied as they are. The copy buys what the
+ * mmap'd original cannot have: memory the backend owns, on transparent huge
+ * pages (see cpu_matmul.c), which decode streams at DRAM speed. */
+static size_t row_size_f16_copy(int64_t n) { return (size_t)n * sizeof(uint16_t); }
+
+// W (nr, n) f16, rows ldw bytes apart -> dst (nr, n) contiguous
+static void pack_f16_copy(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    for (int64_t r = 0; r < nr; r++)
+        memcpy((uint8_t *)dst + (size_t)r * n * sizeof(uint16_t), (const uint8_t *)w + (size_t)r * ldw,
+               (size_t)n * sizeof(uint16_t));
+}
+
 /* ---- activation conversions --------------------------------------------- */
 
 TL_AVX2_INLINE __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
@@ -139,17 +150,6 @@ TL_AVX2_INLINE float hmax(__m256 v) {
     return _mm_cvtss_f32(m);
 }
 
-/* roundf (half away from zero) exactly: a = |v|, t = floor(a); a - t is
- * exact, so the half test is exact too. */
-TL_AVX2_INLINE __m256i roundf_epi32(__m256 v) {
-    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
-    const __m256 a = abs_ps(v);
-    const __m256 t = _mm256_floor_ps(a);
-    const __m256 up = _mm256_cmp_ps(_mm256_sub_ps(a, t), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m256 r = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_set1_ps(1.0f)));
-    return _mm256_cvtps_epi32(_mm256_or_ps(r, sign));
-}
-
 /* four vectors of int32 (each in [-127, 127]) -> 32 int8 in element order */
 TL_AVX2_INLINE __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
@@ -158,44 +158,44 @@ TL_AVX2_INLINE __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d) {
     return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// x (k,) f32 -> q8_0 blocks, as tl_quant_row_q8_0_ref
-static void from_float_q8_0(const float *x, void *vy, int64_t k) {
-    tl_block_q8_0 *y = vy;
-    for (int64_t i = 0; i < k / TL_QK8_0; i++, x += TL_QK8_0) {
-        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-        const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-        const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)),
-                                              _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
-        const float d = amax / 127;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = (uint16_t)_cvtss_sh(d, 0);
-        const __m256 m = _mm256_set1_ps(id);
-        const __m256i q = pack32(roundf_epi32(_mm256_mul_ps(v0, m)), roundf_epi32(_mm256_mul_ps(v1, m)),
-                                 roundf_epi32(_mm256_mul_ps(v2, m)), roundf_epi32(_mm256_mul_ps(v3, m)));
-        _mm256_storeu_si256((__m256i *)y[i].qs, q);
-    }
+/* One 32-float block -> 32 int8 as the activation quantizers
+ * (tl_quant_row_q8_0_act / _q8_1_act): id = 127 / amax, round half to
+ * even (cvtps under the default rounding mode). q[0..3] get the int32
+ * quants for q8_1's sum; returns d = amax / 127 (unrounded). */
+TL_AVX2_INLINE float q8_act_block(const float *x, int8_t *qs, __m256i q[4]) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)),
+                                          _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
+    const __m256 m = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    q[0] = _mm256_cvtps_epi32(_mm256_mul_ps(v0, m));
+    q[1] = _mm256_cvtps_epi32(_mm256_mul_ps(v1, m));
+    q[2] = _mm256_cvtps_epi32(_mm256_mul_ps(v2, m));
+    q[3] = _mm256_cvtps_epi32(_mm256_mul_ps(v3, m));
+    _mm256_storeu_si256((__m256i *)qs, pack32(q[0], q[1], q[2], q[3]));
+    return amax / 127.0f;
 }
 
-// x (k,) f32 -> q8_1 blocks, as tl_quant_row_q8_1_ref
+// x (k,) f32 -> q8_0 blocks, as tl_quant_row_q8_0_act
+static void from_float_q8_0(const float *x, void *vy, int64_t k) {
+    tl_block_q8_0 *y = vy;
+    __m256i q[4];
+    for (int64_t i = 0; i < k / TL_QK8_0; i++, x += TL_QK8_0)
+        y[i].d = (uint16_t)_cvtss_sh(q8_act_block(x, y[i].qs, q), 0);
+}
+
+// x (k,) f32 -> q8_1 blocks, as tl_quant_row_q8_1_act
 static void from_float_q8_1(const float *x, void *vy, int64_t k) {
     tl_block_q8_1 *y = vy;
+    __m256i q[4];
     for (int64_t i = 0; i < k / TL_QK8_1; i++, x += TL_QK8_1) {
-        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
-        const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-        const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)),
-                                              _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
-        const float d = amax / 127;
-        const float id = d ? 1.0f / d : 0.0f;
+        const float d = q8_act_block(x, y[i].qs, q);
         y[i].d = (uint16_t)_cvtss_sh(d, 0);
-        const __m256 m = _mm256_set1_ps(id);
-        const __m256i q0 = roundf_epi32(_mm256_mul_ps(v0, m)), q1 = roundf_epi32(_mm256_mul_ps(v1, m));
-        const __m256i q2 = roundf_epi32(_mm256_mul_ps(v2, m)), q3 = roundf_epi32(_mm256_mul_ps(v3, m));
-        _mm256_storeu_si256((__m256i *)y[i].qs, pack32(q0, q1, q2, q3));
-        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
         s4 = _mm_hadd_epi32(s4, s4);
         s4 = _mm_hadd_epi32(s4, s4);
-        y[i].s = (uint16_t)_cvtss_sh((float)_mm_cvtsi128_si32(s4) * d, 0);
+        y[i].s = (uint16_t)_cvtss_sh(d * (float)_mm_cvtsi128_si32(s4), 0);
     }
 }
 
@@ -302,6 +302,18 @@ static const tl_kern avx2_table = {
     .to_float = {
         [TL_DTYPE_F16] = to_float_f16,
     },
+    .repack = {
+        [TL_DTYPE_F16] = { 4, row_size_f16_copy, pack_f16_copy, tl_avx2_gemm_f16 },
+        [TL_DTYPE_Q4_0] = { 8, tl_avx2_row_size_q4_0x8, tl_avx2_pack_q4_0x8, tl_avx2_gemm_q4_0x8 },
+        [TL_DTYPE_Q8_0] = { 8, tl_avx2_row_size_q8_0x8, tl_avx2_pack_q8_0x8, tl_avx2_gemm_q8_0x8 },
+        [TL_DTYPE_Q4_K] = { 8, tl_avx2_row_size_q4_Kx8, tl_avx2_pack_q4_Kx8, tl_avx2_gemm_q4_Kx8 },
+        [TL_DTYPE_Q6_K] = { 8, tl_avx2_row_size_q6_Kx8, tl_avx2_pack_q6_Kx8, tl_avx2_gemm_q6_Kx8 },
+    },
+    .dot_f32_f16 = tl_avx2_dot_f32_f16,
+    .axpy_f16 = tl_avx2_axpy_f16,
+    .scale = tl_avx2_scale,
+    .silu_mul = tl_avx2_silu_mul,
+    .norm_row = tl_avx2_norm_row,
 };
 
 const tl_kern *tl_kern_avx2_table(void) { return &avx2_table; }

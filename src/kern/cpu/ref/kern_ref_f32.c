@@ -1,0 +1,71 @@
+/* kern_ref_f32.c — scalar reference row kernels of the non-matmul ops
+ * (attention, norms, gated activations): the kern.h slots dot_f32_f16,
+ * axpy_f16, scale, silu_mul and norm_row. They are the ground truth the
+ * SIMD variants are tested against (tests/test_kern_simd.c), so they stay
+ * plain loops in the arithmetic order the backend used before it had
+ * kernels for them. */
+#include <math.h>
+
+#include "core/fp16.h"
+#include "core/vmath.h"
+#include "kern/kern.h"
+
+/* no implicit fused multiply-add: the same bytes on every target */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+// x (n,) f32 . h (n,) f16 -> float, summed in order in float
+float tl_ref_dot_f32_f16(int n, const float *x, const uint16_t *h) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += x[i] * tl_f16_to_f32(h[i]);
+    return s;
+}
+
+// y (n,) += a * h (n,) f16
+void tl_ref_axpy_f16(int n, float *y, float a, const uint16_t *h) {
+    for (int i = 0; i < n; i++) y[i] += a * tl_f16_to_f32(h[i]);
+}
+
+// y (n,) *= a
+void tl_ref_scale(int n, float *y, float a) {
+    for (int i = 0; i < n; i++) y[i] *= a;
+}
+
+// o (n,) = silu(g) (n,) * u (n,)
+void tl_ref_silu_mul(int n, float *o, const float *g, const float *u) {
+    /* silu of the gate, then the product: two roundings, as the reference
+     * engine's separate silu and mul ops; its vector silu covers n & ~7
+     * elements and libm's expf the tail */
+    const int nv = n & ~7;
+    int i = 0;
+    for (; i < nv; i++) o[i] = tl_vsilu(g[i]) * u[i];
+    for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+// x (n,) -> y (n,) = (x - mean) * 1/sqrt(var + eps) * w + b
+void tl_ref_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
+                     bool layer) {
+    /* sums in double, as the reference engine does: a 4096-wide row of
+     * activations loses digits in a float accumulator */
+    double mean = 0;
+    if (layer) {
+        for (int i = 0; i < n; i++) mean += x[i];
+        mean /= n;
+    }
+    const float fm = (float)mean;
+    double var = 0;
+    for (int i = 0; i < n; i++) {
+        const double d = x[i] - fm;
+        var += d * d;
+    }
+    const float scale = 1.0f / sqrtf((float)(var / n) + eps);
+    for (int i = 0; i < n; i++) {
+        float v = (x[i] - fm) * scale;
+        if (w) v *= w[i];
+        if (b) v += b[i];
+        y[i] = v;
+    }
+}
