@@ -210,9 +210,11 @@ const float *tl_get_logits(tl_context *c, int i) {
 
 size_t tl_model_memory(const tl_model *m) {
     /* mapped weights are the file's pages, not counted; what the model
-     * allocated is: converted vectors and matrices, layer table, and the
-     * buffers formats had to make (realigned or int8-converted tensors) */
-    return m->owned_bytes + m->src->owned_bytes + sizeof *m +
+     * allocated is: the backend's repacked weights, converted vectors and
+     * matrices, the layer table, and the buffers formats had to make
+     * (realigned or int8-converted tensors) */
+    const size_t backend = m->backend->ops->weight_memory ? m->backend->ops->weight_memory(m->backend) : 0;
+    return backend + m->owned_bytes + m->src->owned_bytes + sizeof *m +
            sizeof(tl_layer_w) * (size_t)m->hp.n_layer;
 }
 

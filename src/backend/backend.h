@@ -78,6 +78,12 @@ typedef struct tl_backend_ops {
     /* Reserves the backend's internal scratch for batches of up to n_batch
      * rows of up to max_dim elements, so later ops never allocate. */
     tl_status (*reserve)(tl_backend *b, int n_batch, int max_dim, tl_err *err);
+    /* Called once per weight matrix after loading, so one-time work on it
+     * (the CPU repacks rows for its GEMM) happens at load rather than inside
+     * the first product. May be NULL. */
+    void (*prepare)(tl_backend *b, const tl_tensor *w);
+    /* Bytes the backend holds on behalf of the weights (repacked copies). */
+    size_t (*weight_memory)(const tl_backend *b);
     /* Host <-> backend copies (plain memcpy on the CPU). */
     void (*upload)(tl_backend *b, void *dst, const void *src, size_t bytes);
     void (*download)(tl_backend *b, void *dst, const void *src, size_t bytes);

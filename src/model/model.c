@@ -21,6 +21,21 @@ static tl_status open_arch(tl_model *m, tl_err *err) {
     return TL_OK;
 }
 
+/* Lets the backend do its one-time work on every matrix now, so that the
+ * first prompt does not pay for it (and `load` time tells the truth). */
+static void prepare_weights(tl_model *m) {
+    tl_backend *b = m->backend;
+    if (!b->ops->prepare) return;
+    b->ops->prepare(b, m->output);
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const tl_layer_w *L = &m->layers[il];
+        const tl_tensor *mats[] = { L->wq, L->wk, L->wv, L->wqkv, L->wo,
+                                    L->ffn_gate, L->ffn_up, L->ffn_down };
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            if (mats[i]) b->ops->prepare(b, mats[i]);
+    }
+}
+
 tl_status tl_model_open(const char *path, int n_threads, const char *dtype, tl_model **out,
                         tl_err *err) {
     *out = NULL;
@@ -47,6 +62,7 @@ tl_status tl_model_open(const char *path, int n_threads, const char *dtype, tl_m
     }
     if (rc == TL_OK) rc = tl_backend_cpu_init(n_threads, &m->backend, err);
     if (rc == TL_OK) rc = tl_model_bind(m, err);
+    if (rc == TL_OK) prepare_weights(m);
     if (rc == TL_OK) rc = tl_tok_init_gguf(m->src->meta, &m->tok, err);
     if (rc == TL_OK && tl_tok_n_vocab(m->tok) > m->hp.n_vocab)
         rc = tl_err_set(err, TL_ERR_FORMAT, "tokenizer has %d tokens but the embedding only %d rows",

@@ -241,6 +241,8 @@ static void cpu_free(tl_backend *b) {
     free(b);
 }
 
+static size_t cpu_weight_memory(const tl_backend *b) { return ((const tl_cpu *)b->impl)->packed_bytes; }
+
 static const tl_backend_ops k_cpu_ops = {
     .name = "cpu",
     .free = cpu_free,
@@ -248,6 +250,8 @@ static const tl_backend_ops k_cpu_ops = {
     .alloc = cpu_alloc,
     .dealloc = cpu_dealloc,
     .reserve = cpu_reserve,
+    .prepare = tl_cpu_prepare,
+    .weight_memory = cpu_weight_memory,
     .upload = cpu_copy,
     .download = cpu_copy,
     .get_rows = cpu_get_rows,

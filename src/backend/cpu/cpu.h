@@ -28,6 +28,7 @@ typedef struct tl_cpu {
     tl_cpu_packed *packed;
     int n_packed, cap_packed;
     bool no_repack;    /* TL_REPACK=0 */
+    size_t packed_bytes;
 } tl_cpu;
 
 static inline tl_cpu *tl_cpu_of(tl_backend *b) { return (tl_cpu *)b->impl; }
@@ -35,6 +36,8 @@ static inline tl_cpu *tl_cpu_of(tl_backend *b) { return (tl_cpu *)b->impl; }
 /* Returns scratch of at least n bytes (64-aligned), or NULL when out of memory. */
 void *tl_cpu_scratch(tl_cpu *c, size_t n);
 
+/* Makes w's repacked copy now (backend op `prepare`). */
+void tl_cpu_prepare(tl_backend *b, const tl_tensor *w);
 /* Frees every repacked weight copy (backend teardown). */
 void tl_cpu_packed_free(tl_cpu *c);
 

@@ -150,7 +150,13 @@ static const void *packed_weights(tl_cpu *c, const tl_tensor *w) {
     pack_job j = { rp, data, w->data, w_row, p_row, k, d };
     tl_pool_run(c->pool, pack_work, &j);
     c->packed[c->n_packed++] = (tl_cpu_packed){ w->data, w->type, k, d, data };
+    c->packed_bytes += bytes;
     return data;
+}
+
+void tl_cpu_prepare(tl_backend *b, const tl_tensor *w) {
+    tl_cpu *c = tl_cpu_of(b);
+    if (c->kern->vec_dot[w->type]) (void)packed_weights(c, w);
 }
 
 void tl_cpu_packed_free(tl_cpu *c) {
@@ -158,6 +164,7 @@ void tl_cpu_packed_free(tl_cpu *c) {
     free(c->packed);
     c->packed = NULL;
     c->n_packed = c->cap_packed = 0;
+    c->packed_bytes = 0;
 }
 
 void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, const float *x,
