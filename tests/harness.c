@@ -30,3 +30,22 @@ int tl_test_finish(const char *name, int n_checks_hint) {
     printf("%s: all checks passed\n", name);
     return 0;
 }
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+void tl_test_seed(uint64_t seed) { g_rng = seed ? seed : 0x9E3779B97F4A7C15ull; }
+
+uint32_t tl_test_u32(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 32);
+}
+
+float tl_test_uniform(void) { return (float)((tl_test_u32() >> 8) * (1.0 / 16777216.0)); }
+
+float tl_test_normal(void) {
+    float s = 0;
+    for (int i = 0; i < 4; i++) s += tl_test_uniform();
+    return (s - 2.0f) * 1.7320508f;
+}

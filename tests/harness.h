@@ -3,6 +3,7 @@
 #define TL_TESTS_HARNESS_H
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 extern int tl_test_failures;
@@ -19,6 +20,13 @@ extern int tl_test_failures;
 const char *tl_test_shared(const char *rel);
 /* Exits 77 (ctest "skipped") with a message when ../shared is absent. */
 void tl_test_require_shared(void);
+/* Deterministic test data: xorshift64 stream (seeded per test file) and a
+ * roughly normal draw (Irwin-Hall, 4 terms, mean 0, std 1). */
+void tl_test_seed(uint64_t seed);
+uint32_t tl_test_u32(void);
+float tl_test_uniform(void);   /* [0, 1) */
+float tl_test_normal(void);
+
 /* Prints "N passed, M failed" and returns the exit code for main. */
 int tl_test_finish(const char *name, int n_checks_hint);
 

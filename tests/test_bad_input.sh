@@ -2,14 +2,7 @@
 # Bad input through the CLI: every case must exit non-zero with a message on
 # stderr, never crash (signal exit > 128) and never hang (timeout).
 set -u
-SHARED=${TL_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-BIN=${TL_BIN:-build/bin}/torchless
-if [ ! -d "$SHARED/fixtures/models" ]; then
-  echo "SKIP: $SHARED/fixtures not found (set TL_SHARED)"; exit 77
-fi
-M=$SHARED/fixtures/models
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+. "$(dirname "$0")/lib/fixtures.sh"
 expect_error() { # description, command...
   local what=$1; shift
   timeout 60 "$@" >"$TMP/out" 2>"$TMP/err"

@@ -9,14 +9,7 @@
 # plus byte-level checks where the result is known exactly (tensors of
 # llama.cpp's own conversion, the original exporter's int8 payload).
 set -u
-SHARED=${TL_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-BIN=${TL_BIN:-build/bin}/torchless
-if [ ! -d "$SHARED/fixtures/models" ]; then
-  echo "SKIP: $SHARED/fixtures not found (set TL_SHARED)"; exit 77
-fi
-M=$SHARED/fixtures/models L=$SHARED/fixtures/logits CMP=$SHARED/tools/cmp_logits.py
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+. "$(dirname "$0")/lib/fixtures.sh"
 ok()   { pass=$((pass+1)); echo "ok   $*"; }
 bad()  { fail=$((fail+1)); echo "FAIL $*"; }
 # logits MODEL OUT [args]: dumps logits of tokens.txt

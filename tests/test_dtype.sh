@@ -4,11 +4,8 @@
 # Q6_K it must match llama.cpp's logits for llama.q8_0.gguf / llama.q6_k.gguf
 # (same quantizer, same bytes) within `quant`; an unknown type is an error.
 set -u
-SHARED=${TL_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-BIN=${TL_BIN:-build/bin}/torchless
-[ -d "$SHARED/fixtures/models" ] || { echo "SKIP: $SHARED/fixtures not found"; exit 77; }
-F=$SHARED/fixtures TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+. "$(dirname "$0")/lib/fixtures.sh"
+F=$SHARED/fixtures
 for spec in f16:half:f32 bf16:half:f32 q8_0:quant:q8_0 q6_k:quant:q6_k; do
   IFS=: read -r d tier ref <<<"$spec"
   if "$BIN" logits "$F/models/llama.hf" --tokens "$F/logits/tokens.txt" --out "$TMP/o" \

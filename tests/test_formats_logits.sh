@@ -5,14 +5,7 @@
 # logits, and damaged files give a clear error (non-zero exit, a message,
 # no crash, no hang).
 set -u
-SHARED=${TL_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-BIN=${TL_BIN:-build/bin}/torchless
-if [ ! -d "$SHARED/fixtures/models" ]; then
-  echo "SKIP: $SHARED/fixtures not found (set TL_SHARED)"; exit 77
-fi
-M=$SHARED/fixtures/models L=$SHARED/fixtures/logits CMP=$SHARED/tools/cmp_logits.py
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+. "$(dirname "$0")/lib/fixtures.sh"
 ok()   { pass=$((pass+1)); echo "ok   $*"; }
 bad()  { fail=$((fail+1)); echo "FAIL $*"; }
 check() { # model reference tier [extra args]

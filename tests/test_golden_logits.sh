@@ -4,14 +4,7 @@
 # tiers: exact (F32 weights + F32 KV), half (F16/BF16 weights or F16 KV),
 # quant (quantized weights vs the reference of the same quantized file).
 set -u
-SHARED=${TL_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-BIN=${TL_BIN:-build/bin}/torchless
-if [ ! -d "$SHARED/fixtures/models" ]; then
-  echo "SKIP: $SHARED/fixtures not found (set TL_SHARED)"; exit 77
-fi
-M=$SHARED/fixtures/models L=$SHARED/fixtures/logits CMP=$SHARED/tools/cmp_logits.py
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+. "$(dirname "$0")/lib/fixtures.sh"
 check() { # model-file reference tier [extra args]
   local model=$1 ref=$2 tier=$3; shift 3
   local out=$TMP/$(basename "$model").$tier.out

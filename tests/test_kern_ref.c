@@ -15,23 +15,10 @@
 #include "harness.h"
 #include "kern/kern.h"
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static uint32_t rng_u32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 32);
-}
-static float rng_uniform(void) { return (float)((rng_u32() >> 8) * (1.0 / 16777216.0)); }
-static float rng_normal(void) {
-    float s = 0;
-    for (int i = 0; i < 4; i++) s += rng_uniform();
-    return (s - 2.0f) * 1.7320508f;
-}
 /* an f16 scale of random sign and magnitude in [1e-3, 1e-1) */
 static tl_f16 rng_scale(void) {
-    float v = 1e-3f * powf(100.0f, rng_uniform());
-    return tl_f32_to_f16(rng_u32() & 1 ? v : -v);
+    float v = 1e-3f * powf(100.0f, tl_test_uniform());
+    return tl_f32_to_f16(tl_test_u32() & 1 ? v : -v);
 }
 
 static const tl_dtype weight_types[] = {
@@ -52,13 +39,13 @@ static void make_raw_row(tl_dtype t, void *row, int64_t n, int fill) {
     const tl_dtype_traits *tr = tl_dtype_traits_of(t);
     const int64_t nb = n / tr->block_size;
     uint8_t *p = row;
-    for (size_t i = 0; i < nb * tr->type_size; i++) p[i] = fill < 0 ? (uint8_t)rng_u32() : (uint8_t)fill;
+    for (size_t i = 0; i < nb * tr->type_size; i++) p[i] = fill < 0 ? (uint8_t)tl_test_u32() : (uint8_t)fill;
     for (int64_t b = 0; b < nb; b++) {
         void *blk = p + b * tr->type_size;
         switch (t) {
-        case TL_DTYPE_F32: ((float *)row)[b] = rng_normal(); break;
-        case TL_DTYPE_F16: ((tl_f16 *)row)[b] = tl_f32_to_f16(rng_normal()); break;
-        case TL_DTYPE_BF16: ((tl_bf16 *)row)[b] = tl_f32_to_bf16(rng_normal()); break;
+        case TL_DTYPE_F32: ((float *)row)[b] = tl_test_normal(); break;
+        case TL_DTYPE_F16: ((tl_f16 *)row)[b] = tl_f32_to_f16(tl_test_normal()); break;
+        case TL_DTYPE_BF16: ((tl_bf16 *)row)[b] = tl_f32_to_bf16(tl_test_normal()); break;
         case TL_DTYPE_Q4_0: ((tl_block_q4_0 *)blk)->d = rng_scale(); break;
         case TL_DTYPE_Q5_0: ((tl_block_q5_0 *)blk)->d = rng_scale(); break;
         case TL_DTYPE_Q8_0: ((tl_block_q8_0 *)blk)->d = rng_scale(); break;
@@ -168,8 +155,8 @@ static void test_vec_dot(const tl_kern *kern) {
             for (int trial = 0; trial < 4; trial++) {
                 const float xs = trial == 3 ? 1e3f : 1.0f;
                 for (int64_t j = 0; j < n; j++) {
-                    wf[j] = rng_normal() * 0.05f;
-                    xf[j] = rng_normal() * xs;
+                    wf[j] = tl_test_normal() * 0.05f;
+                    xf[j] = tl_test_normal() * xs;
                 }
                 tr->from_float(wf, qw, n);
                 kern->from_float[vt](xf, qx, n);
@@ -177,7 +164,7 @@ static void test_vec_dot(const tl_kern *kern) {
             }
             /* zeros: exactly 0 */
             memset(wf, 0, n * sizeof *wf);
-            for (int64_t j = 0; j < n; j++) xf[j] = rng_normal();
+            for (int64_t j = 0; j < n; j++) xf[j] = tl_test_normal();
             tr->from_float(wf, qw, n);
             kern->from_float[vt](xf, qx, n);
             float got = NAN;
@@ -259,6 +246,7 @@ static void test_to_float(const tl_kern *kern) {
 }
 
 int main(void) {
+    tl_test_seed(0x2545F4914F6CDD1Dull);
     test_tables();
     test_vec_dot(tl_kern_ref());
     static const char *const names[] = { "avx2", "avx512", "neon" };

@@ -24,19 +24,6 @@
 #include "harness.h"
 #include "kern/kern.h"
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rng_u32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 32);
-}
-static float rng_uniform(void) { return (float)((rng_u32() >> 8) * (1.0 / 16777216.0)); }
-static float rng_normal(void) {
-    float s = 0;
-    for (int i = 0; i < 4; i++) s += rng_uniform();
-    return (s - 2.0f) * 1.7320508f;
-}
 
 enum { KMAX = 2304, NRMAX = 9, NCMAX = 13, LDY = NRMAX + 2 };
 
@@ -48,19 +35,19 @@ static const tl_dtype act_types[] = { TL_DTYPE_Q8_0, TL_DTYPE_Q8_1, TL_DTYPE_Q8_
 static void make_act(float *x, int64_t k, int mode) {
     for (int64_t i = 0; i < k; i++) {
         switch (mode) {
-        case 0: x[i] = rng_normal(); break;
-        case 1: x[i] = rng_normal() * 1e4f; break;           /* large magnitudes */
-        case 2: x[i] = rng_normal() * 1e-6f; break;          /* tiny (f16 subnormal scales) */
+        case 0: x[i] = tl_test_normal(); break;
+        case 1: x[i] = tl_test_normal() * 1e4f; break;           /* large magnitudes */
+        case 2: x[i] = tl_test_normal() * 1e-6f; break;          /* tiny (f16 subnormal scales) */
         case 3: x[i] = 0.0f; break;                          /* zeros: d = 0 */
-        case 4: x[i] = (float)((int)(rng_u32() % 255) - 127) * 0.5f; break; /* exact .5 ties */
+        case 4: x[i] = (float)((int)(tl_test_u32() % 255) - 127) * 0.5f; break; /* exact .5 ties */
         case 6: /* amax = 127 * 2^e, so x * 127/amax lands on exact .5 ties:
                  * tells half-even from half-away rounding */
-            x[i] = ldexpf(i % 32 == 0 ? 127.0f : (float)((int)(rng_u32() % 253) - 126) + 0.5f,
+            x[i] = ldexpf(i % 32 == 0 ? 127.0f : (float)((int)(tl_test_u32() % 253) - 126) + 0.5f,
                           (int)((i / 32) % 7) - 3);
             break;
         default: /* +-max in every block, the negative one first half the time */
-            x[i] = rng_normal();
-            if (i % 32 == 0) x[i] = (rng_u32() & 1) ? -8.0f : 8.0f;
+            x[i] = tl_test_normal();
+            if (i % 32 == 0) x[i] = (tl_test_u32() & 1) ? -8.0f : 8.0f;
             if (i % 32 == 1) x[i] = -x[i - 1];
             break;
         }
@@ -136,11 +123,11 @@ static void test_gemm(const tl_kern *v) {
             const int64_t k = ks[ki];
             const size_t wrow = tl_dtype_row_size(t, k), xrow = tl_dtype_row_size(vt, k);
             for (int r = 0; r < NRMAX; r++) {
-                for (int64_t i = 0; i < k; i++) wf[r][i] = rng_normal() * (r == 3 ? 1e3f : 0.05f);
+                for (int64_t i = 0; i < k; i++) wf[r][i] = tl_test_normal() * (r == 3 ? 1e3f : 0.05f);
                 tr->from_float(wf[r], qw[r], k);
             }
             for (int c = 0; c < NCMAX; c++) {
-                for (int64_t i = 0; i < k; i++) xf[c][i] = c == 5 ? 0.0f : rng_normal();
+                for (int64_t i = 0; i < k; i++) xf[c][i] = c == 5 ? 0.0f : tl_test_normal();
                 v->from_float[vt](xf[c], qx[c], k);
             }
             /* every tile shape up to NRMAX x NCMAX, rows/tokens packed */
@@ -195,7 +182,7 @@ static void test_float_tails(const tl_kern *v) {
         const tl_dtype t = types[ti];
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
             const int64_t n = ns[ni];
-            for (int64_t i = 0; i < n; i++) w[i] = rng_normal(), x[i] = rng_normal() * 100.0f;
+            for (int64_t i = 0; i < n; i++) w[i] = tl_test_normal(), x[i] = tl_test_normal() * 100.0f;
             const void *pw = w, *px = x;
             if (t != TL_DTYPE_F32) {
                 tl_kern_ref()->from_float[t](w, w16, n);
@@ -239,12 +226,12 @@ static void test_repack(const tl_kern *v) {
             CHECK(prow >= wrow);
             uint8_t *w = malloc(wrow * nrmax), *wp = malloc(prow * nrmax), *x = malloc(xrow * ncmax);
             for (int r = 0; r < nrmax; r++) {
-                for (int64_t i = 0; i < k; i++) f[i] = rng_normal() * (r == 3 ? 1e3f : 0.05f);
+                for (int64_t i = 0; i < k; i++) f[i] = tl_test_normal() * (r == 3 ? 1e3f : 0.05f);
                 tr->from_float(f, w + r * wrow, k);
                 ref->to_float[t](w + r * wrow, wd + r * k, k);
             }
             for (int c = 0; c < ncmax; c++) {
-                for (int64_t i = 0; i < k; i++) f[i] = c == 5 ? 0.0f : rng_normal();
+                for (int64_t i = 0; i < k; i++) f[i] = c == 5 ? 0.0f : tl_test_normal();
                 v->from_float[vt](f, x + c * xrow, k);
                 tl_dtype_traits_of(vt)->to_float(x + c * xrow, xd + c * k, k);
             }
@@ -291,12 +278,12 @@ static void test_row_kernels(const tl_kern *v) {
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
         const int n = ns[ni];
         for (int i = 0; i < n; i++) {
-            x[i] = rng_normal() * (i % 97 == 0 ? 300.0f : 3.0f);
+            x[i] = tl_test_normal() * (i % 97 == 0 ? 300.0f : 3.0f);
             /* silu's exp leaves its normal range below about -87 and above 88 */
-            g[i] = i % 13 == 0 ? (rng_uniform() - 0.5f) * 400.0f : rng_normal() * 4.0f;
-            u[i] = rng_normal();
-            w[i] = 1.0f + 0.1f * rng_normal();
-            bb[i] = 0.1f * rng_normal();
+            g[i] = i % 13 == 0 ? (tl_test_uniform() - 0.5f) * 400.0f : tl_test_normal() * 4.0f;
+            u[i] = tl_test_normal();
+            w[i] = 1.0f + 0.1f * tl_test_normal();
+            bb[i] = 0.1f * tl_test_normal();
         }
         tl_kern_ref()->from_float[TL_DTYPE_F16](u, h, n);
         static float hd[N];
@@ -348,6 +335,7 @@ static void test_row_kernels(const tl_kern *v) {
 }
 
 int main(void) {
+    tl_test_seed(0x9E3779B97F4A7C15ull);
     /* TL_CPU picks the variant at the first tl_kern_get(): ask for avx2,
      * which must be honoured exactly when this CPU/build can run it */
     setenv("TL_CPU", "avx2", 1);

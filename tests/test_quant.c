@@ -18,20 +18,6 @@
 
 /* ---- deterministic random data ----------------------------------------- */
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rng_u32(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 32);
-}
-static float rng_uniform(void) { return (float)((rng_u32() >> 8) * (1.0 / 16777216.0)); }
-/* roughly normal (Irwin-Hall, 4 terms), mean 0, std 1 */
-static float rng_normal(void) {
-    float s = 0;
-    for (int i = 0; i < 4; i++) s += rng_uniform();
-    return (s - 2.0f) * 1.7320508f;
-}
 
 static const tl_dtype quant_types[] = {
     TL_DTYPE_Q4_0, TL_DTYPE_Q4_1, TL_DTYPE_Q5_0, TL_DTYPE_Q5_1, TL_DTYPE_Q8_0, TL_DTYPE_Q8_1,
@@ -381,7 +367,7 @@ static void test_quant_known(void) {
     /* q8_K: iscale = -127 / max keeps the extreme at +-127 (never -128),
      * d = 1 / iscale is a plain float; bsums are exact sums */
     float xk[256];
-    for (int j = 0; j < 256; j++) xk[j] = rng_normal();
+    for (int j = 0; j < 256; j++) xk[j] = tl_test_normal();
     xk[77] = -10.0f;
     tl_block_q8_K k;
     tl_quant_row_q8_K_ref(xk, &k, 256);
@@ -411,7 +397,7 @@ static void test_zeros_and_determinism(void) {
         tr->from_float(x, a, N);
         tr->to_float(a, y, N);
         for (int j = 0; j < N; j++) CHECKF(y[j] == 0.0f, "%s zero row j=%d -> %g", tr->name, j, y[j]);
-        for (int j = 0; j < N; j++) x[j] = rng_normal();
+        for (int j = 0; j < N; j++) x[j] = tl_test_normal();
         memset(a, 0xAA, sizeof a);
         memset(b, 0x55, sizeof b);
         tr->from_float(x, a, N);
@@ -442,7 +428,7 @@ static void test_roundtrip_rmse(void) {
     uint8_t *q = malloc(N * 4);
     CHECK(x && y && q);
     if (!x || !y || !q) goto out;
-    for (int i = 0; i < N; i++) x[i] = rng_normal();
+    for (int i = 0; i < N; i++) x[i] = tl_test_normal();
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const tl_dtype_traits *tr = tl_dtype_traits_of(cases[c].t);
         tr->from_float(x, q, N);
@@ -505,6 +491,7 @@ static void test_golden_hashes(void) {
 }
 
 int main(void) {
+    tl_test_seed(0x9E3779B97F4A7C15ull);
     test_traits();
     test_dequant_f16_bf16();
     test_dequant_q4_0();

@@ -5,14 +5,7 @@
 # byte identity is checked by test_quantize.c); bad input must fail with a
 # clear message, a non-zero exit, and no output file.
 set -u
-SHARED=${TL_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-BIN=${TL_BIN:-build/bin}/torchless
-if [ ! -d "$SHARED/fixtures/models" ]; then
-  echo "SKIP: $SHARED/fixtures not found (set TL_SHARED)"; exit 77
-fi
-M=$SHARED/fixtures/models L=$SHARED/fixtures/logits CMP=$SHARED/tools/cmp_logits.py
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
+. "$(dirname "$0")/lib/fixtures.sh"
 ok() { pass=$((pass+1)); echo "ok   $*"; }
 ko() { fail=$((fail+1)); echo "FAIL $*"; }
 
