@@ -37,6 +37,10 @@ tl_model *cli_load(const cli_opts *o);
 /* Reads a whole file into a malloc'd NUL-terminated buffer; NULL on error. */
 char *cli_read_file(const char *path, size_t *len);
 
+/* Parses the value of a --threads / -t option (NULL when missing) into
+ * [0, 4096]; prints an error and returns false when it is not one. */
+bool cli_threads_arg(const char *opt, const char *val, int *out);
+
 double cli_now(void);
 /* Peak resident memory of this process in MiB. */
 double cli_peak_rss_mib(void);

@@ -61,14 +61,7 @@ int cmd_quantize(int argc, char **argv, int first) {
         } else if (!strcmp(a, "--pure")) {
             qp.pure = true;
         } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
-            char *end;
-            errno = 0;
-            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
-            if (i + 1 >= argc || errno || *end || v < 0 || v > 4096) {
-                fprintf(stderr, "torchless: option %s needs a thread count in [0, 4096]\n", a);
-                return 2;
-            }
-            qp.n_threads = (int)v;
+            if (!cli_threads_arg(a, i + 1 < argc ? argv[i + 1] : NULL, &qp.n_threads)) return 2;
             i++;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "torchless: unknown option '%s'\n", a);

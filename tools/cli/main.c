@@ -168,6 +168,16 @@ char *cli_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+bool cli_threads_arg(const char *opt, const char *val, int *out) {
+    int v;
+    if (!val || !parse_int(val, &v) || v < 0 || v > 4096) {
+        fprintf(stderr, "torchless: option %s needs a thread count in [0, 4096]\n", opt);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
