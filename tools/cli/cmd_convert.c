@@ -1,7 +1,6 @@
 /* cmd_convert.c — `torchless convert SRC OUT.gguf [--type T]` and
  * `torchless export SRC OUT.bin [--quant f32|int8]`: one progress line per
  * tensor on stderr. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,7 +1,6 @@
 /* cmd_quantize.c — `torchless quantize IN.gguf OUT.gguf TYPE [--threads N]
  * [--pure]`: llama-quantize's type mixes, one progress line per tensor on
  * stderr, and a throughput summary at the end. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
