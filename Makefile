@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: all deps build run test test-asan test-real fuzz-smoke clean
+.PHONY: all deps build run test test-asan test-real test-neon fuzz-smoke clean
 
 all: build
 
@@ -32,6 +32,12 @@ test-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+# The NEON kernels, cross-built for AArch64 and tested under qemu-user
+# (kernels only, build-aarch64); prints SKIP when the cross tools are absent.
+test-neon: deps
+	@bash scripts/install-deps.sh --neon
+	@bash scripts/test-neon.sh
 
 # Every fuzz target (GGUF, safetensors + config/tokenizer.json, native) for a
 # bounded time; FUZZ_SECONDS=600 for a real session.

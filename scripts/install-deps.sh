@@ -14,11 +14,14 @@ PKGS=(
   unzip             # ... and unpacks them
 )
 
-# `install-deps.sh --fuzz` adds clang and its sanitizer/libFuzzer runtime
-# for scripts/fuzz.sh.
-if [ "${1:-}" = "--fuzz" ]; then
-  PKGS+=(clang libclang-rt-dev)
-fi
+# Optional extras, one flag each:
+#   --fuzz  clang and its sanitizer/libFuzzer runtime, for scripts/fuzz.sh
+#   --neon  the AArch64 cross compiler, an arm64 libc and qemu-user, for
+#           scripts/test-neon.sh (NEON kernels built and run under emulation)
+case "${1:-}" in
+  --fuzz) PKGS+=(clang libclang-rt-dev) ;;
+  --neon) PKGS+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user) ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do

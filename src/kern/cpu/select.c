@@ -12,6 +12,11 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +41,33 @@ static bool has_f16c(void) {
 }
 #endif
 
+#if defined(__aarch64__)
+/* The NEON kernels are built for ARMv8.2-A + dotprod + fp16 (vdotq_s32,
+ * half-precision conversions): Advanced SIMD alone, mandatory on AArch64,
+ * is not enough (a Cortex-A53 or A72 has no sdot). */
+static bool has_neon_dotprod(void) {
+#if defined(__linux__)
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1UL << 10)
+#endif
+    const unsigned long hw = getauxval(AT_HWCAP);
+    return (hw & HWCAP_ASIMDDP) && (hw & HWCAP_ASIMDHP);
+#elif defined(__APPLE__)
+    int dp = 0, hp = 0;
+    size_t len = sizeof dp;
+    if (sysctlbyname("hw.optional.arm.FEAT_DotProd", &dp, &len, NULL, 0) != 0) return false;
+    len = sizeof hp;
+    if (sysctlbyname("hw.optional.arm.FEAT_FP16", &hp, &len, NULL, 0) != 0) return false;
+    return dp && hp;
+#else
+    return false; /* no way to ask: the reference is always safe */
+#endif
+}
+#endif
+
 /* Whether this CPU can run the variant's instructions (independent of
  * whether the build contains it). */
 static bool cpu_supports(int v) {
@@ -54,7 +86,7 @@ static bool cpu_supports(int v) {
 #endif
 #if defined(__aarch64__)
     case V_NEON:
-        return true; /* Advanced SIMD is mandatory on AArch64 */
+        return has_neon_dotprod();
 #endif
     default:
         return false;

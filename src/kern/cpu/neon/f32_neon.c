@@ -1,0 +1,142 @@
+/* f32_neon.c — NEON row kernels of the non-matmul ops: the kern.h slots
+ * dot_f32_f16, axpy_f16, scale, silu_mul and norm_row.
+ *
+ * scale and silu_mul are bit-exact with the reference: silu's exp is
+ * core/vmath.h's tl_vexpf evaluated lane for lane (each fmaf there is one
+ * vfmaq/vfmsq here, each branch a bit select), the division is IEEE in
+ * both, and the file is compiled without fp contraction (see neon.h). The
+ * others differ from the reference by summation order only. */
+#include <math.h>
+
+#include "core/fp16.h"
+#include "kern/cpu/neon/neon.h"
+
+TL_NEON_INLINE float32x4_t ld_h4(const uint16_t *p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
+// x (n,) f32 . h (n,) f16 -> float
+float tl_neon_dot_f32_f16(int n, const float *x, const uint16_t *h) {
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        a0 = vfmaq_f32(a0, vld1q_f32(x + i), ld_h4(h + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), ld_h4(h + i + 4));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), ld_h4(h + i));
+    float s = vaddvq_f32(vaddq_f32(a0, a1));
+    for (; i < n; i++) s += x[i] * tl_neon_h2f(h[i]);
+    return s;
+}
+
+// y (n,) += a * h (n,) f16
+void tl_neon_axpy_f16(int n, float *y, float a, const uint16_t *h) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), ld_h4(h + i), a));
+    for (; i < n; i++) y[i] += a * tl_neon_h2f(h[i]);
+}
+
+// y (n,) *= a
+void tl_neon_scale(int n, float *y, float a) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_n_f32(vld1q_f32(y + i), a));
+    for (; i < n; i++) y[i] *= a;
+}
+
+/* exp(x) (4,), lane for lane as tl_vexpf (core/vmath.h) */
+TL_NEON_INLINE float32x4_t vexp4(float32x4_t x) {
+    const float32x4_t r = vdupq_n_f32(0x1.8p23f);
+    const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
+    const float32x4_t n = vsubq_f32(z, r);
+    /* fmaf(-n, c, x) == x - n * c rounded once: vfmsq */
+    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n,
+                                    vdupq_n_f32(0x1.7f7d1cp-20f));
+    const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
+    const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1.0f))));
+    const float32x4_t u = vmulq_f32(b, b);
+    const float32x4_t j = vfmaq_f32(
+        vmulq_f32(vdupq_n_f32(0x1.ffffecp-1f), b),
+        vfmaq_f32(vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b),
+                  vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b), u),
+        u);
+    const uint32x4_t big = vcagtq_f32(n, vdupq_n_f32(126.0f));
+    const float32x4_t norm = vfmaq_f32(k, j, k);
+    if (vmaxvq_u32(big) == 0) return norm;
+    /* |n| > 126: 2^n split in two factors; |n| > 192: overflow / underflow */
+    const uint32x4_t g = vandq_u32(vclezq_f32(n), vdupq_n_u32(0x82000000u));
+    const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(g, vdupq_n_u32(0x7f000000u)));
+    const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, g));
+    const uint32x4_t huge = vcagtq_f32(n, vdupq_n_f32(192.0f));
+    const float32x4_t scaled = vbslq_f32(huge, vmulq_f32(s1, s1), vmulq_f32(vfmaq_f32(s2, s2, j), s1));
+    return vbslq_f32(big, scaled, norm);
+}
+
+// o (n,) = silu(g) (n,) * u (n,)
+void tl_neon_silu_mul(int n, float *o, const float *g, const float *u) {
+    /* the vector form on n & ~7 elements and libm's expf on the tail, as
+     * the reference (which follows the reference engine's 8-wide split) */
+    const int nv = n & ~7;
+    const float32x4_t one = vdupq_n_f32(1.0f), zero = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i < nv; i += 4) {
+        const float32x4_t x = vld1q_f32(g + i);
+        const float32x4_t s = vdivq_f32(x, vaddq_f32(one, vexp4(vsubq_f32(zero, x))));
+        vst1q_f32(o + i, vmulq_f32(s, vld1q_f32(u + i)));
+    }
+    for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* sum of (x (n,) - m)^2 in two double lanes: each float difference squared
+ * is exact in double, so only the summation order differs from the
+ * reference's serial double sum */
+TL_NEON_INLINE double sumsq_dev(int n, const float *x, float m) {
+    const float32x4_t mv = vdupq_n_f32(m);
+    float64x2_t a0 = vdupq_n_f64(0.0), a1 = a0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t d = vsubq_f32(vld1q_f32(x + i), mv);
+        const float64x2_t lo = vcvt_f64_f32(vget_low_f32(d)), hi = vcvt_high_f64_f32(d);
+        a0 = vfmaq_f64(a0, lo, lo);
+        a1 = vfmaq_f64(a1, hi, hi);
+    }
+    double r = vaddvq_f64(vaddq_f64(a0, a1));
+    for (; i < n; i++) {
+        const double d = x[i] - m;
+        r += d * d;
+    }
+    return r;
+}
+
+// x (n,) -> y (n,) = (x - mean) * 1/sqrt(var + eps) * w + b
+void tl_neon_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
+                      bool layer) {
+    double mean = 0;
+    if (layer) {
+        float64x2_t a = vdupq_n_f64(0.0);
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            const float32x4_t v = vld1q_f32(x + i);
+            a = vaddq_f64(a, vaddq_f64(vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)));
+        }
+        mean = vaddvq_f64(a);
+        for (; i < n; i++) mean += x[i];
+        mean /= n;
+    }
+    const float fm = (float)mean;
+    const float scale = 1.0f / sqrtf((float)(sumsq_dev(n, x, fm) / n) + eps);
+    /* (x - m) * scale, then * w, then + b: the reference's roundings */
+    const float32x4_t mv = vdupq_n_f32(fm);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vmulq_n_f32(vsubq_f32(vld1q_f32(x + i), mv), scale);
+        if (w) v = vmulq_f32(v, vld1q_f32(w + i));
+        if (b) v = vaddq_f32(v, vld1q_f32(b + i));
+        vst1q_f32(y + i, v);
+    }
+    for (; i < n; i++) {
+        float v = (x[i] - fm) * scale;
+        if (w) v *= w[i];
+        if (b) v += b[i];
+        y[i] = v;
+    }
+}
