@@ -143,7 +143,12 @@ int tl_detokenize(const tl_model *m, const tl_token *toks, int n, char *buf, int
 
 /* -------------------------------------------------------------- context */
 
-typedef enum tl_kv_type { TL_KV_F16 = 0, TL_KV_F32 = 1 } tl_kv_type;
+/* KV cache element type. TL_KV_Q8_0 stores K and V rows as blocks of 32
+ * int8 with one F16 scale per block along each head (34 bytes per 32 values,
+ * 0.53x of F16); it needs head sizes that are multiples of 32, else
+ * tl_context_init fails with TL_ERR_UNSUPPORTED. Logits stay within the
+ * quantized-weights tolerance of an F32 cache. */
+typedef enum tl_kv_type { TL_KV_F16 = 0, TL_KV_F32 = 1, TL_KV_Q8_0 = 2 } tl_kv_type;
 
 typedef struct tl_context_params {
     int n_ctx;            /* 0 = model's trained length, capped at 4096 */

@@ -168,12 +168,23 @@ tl_context_params tl_context_default_params(void) {
                                 .n_threads = 0, .all_logits = false };
 }
 
+/* public KV cache types -> cache element types (indexed after a range check) */
+static const tl_dtype k_kv_dtype[] = {
+    [TL_KV_F16] = TL_DTYPE_F16,
+    [TL_KV_F32] = TL_DTYPE_F32,
+    [TL_KV_Q8_0] = TL_DTYPE_Q8_0,
+};
+
 tl_status tl_context_init(tl_model *m, const tl_context_params *p, tl_context **out) {
     tl_context_params cp = p ? *p : tl_context_default_params();
     tl_err err = { 0 };
-    tl_status rc = tl_context_open(m, cp.n_ctx, cp.n_batch,
-                                   cp.kv_type == TL_KV_F32 ? TL_DTYPE_F32 : TL_DTYPE_F16,
-                                   cp.all_logits, out, &err);
+    tl_status rc;
+    *out = NULL;
+    if ((unsigned)cp.kv_type >= sizeof k_kv_dtype / sizeof k_kv_dtype[0])
+        rc = tl_err_set(&err, TL_ERR_INVALID_ARG, "unknown KV cache type %d", (int)cp.kv_type);
+    else
+        rc = tl_context_open(m, cp.n_ctx, cp.n_batch, k_kv_dtype[cp.kv_type], cp.all_logits, out,
+                             &err);
     if (rc != TL_OK) {
         m->err = err;
         tl_err_set_last(&err);
@@ -220,9 +231,9 @@ size_t tl_model_memory(const tl_model *m) {
 
 size_t tl_context_memory(const tl_context *c) {
     const tl_hparams *hp = &c->model->hp;
-    size_t es = c->kv_type == TL_DTYPE_F16 ? 2 : 4;
-    return (size_t)hp->n_layer * c->n_ctx * es *
-           ((size_t)hp->n_head_kv * hp->head_dim + (size_t)hp->n_head_kv * hp->head_dim_v);
+    const size_t row = tl_dtype_row_size(c->kv_type, (int64_t)hp->n_head_kv * hp->head_dim) +
+                       tl_dtype_row_size(c->kv_type, (int64_t)hp->n_head_kv * hp->head_dim_v);
+    return (size_t)hp->n_layer * c->n_ctx * row;
 }
 
 const char *tl_cpu_variant(void) { return tl_kern_get()->name; }

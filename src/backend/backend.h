@@ -31,7 +31,9 @@ typedef enum tl_op {
 } tl_op;
 
 /* One layer's cache: K (n_ctx, n_head_kv * head_dim), V (n_ctx, n_head_kv * head_dim_v)
- * in kv_type (F16 or F32). Memory owned by the backend that allocated it. */
+ * in kv_type (F16, F32, or Q8_0: blocks of 32 along each head, so head_dim and
+ * head_dim_v are multiples of 32); a row takes tl_dtype_row_size(kv_type, width)
+ * bytes. Memory owned by the backend that allocated it. */
 typedef struct tl_kv_layer {
     void *k;
     void *v;
@@ -44,7 +46,7 @@ typedef struct tl_attn_params {
     float scale;        /* applied to q.k before softcap and softmax */
     float softcap;      /* 0 = none: s = cap * tanh(s / cap) */
     int window;         /* 0 = none: query p sees keys j with p - j < window */
-    tl_dtype kv_type;   /* TL_DTYPE_F16 or TL_DTYPE_F32 */
+    tl_dtype kv_type;   /* TL_DTYPE_F16, F32 or Q8_0, one `supports(TL_OP_ATTENTION)` accepts */
 } tl_attn_params;
 
 typedef struct tl_rope_params {
@@ -70,6 +72,8 @@ typedef struct tl_backend tl_backend;
 typedef struct tl_backend_ops {
     const char *name;
     void (*free)(tl_backend *b);
+    /* Whether op runs on type: the weight type for MATMUL/GET_ROWS, the
+     * KV cache type for ATTENTION (and kv_store). */
     bool (*supports)(const tl_backend *b, tl_op op, tl_dtype type);
 
     /* Activation buffers: zero-initialised, 64-byte aligned. NULL on failure. */

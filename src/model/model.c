@@ -96,8 +96,18 @@ tl_status tl_context_open(tl_model *m, int n_ctx, int n_batch, tl_dtype kv_type,
     if (n_ctx <= 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (n_batch <= 0) n_batch = 512;
     if (n_batch > n_ctx) n_batch = n_ctx;
-    if (kv_type != TL_DTYPE_F16 && kv_type != TL_DTYPE_F32)
-        return tl_err_set(err, TL_ERR_INVALID_ARG, "KV cache type must be f16 or f32");
+    tl_backend *b = m->backend;
+    if (!b->ops->supports(b, TL_OP_ATTENTION, kv_type))
+        return tl_err_set(err, TL_ERR_UNSUPPORTED, "the %s backend has no attention over a %s KV cache",
+                          b->ops->name, tl_dtype_name(kv_type));
+    /* block types quantize each head's slice of a row on its own (attention
+     * reads one head at a time), so both head sizes must hold whole blocks */
+    const int bs = tl_dtype_traits_of(kv_type)->block_size;
+    if (hp->head_dim % bs || hp->head_dim_v % bs)
+        return tl_err_set(err, TL_ERR_UNSUPPORTED,
+                          "a %s KV cache needs head sizes that are multiples of %d, this model has "
+                          "%d (K) and %d (V): use an F16 or F32 cache",
+                          tl_dtype_name(kv_type), bs, hp->head_dim, hp->head_dim_v);
     tl_context *c = calloc(1, sizeof *c);
     if (!c) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
     c->model = m;
@@ -106,16 +116,16 @@ tl_status tl_context_open(tl_model *m, int n_ctx, int n_batch, tl_dtype kv_type,
     c->n_batch = n_batch;
     c->kv_type = kv_type;
     c->all_logits = all_logits;
-    tl_backend *b = c->be;
 
     const size_t E = hp->n_embd, F = hp->n_ff, NB = n_batch;
     const size_t QD = (size_t)hp->n_head * hp->head_dim, KD = (size_t)hp->n_head_kv * hp->head_dim;
     const size_t VD = (size_t)hp->n_head_kv * hp->head_dim_v, OD = (size_t)hp->n_head * hp->head_dim_v;
-    const size_t es = kv_type == TL_DTYPE_F16 ? 2 : 4;
+    const size_t k_row = tl_dtype_row_size(kv_type, (int64_t)KD);
+    const size_t v_row = tl_dtype_row_size(kv_type, (int64_t)VD);
     bool ok = (c->kv = calloc((size_t)hp->n_layer, sizeof(tl_kv_layer))) != NULL;
     for (int il = 0; ok && il < hp->n_layer; il++) {
-        ok = (c->kv[il].k = b->ops->alloc(b, (size_t)n_ctx * KD * es)) &&
-             (c->kv[il].v = b->ops->alloc(b, (size_t)n_ctx * VD * es));
+        ok = (c->kv[il].k = b->ops->alloc(b, (size_t)n_ctx * k_row)) &&
+             (c->kv[il].v = b->ops->alloc(b, (size_t)n_ctx * v_row));
     }
     const size_t wide = E > OD ? E : OD;
     c->logits_cap = all_logits ? n_batch : 1;

@@ -86,6 +86,9 @@ tl_status tl_model_open(const char *path, int n_threads, const char *dtype, tl_m
  * (dtype_convert.c); tensors whose rows do not fit the type's blocks stay. */
 tl_status tl_model_convert_weights(tl_model *m, tl_dtype to, int n_threads, tl_err *err);
 void tl_model_close(tl_model *m);
+/* A context over m with a KV cache of n_ctx rows in kv_type (F16, F32, or
+ * Q8_0 when both head sizes are multiples of 32; else TL_ERR_UNSUPPORTED).
+ * *out caller-frees with tl_context_close. */
 tl_status tl_context_open(tl_model *m, int n_ctx, int n_batch, tl_dtype kv_type, bool all_logits,
                           tl_context **out, tl_err *err);
 void tl_context_close(tl_context *c);

@@ -19,7 +19,7 @@ int cmd_bench(int argc, char **argv, int first) {
     const char *pos[1];
     if (cli_parse(argc, argv, first, &o, pos, 1) != 1 || o.bench_p < 0 || o.bench_n < 0 ||
         o.bench_r < 1) {
-        fprintf(stderr, "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--csv]\n");
+        fprintf(stderr, "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--csv] [--kv-dtype f16|f32|q8_0]\n");
         return 2;
     }
     o.model = pos[0];

@@ -39,7 +39,7 @@ int cmd_logits(int argc, char **argv, int first) {
     cli_opts o;
     const char *pos[1];
     if (cli_parse(argc, argv, first, &o, pos, 1) != 1 || !o.tokens_file || !o.out_file) {
-        fprintf(stderr, "usage: torchless logits MODEL --tokens FILE --out FILE [--kv-dtype f16|f32]\n");
+        fprintf(stderr, "usage: torchless logits MODEL --tokens FILE --out FILE [--kv-dtype f16|f32|q8_0]\n");
         return 2;
     }
     o.model = pos[0];

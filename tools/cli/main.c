@@ -11,10 +11,10 @@
 static const char *k_usage =
     "usage: torchless [run] MODEL PROMPT [options]   generate text (streams to stdout)\n"
     "       torchless run PROMPT [options]             with the default model\n"
-    "       torchless logits MODEL --tokens FILE --out FILE [--kv-dtype f16|f32]\n"
+    "       torchless logits MODEL --tokens FILE --out FILE [--kv-dtype f16|f32|q8_0]\n"
     "       torchless info MODEL                        format, hyperparameters, tensors\n"
     "       torchless tokenize MODEL (TEXT | --inp FILE)\n"
-    "       torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--csv]\n"
+    "       torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--kv-dtype T] [--csv]\n"
     "       torchless quantize IN.gguf OUT.gguf TYPE [--threads N] [--pure]\n"
     "                                    TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k\n"
     "                                    q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
@@ -36,7 +36,8 @@ static const char *k_usage =
     "  --seed S             fixed seed: reproducible sampling\n"
     "  --threads N          (default: all cores)\n"
     "  --max-seq-len N      context length (default: trained length, at most 4096)\n"
-    "  --kv-dtype f16|f32   KV cache precision (default f16)\n"
+    "  --kv-dtype T         KV cache type: f16 (default), f32, or q8_0 (half of f16's\n"
+    "                       memory; needs head sizes that are multiples of 32)\n"
     "  --dtype TYPE         convert weights to TYPE (f32, f16, bf16, q8_0, q4_0, q4_k...)\n"
     "                       once at load; default: use them as stored, in place\n"
     "  --chat / --no-chat   apply the model's chat template to PROMPT\n"
@@ -99,8 +100,17 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char **pos, i
             char *end;
             ok = v && (o->sp.seed = strtoull(v, &end, 10), *end == 0);
         } else if (!strcmp(a, "--kv-dtype")) {
-            ok = v && (!strcmp(v, "f16") || !strcmp(v, "f32"));
-            if (ok) o->kv_type = !strcmp(v, "f32") ? TL_KV_F32 : TL_KV_F16;
+            static const struct { const char *name; tl_kv_type type; } kv[] = {
+                { "f16", TL_KV_F16 }, { "f32", TL_KV_F32 }, { "q8_0", TL_KV_Q8_0 },
+            };
+            size_t k = 0;
+            while (v && k < sizeof kv / sizeof kv[0] && strcmp(v, kv[k].name)) k++;
+            if (!v || k == sizeof kv / sizeof kv[0]) {
+                fprintf(stderr, "torchless: --kv-dtype '%s' is not a KV cache type (f16, f32, q8_0)\n",
+                        v ? v : "");
+                return -1;
+            }
+            o->kv_type = kv[k].type;
         } else {
             used = false;
             if (!strcmp(a, "--debug")) o->debug = true;

@@ -29,6 +29,7 @@ static bool cpu_supports(const tl_backend *b, tl_op op, tl_dtype type) {
         return c->kern->vec_dot[type] &&
                (tr->vec_dot_type == TL_DTYPE_F32 || c->kern->from_float[tr->vec_dot_type]);
     }
+    if (op == TL_OP_ATTENTION) return tl_cpu_kv_supports(c->kern, type); /* type: the cache's */
     return true;
 }
 

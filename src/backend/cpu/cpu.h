@@ -47,5 +47,8 @@ void tl_cpu_attention(tl_backend *b, const tl_attn_params *p, const float *q, in
                       const tl_kv_layer *kv, float *out);
 void tl_cpu_kv_store(tl_backend *b, const tl_attn_params *p, tl_kv_layer *kv, const float *k,
                      int k_stride, const float *v, int v_stride);
+/* Whether attention and kv_store handle a cache of this element type with
+ * these kernels (F32, F16, Q8_0). */
+bool tl_cpu_kv_supports(const tl_kern *kern, tl_dtype type);
 
 #endif
