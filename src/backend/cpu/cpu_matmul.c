@@ -3,13 +3,15 @@
  *   W (d, k) @ x (n, k)^T -> y (n, d)
  *
  * One pool dispatch per product: threads first convert their share of the
- * activation rows to the weight type's vec_dot_type (Q8_0, Q8_K, F16, ...),
- * meet at a barrier, then claim chunks of weight rows from an atomic
- * counter. A chunk is handed to the variant's gemm kernel with every token
- * of the batch at once (up to TOK_BLOCK), so a kernel that decodes weight
- * blocks (the K-quants) decodes each once per chunk, and its register tiles
- * reuse each weight block across tokens and each activation block across
- * rows. Without a gemm kernel the driver loops vec_dot.
+ * activation rows to the weight type's vec_dot_type (Q8_0, Q8_K, F16, ...;
+ * with fewer rows than threads, as in decode, their share of each row's
+ * blocks, which convert independently), meet at a barrier, then claim
+ * chunks of weight rows from an atomic counter. A chunk is handed to the
+ * variant's gemm kernel with every token of the batch at once (up to
+ * TOK_BLOCK), so a kernel that decodes weight blocks (the K-quants) decodes
+ * each once per chunk, and its register tiles reuse each weight block
+ * across tokens and each activation block across rows. Without a gemm
+ * kernel the driver loops vec_dot.
  *
  * Chunk sizes: decode (n == 1) streams the weights once, so chunks only
  * need to be big enough to amortise the atomic and small enough that both
@@ -23,11 +25,10 @@
  * packed gemm. Packed copies sit on transparent huge pages where the
  * system allows: under virtualisation, 4 KiB pages cost decode a third of
  * its speed in TLB misses and prefetch stops. The cost is memory: on AVX2,
- * Q4_0, Q8_0 and F16 (a plain copy, for the huge pages) pack to the same
- * size, Q4_K to 1248/1152 of it, Q6_K (unpacked to bytes) to 274/210; so a
- * model of these types takes about its file size once more, in anonymous
- * memory (the original's mmap'd pages are no longer read and can be
- * evicted). TL_REPACK=0 turns it off. */
+ * Q4_0, Q8_0, Q6_K and F16 (a plain copy, for the huge pages) pack to the
+ * same size, Q4_K to 1184/1152 of it; so a model of these types takes about
+ * its file size once more, in anonymous memory (the original's mmap'd pages
+ * are no longer read and can be evicted). TL_REPACK=0 turns it off. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -50,6 +51,8 @@ typedef struct mm_job {
     size_t x_row;           /* bytes per activation row */
     const float *xf;        /* original F32 activations (for conversion) */
     tl_from_float_fn conv;  /* NULL when x is used as is */
+    int x_qk;               /* elements per block of the converted type */
+    size_t x_blk;           /* bytes per block of the converted type */
     int64_t k, d;
     int n;
     float *y;
@@ -79,8 +82,17 @@ static void mm_chunk(mm_job *j, int64_t r0, int64_t r1, int t0, int t1) {
 static void mm_work(void *arg, int ith, int nth) {
     mm_job *j = arg;
     if (j->conv) {
-        for (int i = ith; i < j->n; i += nth)
-            j->conv(j->xf + (size_t)i * j->k, (void *)(j->x + (size_t)i * j->x_row), j->k);
+        if (j->n >= nth) {
+            for (int i = ith; i < j->n; i += nth)
+                j->conv(j->xf + (size_t)i * j->k, (void *)(j->x + (size_t)i * j->x_row), j->k);
+        } else {
+            /* decode: a row alone would keep the other threads waiting */
+            const int64_t nb = j->k / j->x_qk, b0 = nb * ith / nth, b1 = nb * (ith + 1) / nth;
+            for (int i = 0; i < j->n && b1 > b0; i++)
+                j->conv(j->xf + (size_t)i * j->k + (size_t)b0 * j->x_qk,
+                        (void *)(j->x + (size_t)i * j->x_row + (size_t)b0 * j->x_blk),
+                        (b1 - b0) * j->x_qk);
+        }
         tl_pool_barrier(j->pool, ith);
     }
     /* chunk c: token block c / row_chunks, row chunk c % row_chunks, so
@@ -192,6 +204,8 @@ void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, con
         j.x = tl_cpu_scratch(c, j.x_row * (size_t)n);
         j.xf = x;
         j.conv = c->kern->from_float[vt];
+        j.x_qk = tl_dtype_traits_of(vt)->block_size;
+        j.x_blk = tl_dtype_traits_of(vt)->type_size;
     }
     j.rows_per_chunk = n == 1 ? ROWS_DECODE : ROWS_PREFILL;
     const void *wp = j.dot ? packed_weights(c, w) : NULL;
