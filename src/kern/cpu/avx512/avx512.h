@@ -1,0 +1,80 @@
+/* avx512.h — internals shared by the AVX-512 (F, BW, VL, DQ, VNNI) kernel
+ * files. Only included from kern/cpu/avx512/, which is compiled with those
+ * flags; the selector runs these kernels only where CPUID reports
+ * avx512f/bw/vl/vnni, on top of the AVX2 table (whatever slot this variant
+ * leaves NULL keeps the AVX2 kernel).
+ *
+ * Integer products use VNNI's vpdpbusd (u8 x s8, four products summed into
+ * each int32 lane, no saturation): weights are made unsigned (nibbles as
+ * they are, q8_0 biased by +128) and the activations stay signed q8, so
+ * every block's integer sum is exact for every byte, -128 included. */
+#ifndef TL_KERN_AVX512_H
+#define TL_KERN_AVX512_H
+
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kern/kern.h"
+
+#define TL_AVX512_INLINE static inline __attribute__((always_inline))
+
+// v (16,) -> sum, in a fixed order (the same for every caller)
+TL_AVX512_INLINE float tl_avx512_hsum(__m512 v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// 4 bytes at p, broadcast to every 32-bit lane (the activation operand of a
+// row-interleaved tile: one row per lane, the same 4 activations for all)
+TL_AVX512_INLINE __m512i tl_avx512_bcast4(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// sum of the 32 signed bytes at p
+TL_AVX512_INLINE int32_t tl_avx512_sum32_i8(const int8_t *p) {
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
+                                          _mm256_loadu_si256((const __m256i *)p));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    return _mm_cvtsi128_si32(h);
+}
+
+/* Row-major quantized kernels (quant_avx512.c: q4_0, q8_0; kquant_avx512.c:
+ * q4_K, q5_K, q6_K), with the kern.h contracts: vec_dot_T (tl_vec_dot_fn),
+ * gemm_T (tl_gemm_fn). Each vec_dot is its gemm's 1 x 1 case, so the two
+ * agree bit for bit. */
+#define TL_AVX512_QDECL(T)                                                                   \
+    void tl_avx512_vec_dot_##T(int64_t n, float *s, const void *w, const void *x);           \
+    void tl_avx512_gemm_##T(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,         \
+                            const void *w, size_t ldw, const void *x, size_t ldx);
+TL_AVX512_QDECL(q4_0)
+TL_AVX512_QDECL(q8_0)
+TL_AVX512_QDECL(q4_K)
+TL_AVX512_QDECL(q5_K)
+TL_AVX512_QDECL(q6_K)
+#undef TL_AVX512_QDECL
+
+/* Q4_0, Q8_0 (repack_avx512.c), Q4_K, Q5_K and Q6_K (repack_k_avx512.c)
+ * repacked 16 rows to a group, one row per 32-bit lane of a zmm: the kern.h
+ * repack slot's row_size, pack and gemm (nr % 16 == 0). */
+#define TL_AVX512_RDECL(T)                                                                   \
+    size_t tl_avx512_row_size_##T(int64_t n);                                                \
+    void tl_avx512_pack_##T(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);    \
+    void tl_avx512_gemm_##T(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,         \
+                            const void *w, size_t ldw, const void *x, size_t ldx);
+TL_AVX512_RDECL(q4_0x16)
+TL_AVX512_RDECL(q8_0x16)
+TL_AVX512_RDECL(q4_Kx16)
+TL_AVX512_RDECL(q5_Kx16)
+TL_AVX512_RDECL(q6_Kx16)
+#undef TL_AVX512_RDECL
+
+#endif

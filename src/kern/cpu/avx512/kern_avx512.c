@@ -1,0 +1,161 @@
+/* kern_avx512.c — AVX-512 F16 kernels and the AVX-512 kernel table.
+ *
+ * The table holds only what this variant speeds up; select.c merges it over
+ * the AVX2 table (and that over the reference), so every NULL slot here
+ * keeps the AVX2 kernel: the other quant types, the float row kernels and
+ * the activation quantizers (AVX2's are already byte-identical with the
+ * reference and a small share of the time).
+ *
+ * A type's vec_dot and gemm are always replaced together: the driver and
+ * the tests expect the gemm tile of a quantized type to reproduce its
+ * vec_dot bit for bit. */
+#include <string.h>
+
+#include "core/fp16.h"
+#include "core/quant.h"
+#include "kern/cpu/avx512/avx512.h"
+
+/* ---- F16 ------------------------------------------------------------------ *
+ * 16 lanes, fused multiply-add; the last n % 16 elements through a masked
+ * load (masked-off elements are neither read nor counted: they load as +0
+ * and add 0 * 0). The reference sums in double: differences are float
+ * rounding only. */
+
+TL_AVX512_INLINE __m512 ld_h16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+// the first m < 16 values at p, the other lanes 0
+TL_AVX512_INLINE __m512 ld_h16_part(const uint16_t *p, int64_t m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << m) - 1), p));
+}
+
+// w (n,) f16 . x (n,) f16 -> *s
+static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(ld_h16(w + i), ld_h16(x + i), a0);
+        a1 = _mm512_fmadd_ps(ld_h16(w + i + 16), ld_h16(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(ld_h16(w + i + 32), ld_h16(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(ld_h16(w + i + 48), ld_h16(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(ld_h16(w + i), ld_h16(x + i), a0);
+    if (i < n) a1 = _mm512_fmadd_ps(ld_h16_part(w + i, n - i), ld_h16_part(x + i, n - i), a1);
+    *s = tl_avx512_hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* One step of the F16 tile: elements [i, i + m) (m <= 16) of R rows and C
+ * tokens into acc[r][c]. */
+TL_AVX512_INLINE void f16_step(__m512 acc[4][4], int64_t i, int64_t m, const uint8_t *w, size_t ldw,
+                               const uint8_t *x, size_t ldx, const int R, const int C) {
+    __m512 xv[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) {
+        const uint16_t *xr = (const uint16_t *)(x + (size_t)c * ldx) + i;
+        xv[c] = m == 16 ? ld_h16(xr) : ld_h16_part(xr, m);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        const uint16_t *wr = (const uint16_t *)(w + (size_t)r * ldw) + i;
+        const __m512 wv = m == 16 ? ld_h16(wr) : ld_h16_part(wr, m);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
+    }
+}
+
+/* F16 tile: R rows x C tokens of 16-wide accumulators; each converted
+ * activation vector serves R rows, each weight vector C tokens; the
+ * n % 16 tail is one masked step after the loop (a branch inside it would
+ * cost the accumulators their registers). */
+TL_AVX512_INLINE void f16_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
+                               const uint8_t *x, size_t ldx, const int R, const int C) {
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) f16_step(acc, i, 16, w, ldw, x, ldx, R, C);
+    if (i < n) f16_step(acc, i, n - i, w, ldw, x, ldx, R, C);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) y[(size_t)c * ldy + r] = tl_avx512_hsum(acc[r][c]);
+}
+
+static void f16_tile_4x4(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
+                         const uint8_t *x, size_t ldx) {
+    f16_tile(n, y, ldy, w, ldw, x, ldx, 4, 4);
+}
+static void f16_tile_4x1(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
+                         const uint8_t *x, size_t ldx) {
+    f16_tile(n, y, ldy, w, ldw, x, ldx, 4, 1);
+}
+static void f16_tile_1x1(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
+                         const uint8_t *x, size_t ldx) {
+    f16_tile(n, y, ldy, w, ldw, x, ldx, 1, 1);
+}
+
+// W (nr, n) f16 @ X^T (nc, n) f16 -> y[c * ldy + r]
+static void gemm_f16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
+                     size_t ldw, const void *vx, size_t ldx) {
+    const uint8_t *w = vw, *x = vx;
+    int64_t c0 = 0;
+    for (; c0 + 4 <= nc; c0 += 4) {
+        int64_t r0 = 0;
+        for (; r0 + 4 <= nr; r0 += 4)
+            f16_tile_4x4(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
+        for (; r0 < nr; r0++)
+            for (int64_t c = c0; c < c0 + 4; c++)
+                f16_tile_1x1(n, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
+    }
+    for (; c0 < nc; c0++) {
+        int64_t r0 = 0;
+        for (; r0 + 4 <= nr; r0 += 4)
+            f16_tile_4x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
+        for (; r0 < nr; r0++)
+            f16_tile_1x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
+    }
+}
+
+/* F16 "repacked": the rows copied as they are, as AVX2 does. The copy buys
+ * memory the backend owns, on transparent huge pages (cpu_matmul.c), which
+ * decode streams at DRAM speed; the slot must name this variant's gemm, or
+ * the driver would run AVX2's over the copy. */
+static size_t row_size_f16_copy(int64_t n) { return (size_t)n * sizeof(uint16_t); }
+
+// W (nr, n) f16, rows ldw bytes apart -> dst (nr, n) contiguous
+static void pack_f16_copy(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    for (int64_t r = 0; r < nr; r++)
+        memcpy((uint8_t *)dst + (size_t)r * n * sizeof(uint16_t), (const uint8_t *)w + (size_t)r * ldw,
+               (size_t)n * sizeof(uint16_t));
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+static const tl_kern avx512_table = {
+    .name = "avx512",
+    .vec_dot = {
+        [TL_DTYPE_F16] = vec_dot_f16,
+        [TL_DTYPE_Q4_0] = tl_avx512_vec_dot_q4_0,
+        [TL_DTYPE_Q8_0] = tl_avx512_vec_dot_q8_0,
+        [TL_DTYPE_Q4_K] = tl_avx512_vec_dot_q4_K,
+        [TL_DTYPE_Q5_K] = tl_avx512_vec_dot_q5_K,
+        [TL_DTYPE_Q6_K] = tl_avx512_vec_dot_q6_K,
+    },
+    .gemm = {
+        [TL_DTYPE_F16] = gemm_f16,
+        [TL_DTYPE_Q4_0] = tl_avx512_gemm_q4_0,
+        [TL_DTYPE_Q8_0] = tl_avx512_gemm_q8_0,
+        [TL_DTYPE_Q4_K] = tl_avx512_gemm_q4_K,
+        [TL_DTYPE_Q5_K] = tl_avx512_gemm_q5_K,
+        [TL_DTYPE_Q6_K] = tl_avx512_gemm_q6_K,
+    },
+    .repack = {
+        [TL_DTYPE_F16] = { 4, row_size_f16_copy, pack_f16_copy, gemm_f16 },
+        [TL_DTYPE_Q4_0] = { 16, tl_avx512_row_size_q4_0x16, tl_avx512_pack_q4_0x16, tl_avx512_gemm_q4_0x16 },
+        [TL_DTYPE_Q8_0] = { 16, tl_avx512_row_size_q8_0x16, tl_avx512_pack_q8_0x16, tl_avx512_gemm_q8_0x16 },
+        [TL_DTYPE_Q4_K] = { 16, tl_avx512_row_size_q4_Kx16, tl_avx512_pack_q4_Kx16, tl_avx512_gemm_q4_Kx16 },
+        [TL_DTYPE_Q5_K] = { 16, tl_avx512_row_size_q5_Kx16, tl_avx512_pack_q5_Kx16, tl_avx512_gemm_q5_Kx16 },
+        [TL_DTYPE_Q6_K] = { 16, tl_avx512_row_size_q6_Kx16, tl_avx512_pack_q6_Kx16, tl_avx512_gemm_q6_Kx16 },
+    },
+};
+
+const tl_kern *tl_kern_avx512_table(void) { return &avx512_table; }

@@ -1,0 +1,214 @@
+/* repack_avx512.c — Q4_0 and Q8_0 weights repacked 16 rows to a group (the
+ * kern.h repack slot), and the AVX-512 VNNI tiles over them.
+ *
+ * Why 16 rows: a zmm holds one row per 32-bit lane, so one vpdpbusd takes 4
+ * quants of each of 16 rows against 4 activation bytes broadcast to every
+ * lane (an embedded-broadcast memory operand): 64 multiply-adds in one
+ * instruction, the int32 row sums accumulating in place, nothing to reduce
+ * across lanes. A 32-element block of 16 rows is 8 vpdpbusd, one convert
+ * and one fma whose scale vector holds the 16 rows' d_w: ~12 instructions
+ * per 512 MACs (AVX2's 8-row tiles need ~20 per 256).
+ *
+ * Packed group of 16 rows and nb blocks (exactly the bytes of the 16
+ * original rows, rearranged): first the quants of every block, then the
+ * scales of every block, so that, when a group starts 64-byte aligned, every
+ * 64-byte quant load is aligned too (an AVX-512 load that splits two cache
+ * lines costs two):
+ *   quants, block b: G chunks of 64 bytes; chunk g holds, for row i, the 4
+ *     bytes qs[4g .. 4g+3] of its block b at bytes 4i .. 4i+3
+ *     (q4_0: G = 4, a byte's low nibble is element 4g + t, its high nibble
+ *     element 16 + 4g + t; q8_0: G = 8, element 4g + t, stored as q ^ 0x80,
+ *     i.e. q + 128 as an unsigned byte)
+ *   scales, block b: the 16 rows' f16 d.
+ *
+ * Arithmetic, per row lane, exact in int32 for every byte value:
+ *   q4_0: sum_j (u_j - 8) y_j  = sum_j u_j y_j  - 8 sum_j y_j
+ *   q8_0: sum_j q_j y_j        = sum_j (q_j + 128) y_j - 128 sum_j y_j
+ * vpdpbusd needs one unsigned operand: the weights are made unsigned, and
+ * the offset times the activation block's sum is taken out exactly. (The
+ * usual sign trick, |w| times sign(y, w), breaks on y = -128 with w < 0;
+ * this bias does not.) The activation sums are computed once per token and
+ * block for every row group of the call, and seed the accumulator, so the
+ * correction costs no instruction in the tile. |sum| <= 32 * 255 * 128 < 2^31.
+ * Each output then accumulates fma(isum, d_w * d_x, acc) over blocks, in
+ * block order, in its own lane; only that float order differs from the
+ * reference. */
+#include <assert.h>
+#include <string.h>
+
+#include "core/quant.h"
+#include "kern/cpu/avx512/avx512.h"
+
+enum {
+    KSEG = 256, /* blocks per activation-sum segment (stack: 2 * CT * KSEG * 4 bytes) */
+    CT = 8,     /* tokens per tile: 8 dequantized chunks + 8 accumulators + temporaries of 32 zmm */
+};
+
+typedef struct {
+    uint8_t qs[4][64];
+} q4_0x16_quants;
+static_assert(sizeof(q4_0x16_quants) + 16 * sizeof(uint16_t) == 16 * sizeof(tl_block_q4_0),
+              "q4_0x16 block: the 16 rows' bytes rearranged");
+
+typedef struct {
+    uint8_t qs[8][64];
+} q8_0x16_quants;
+static_assert(sizeof(q8_0x16_quants) + 16 * sizeof(uint16_t) == 16 * sizeof(tl_block_q8_0),
+              "q8_0x16 block: the 16 rows' bytes rearranged");
+
+// packed bytes per row of n elements: the q4_0 row size
+size_t tl_avx512_row_size_q4_0x16(int64_t n) { return (size_t)(n / TL_QK4_0) * sizeof(tl_block_q4_0); }
+
+// packed bytes per row of n elements: the q8_0 row size
+size_t tl_avx512_row_size_q8_0x16(int64_t n) { return (size_t)(n / TL_QK8_0) * sizeof(tl_block_q8_0); }
+
+// W (nr, n) q4_0, rows ldw bytes apart -> dst (nr / 16 groups: nb quant blocks, then nb scale rows)
+void tl_avx512_pack_q4_0x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    const int64_t nb = n / TL_QK4_0;
+    for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        uint8_t *grp = (uint8_t *)dst + (size_t)g0 * tl_avx512_row_size_q4_0x16(n);
+        q4_0x16_quants *q = (q4_0x16_quants *)grp;
+        uint8_t *d = grp + (size_t)nb * sizeof *q;
+        for (int64_t b = 0; b < nb; b++) {
+            for (int i = 0; i < 16; i++) {
+                const tl_block_q4_0 *src =
+                    (const tl_block_q4_0 *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
+                memcpy(d + (size_t)(16 * b + i) * 2, &src->d, 2);
+                for (int g = 0; g < 4; g++) memcpy(&q[b].qs[g][4 * i], src->qs + 4 * g, 4);
+            }
+        }
+    }
+}
+
+// W (nr, n) q8_0, rows ldw bytes apart -> dst (nr / 16 groups: nb quant blocks, then nb scale rows)
+void tl_avx512_pack_q8_0x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    const int64_t nb = n / TL_QK8_0;
+    for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        uint8_t *grp = (uint8_t *)dst + (size_t)g0 * tl_avx512_row_size_q8_0x16(n);
+        q8_0x16_quants *q = (q8_0x16_quants *)grp;
+        uint8_t *d = grp + (size_t)nb * sizeof *q;
+        for (int64_t b = 0; b < nb; b++) {
+            for (int i = 0; i < 16; i++) {
+                const tl_block_q8_0 *src =
+                    (const tl_block_q8_0 *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
+                memcpy(d + (size_t)(16 * b + i) * 2, &src->d, 2);
+                for (int g = 0; g < 8; g++)
+                    for (int t = 0; t < 4; t++)
+                        q[b].qs[g][4 * i + t] = (uint8_t)src->qs[4 * g + t] ^ 0x80;
+            }
+        }
+    }
+}
+
+/* per token c < nc and block b < nb of x (q8_0 rows ldx bytes apart, from
+ * block b0): sy = -off * sum(y), the accumulator's seed; dy = d_x */
+static void act_sums(const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb, int32_t off,
+                     int32_t *sy, float *dy) {
+    for (int c = 0; c < nc; c++) {
+        const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0;
+        for (int64_t b = 0; b < nb; b++) {
+            sy[c * KSEG + b] = -off * tl_avx512_sum32_i8(xb[b].qs);
+            dy[c * KSEG + b] = _cvtsh_ss(xb[b].d);
+        }
+    }
+}
+
+/* One group of 16 packed rows x C tokens over blocks [b0, b0 + nb) of nbt:
+ *   y[c * ldy + i] (+)= sum_b row i . token c   (first: start from 0)
+ * q8: the q8_0 layout (8 biased chunks), else q4_0's (4 nibble chunks). */
+TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
+                             const uint8_t *grp, const uint8_t *x, size_t ldx, const int32_t *sy,
+                             const float *dy, const int C, const bool q8) {
+    const size_t qbytes = q8 ? sizeof(q8_0x16_quants) : sizeof(q4_0x16_quants);
+    const uint8_t *dsc = grp + (size_t)nbt * qbytes;
+    __m512 acc[CT];
+    for (int c = 0; c < C; c++)
+        acc[c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + (size_t)c * ldy);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *qb = grp + (size_t)(b0 + b) * qbytes;
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dsc + (size_t)(b0 + b) * 32)));
+        /* q[g]: 4 quants of every row, against activation bytes 4g .. 4g+3 */
+        __m512i q[8];
+        if (q8) {
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) q[g] = _mm512_loadu_si512(qb + 64 * g);
+        } else {
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                const __m512i v = _mm512_loadu_si512(qb + 64 * g);
+                q[g] = _mm512_and_si512(v, m4);
+                q[g + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) {
+            const int8_t *xq = ((const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0 + b)->qs;
+            /* few tokens: two chains, so the 5-cycle vpdpbusd latency is not
+             * the decode loop's bound */
+            __m512i s0 = _mm512_set1_epi32(sy[c * KSEG + b]), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                if (C <= 2 && (g & 1)) s1 = _mm512_dpbusd_epi32(s1, q[g], tl_avx512_bcast4(xq + 4 * g));
+                else s0 = _mm512_dpbusd_epi32(s0, q[g], tl_avx512_bcast4(xq + 4 * g));
+            }
+            if (C <= 2) s0 = _mm512_add_epi32(s0, s1);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * KSEG + b])), acc[c]);
+        }
+    }
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
+                        const uint8_t *grp, const uint8_t *x, size_t ldx, const int32_t *sy,
+                        const float *dy);
+
+#define TILE32(T, Q8, C)                                                                       \
+    static void tile_##T##_##C(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,      \
+                               size_t ldy, const uint8_t *grp, const uint8_t *x, size_t ldx,   \
+                               const int32_t *sy, const float *dy) {                           \
+        tile32(b0, nb, nbt, first, y, ldy, grp, x, ldx, sy, dy, C, Q8);                        \
+    }
+#define TILES32(T, Q8)                                                                         \
+    TILE32(T, Q8, 1) TILE32(T, Q8, 2) TILE32(T, Q8, 3) TILE32(T, Q8, 4)                        \
+    TILE32(T, Q8, 5) TILE32(T, Q8, 6) TILE32(T, Q8, 7) TILE32(T, Q8, 8)                        \
+    static const tile_fn tiles_##T[CT + 1] = { NULL,        tile_##T##_1, tile_##T##_2,        \
+                                               tile_##T##_3, tile_##T##_4, tile_##T##_5,       \
+                                               tile_##T##_6, tile_##T##_7, tile_##T##_8 };
+TILES32(q4_0, false)
+TILES32(q8_0, true)
+static_assert(CT == 8, "one tile per token count 1..CT");
+
+/* W (nr, n) packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]: token tiles
+ * of up to CT (the remainder in one narrower tile), block segments of KSEG
+ * whose activation sums serve every row group of the call. */
+static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
+                   size_t ldw, const uint8_t *x, size_t ldx, int32_t off, const tile_fn *tiles) {
+    const int64_t nb = n / 32;
+    int32_t sy[CT * KSEG];
+    float dy[CT * KSEG];
+    for (int64_t c0 = 0; c0 < nc; c0 += CT) {
+        const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
+        const uint8_t *xc = x + (size_t)c0 * ldx;
+        float *yc = y + (size_t)c0 * ldy;
+        for (int64_t b0 = 0; b0 < nb; b0 += KSEG) {
+            const int64_t sb = nb - b0 < KSEG ? nb - b0 : KSEG;
+            act_sums(xc, ldx, cc, b0, sb, off, sy, dy);
+            for (int64_t r0 = 0; r0 < nr; r0 += 16)
+                tiles[cc](b0, sb, nb, b0 == 0, yc + r0, ldy, w + (size_t)r0 * ldw, xc, ldx, sy, dy);
+        }
+    }
+}
+
+// W (nr, n) q4_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
+void tl_avx512_gemm_q4_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 8, tiles_q4_0);
+}
+
+// W (nr, n) q8_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
+void tl_avx512_gemm_q8_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 128, tiles_q8_0);
+}

@@ -1,0 +1,389 @@
+/* repack_k_avx512.c — Q4_K, Q5_K and Q6_K weights repacked 16 rows to a group
+ * (the kern.h repack slot), and the AVX-512 VNNI tiles over them against
+ * Q8_K activations.
+ *
+ * As for the 32-element types (repack_avx512.c), one zmm holds one row per
+ * 32-bit lane and one vpdpbusd takes 4 quants of each of 16 rows against 4
+ * activation bytes broadcast to all lanes. A K-quant sub-block has its own
+ * scale per row, and its int32 sum (up to 32 * 63 * 128) does not fit the
+ * int16 that madd-style scaling needs, so each sub-block's exact int32 sum
+ * is converted to float and multiplied by a float scale vector d_w * sc
+ * (a product of an 11-bit and a 6- or 8-bit integer: exact in float). That
+ * is one convert and one fma per token and 8 (Q4_K, Q5_K) or 4 (Q6_K)
+ * vpdpbusd, cheaper than the alternatives (vpmulld is 2 uops; splitting
+ * the sums to fit int16 costs more shuffles).
+ *
+ * Integer sums are exact for every byte, the activations' -128 included;
+ * the float order is: per super-block, sub-blocks in a fixed order into
+ * one partial, times d_x, into the accumulator; then the min term. */
+#include <assert.h>
+#include <string.h>
+
+#include "core/quant.h"
+#include "kern/cpu/avx512/avx512.h"
+
+/* ---- Q4_K and Q5_K ---------------------------------------------------------- *
+ * Per group and super-block (Q4_K 2368 bytes, the 16 original blocks 2304:
+ * the 12-byte packed scales become 16 plain bytes per row; Q5_K 2880, the
+ * originals 2816):
+ *   qs: 32 chunks of 64 bytes; chunk (c, g) holds, for row i, the 4 bytes
+ *     qs[32c + 4g .. +3] of its block at bytes 4i .. 4i+3, whose low
+ *     nibbles are elements 64c + 4g + t (sub-block 2c) and high nibbles
+ *     64c + 32 + 4g + t (sub-block 2c + 1); first, so they are 64-aligned
+ *     whenever the group is (both structs are multiples of 64 bytes);
+ *   d, dmin: the 16 rows' f16 scales;
+ *   sc[s]: sub-block s's 6-bit scale of each row;
+ *   mn[p]: per row the pair (m_2p, m_2p+1), bytes 2i and 2i+1, zero-extended
+ *     to int16 this is a vpdpwssd operand against the activation's
+ *     sub-block sum pair (ysum_2p, ysum_2p+1);
+ *   Q5_K only, qh[g]: for row i, bytes 4i+t hold qh[4g + t] of its block,
+ *     whose bit s is the 5th bit of element 32s + 4g + t: chunk g's bit s
+ *     completes the quants of chunk g of sub-block s.
+ * Per row lane and super-block:
+ *   sum = d_x * sum_s (d sc_s) (u_s . y_s)  -  (dmin d_x) * sum_s m_s ysum_s
+ * with u_s . y_s (u <= 31) and the min sum exact int32. */
+
+typedef struct {
+    uint8_t qs[4][8][64];
+    uint16_t d[16], dmin[16];
+    uint8_t sc[8][16];
+    uint8_t mn[4][32];
+} blk_q4_Kx16;
+static_assert(sizeof(blk_q4_Kx16) == 16 * sizeof(tl_block_q4_K) + 16 * 4, "q4_Kx16 layout");
+static_assert(sizeof(blk_q4_Kx16) % 64 == 0, "q4_Kx16 keeps 64-byte alignment");
+
+typedef struct {
+    blk_q4_Kx16 k4;
+    uint8_t qh[8][64];
+} blk_q5_Kx16;
+static_assert(sizeof(blk_q5_Kx16) == 16 * sizeof(tl_block_q5_K) + 16 * 4, "q5_Kx16 layout");
+static_assert(sizeof(blk_q5_Kx16) % 64 == 0, "q5_Kx16 keeps 64-byte alignment");
+
+// packed bytes per row of n elements (n % 256 == 0)
+size_t tl_avx512_row_size_q4_Kx16(int64_t n) {
+    return (size_t)(n / TL_QK_K) * (sizeof(blk_q4_Kx16) / 16);
+}
+
+// packed bytes per row of n elements (n % 256 == 0)
+size_t tl_avx512_row_size_q5_Kx16(int64_t n) {
+    return (size_t)(n / TL_QK_K) * (sizeof(blk_q5_Kx16) / 16);
+}
+
+/* row i of out: the scales and nibbles of a q4_K/q5_K block (same fields) */
+static void pack_k4_row(blk_q4_Kx16 *out, int i, const uint8_t scales[12], uint16_t d, uint16_t dmin,
+                        const uint8_t qs[128]) {
+    uint8_t sc[8], m[8];
+    for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, scales, &sc[s], &m[s]);
+    out->d[i] = d;
+    out->dmin[i] = dmin;
+    for (int s = 0; s < 8; s++) out->sc[s][i] = sc[s];
+    for (int p = 0; p < 4; p++) {
+        out->mn[p][2 * i] = m[2 * p];
+        out->mn[p][2 * i + 1] = m[2 * p + 1];
+    }
+    for (int c = 0; c < 4; c++)
+        for (int g = 0; g < 8; g++) memcpy(&out->qs[c][g][4 * i], qs + 32 * c + 4 * g, 4);
+}
+
+// W (nr, n) q4_K, rows ldw bytes apart -> dst (nr / 16 groups of n / 256 blk_q4_Kx16)
+void tl_avx512_pack_q4_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    const int64_t nb = n / TL_QK_K;
+    blk_q4_Kx16 *out = dst;
+    for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        for (int64_t b = 0; b < nb; b++, out++) {
+            for (int i = 0; i < 16; i++) {
+                const tl_block_q4_K *src =
+                    (const tl_block_q4_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
+                pack_k4_row(out, i, src->scales, src->d, src->dmin, src->qs);
+            }
+        }
+    }
+}
+
+// W (nr, n) q5_K, rows ldw bytes apart -> dst (nr / 16 groups of n / 256 blk_q5_Kx16)
+void tl_avx512_pack_q5_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    const int64_t nb = n / TL_QK_K;
+    blk_q5_Kx16 *out = dst;
+    for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        for (int64_t b = 0; b < nb; b++, out++) {
+            for (int i = 0; i < 16; i++) {
+                const tl_block_q5_K *src =
+                    (const tl_block_q5_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
+                pack_k4_row(&out->k4, i, src->scales, src->d, src->dmin, src->qs);
+                for (int g = 0; g < 8; g++) memcpy(&out->qh[g][4 * i], src->qh + 4 * g, 4);
+            }
+        }
+    }
+}
+
+/* tokens per tile: 8 quant chunks + 2 x 6 accumulators + constants fit the
+ * 32 zmm (8 spill); by llvm-mca's Ice Lake server model this runs at ~54 of
+ * the 64 multiply-adds per cycle that one 512-bit vpdpbusd per cycle gives */
+enum { CT4 = 6 };
+
+/* One group of 16 packed rows x C tokens over all nb super-blocks:
+ *   y[c * ldy + i] = row i . token c
+ * q5: the blk_q5_Kx16 layout, else blk_q4_Kx16. */
+TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
+                              size_t ldx, const int C, const bool q5) {
+    const size_t bytes = q5 ? sizeof(blk_q5_Kx16) : sizeof(blk_q4_Kx16);
+    __m512 acc[CT4];
+    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q4_Kx16 *wb = (const blk_q4_Kx16 *)(w + (size_t)b * bytes);
+        const blk_q5_Kx16 *wb5 = (const blk_q5_Kx16 *)wb;
+        const tl_block_q8_K *xb[CT4];
+        __m512 part[CT4];
+        for (int c = 0; c < C; c++) {
+            xb[c] = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
+            part[c] = _mm512_setzero_ps();
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->d));
+        for (int s = 0; s < 8; s++) {
+            /* sub-block s: chunk row s / 2, low or high nibbles; Q5_K adds 16
+             * to the bytes whose qh bit s is set (a byte-masked add: two
+             * instructions, and no register held across sub-blocks) */
+            const __m128i sh = _mm_cvtsi32_si128(4 * (s & 1));
+            const __m512i bit = _mm512_set1_epi8((char)(1 << s));
+            __m512i q[8];
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                q[g] = _mm512_and_si512(_mm512_srl_epi16(_mm512_loadu_si512(wb->qs[s / 2][g]), sh), m4);
+                if (q5)
+                    q[g] = _mm512_mask_add_epi8(q[g], _mm512_test_epi8_mask(_mm512_loadu_si512(wb5->qh[g]), bit),
+                                                q[g], m10);
+            }
+            const __m512 scf = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[s]))), dw);
+#pragma GCC unroll 8
+            for (int c = 0; c < C; c++) {
+                const int8_t *xq = xb[c]->qs + 32 * s;
+                __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int g = 0; g < 8; g++) {
+                    if (C <= 2 && (g & 1)) s1 = _mm512_dpbusd_epi32(s1, q[g], tl_avx512_bcast4(xq + 4 * g));
+                    else s0 = _mm512_dpbusd_epi32(s0, q[g], tl_avx512_bcast4(xq + 4 * g));
+                }
+                if (C <= 2) s0 = _mm512_add_epi32(s0, s1);
+                part[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), scf, part[c]);
+            }
+        }
+        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->dmin));
+        __m512i mn[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) mn[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)wb->mn[p]));
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) {
+            const int16_t *bs = xb[c]->bsums;
+            __m512i ms = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++) {
+                /* sub-block sums 2p, 2p+1 (|.| <= 32 * 128: int16) as one lane pair */
+                const uint32_t lo = (uint16_t)(bs[4 * p] + bs[4 * p + 1]);
+                const uint32_t hi = (uint16_t)(bs[4 * p + 2] + bs[4 * p + 3]);
+                ms = _mm512_dpwssd_epi32(ms, mn[p], _mm512_set1_epi32((int32_t)(lo | hi << 16)));
+            }
+            const __m512 dy = _mm512_set1_ps(xb[c]->d);
+            acc[c] = _mm512_fmadd_ps(part[c], dy, acc[c]);
+            acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmw, dy), acc[c]);
+        }
+    }
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+TL_AVX512_INLINE void tile_q4_K(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
+                                size_t ldx, const int C) {
+    tile_k4(nb, y, ldy, w, x, ldx, C, false);
+}
+TL_AVX512_INLINE void tile_q5_K(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
+                                size_t ldx, const int C) {
+    tile_k4(nb, y, ldy, w, x, ldx, C, true);
+}
+
+/* ---- Q6_K ------------------------------------------------------------------- *
+ * Per group: nb bodies of 3328 bytes (a multiple of 64: quant loads stay
+ * aligned when the group is), then the nb rows of 16 f16 d (32 bytes each);
+ * 3360 bytes per super-block, exactly the 16 original blocks. The 6-bit
+ * quants u = q + 32 stay 6-bit: decode streams these bytes from DRAM, so
+ * they are not widened (AVX2's layout widens them to bytes, +22%); the
+ * tile rebuilds them with a shift, an and and a ternary-logic merge.
+ * Body:
+ *   ql[m] (m < 32): for row i, bytes 4i+t hold the low 4 bits of element
+ *     4m + t (low nibble) and of element 128 + 4m + t (high nibble);
+ *   qh[m] (m < 16): for row i, byte 4i+t holds the top 2 bits of element
+ *     4m + 64p + t at bits 2p (p < 4);
+ *   sc[j]: sub-block j's int8 scale of each row.
+ * So the 4 quants of element group k (elements 4k .. 4k+3, sub-block k/4)
+ * are the nibble k / 32 of ql[k % 32] and the bit pair k / 16 of qh[k % 16].
+ * Per row lane and sub-block j (16 elements):
+ *   sum_j = sum (u - 32) y = vpdpbusd(u, y) seeded with -32 ysum_j (q8_K's
+ *   bsums), exact; the super-block is d_x * sum_j (d sc_j) sum_j. */
+
+typedef struct {
+    uint8_t ql[32][64];
+    uint8_t qh[16][64];
+    int8_t sc[16][16];
+} q6_Kx16_body;
+static_assert(sizeof(q6_Kx16_body) + 16 * sizeof(uint16_t) == 16 * sizeof(tl_block_q6_K),
+              "q6_Kx16 block: the 16 rows' bytes rearranged");
+static_assert(sizeof(q6_Kx16_body) % 64 == 0, "q6_Kx16 bodies keep 64-byte alignment");
+
+// packed bytes per row of n elements: the q6_K row size (n % 256 == 0)
+size_t tl_avx512_row_size_q6_Kx16(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q6_K); }
+
+// W (nr, n) q6_K, rows ldw bytes apart -> dst (nr / 16 groups: nb bodies, then nb d rows)
+void tl_avx512_pack_q6_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    const int64_t nb = n / TL_QK_K;
+    for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        uint8_t *grp = (uint8_t *)dst + (size_t)g0 * tl_avx512_row_size_q6_Kx16(n);
+        q6_Kx16_body *body = (q6_Kx16_body *)grp;
+        uint8_t *d = grp + (size_t)nb * sizeof *body;
+        for (int64_t b = 0; b < nb; b++) {
+            for (int i = 0; i < 16; i++) {
+                const tl_block_q6_K *src =
+                    (const tl_block_q6_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
+                /* element 128h + 32k + l: low 4 bits from ql[64h + l + 32 (k & 1)]
+                 * (high nibble when k >= 2), top 2 from qh[32h + l] >> 2k */
+                uint8_t lo[TL_QK_K], hi[TL_QK_K];
+                for (int e = 0; e < TL_QK_K; e++) {
+                    const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+                    lo[e] = src->ql[64 * h + l + 32 * (k & 1)] >> (4 * (k >> 1)) & 0xF;
+                    hi[e] = src->qh[32 * h + l] >> (2 * k) & 3;
+                }
+                for (int m = 0; m < 32; m++)
+                    for (int t = 0; t < 4; t++)
+                        body[b].ql[m][4 * i + t] = (uint8_t)(lo[4 * m + t] | lo[128 + 4 * m + t] << 4);
+                for (int m = 0; m < 16; m++)
+                    for (int t = 0; t < 4; t++)
+                        body[b].qh[m][4 * i + t] =
+                            (uint8_t)(hi[4 * m + t] | hi[4 * m + 64 + t] << 2 |
+                                      hi[4 * m + 128 + t] << 4 | hi[4 * m + 192 + t] << 6);
+                for (int j = 0; j < 16; j++) body[b].sc[j][i] = src->scales[j];
+                memcpy(d + (size_t)(16 * b + i) * 2, &src->d, 2);
+            }
+        }
+    }
+}
+
+/* tokens per tile: 12 quant registers + 2 x 6 accumulators + 4 constants of
+ * the 32 zmm; ~53 multiply-adds per cycle by llvm-mca (Ice Lake server),
+ * 48 with 4 tokens */
+enum { CT6 = 6 };
+
+/* One group of 16 packed rows x C tokens over all nb super-blocks:
+ *   y[c * ldy + i] = row i . token c */
+TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t *grp,
+                                const uint8_t *x, size_t ldx, const int C) {
+    const q6_Kx16_body *body = (const q6_Kx16_body *)grp;
+    const uint8_t *dsc = grp + (size_t)nb * sizeof *body;
+    __m512 acc[CT6];
+    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+        const q6_Kx16_body *wb = body + b;
+        const tl_block_q8_K *xb[CT6];
+        __m512 part[CT6];
+        /* the accumulator seeds -32 ysum_j of each token and sub-block */
+        int32_t seed[CT6][16];
+        for (int c = 0; c < C; c++) {
+            xb[c] = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
+            part[c] = _mm512_setzero_ps();
+            const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)xb[c]->bsums));
+            _mm512_storeu_si512(seed[c], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 5)));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dsc + (size_t)b * 32)));
+        /* element groups k = 16t + 4mq + i (i < 4) form sub-block j = 4t + mq:
+         * their high bits are pair t of qh[4mq + i], their low bits nibble
+         * t / 2 of ql[16 (t % 2) + 4mq + i]; each load serves 2 or 4 sub-blocks */
+        for (int mq = 0; mq < 4; mq++) {
+            __m512i h[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) h[i] = _mm512_loadu_si512(wb->qh[4 * mq + i]);
+#pragma GCC unroll 2
+            for (int tp = 0; tp < 2; tp++) {
+                __m512i l[4];
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) l[i] = _mm512_loadu_si512(wb->ql[16 * tp + 4 * mq + i]);
+#pragma GCC unroll 2
+                for (int nib = 0; nib < 2; nib++) {
+                    const int t = tp + 2 * nib, j = 4 * t + mq;
+                    __m512i u[4];
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; i++) {
+                        const __m512i lo = _mm512_and_si512(nib ? _mm512_srli_epi16(l[i], 4) : l[i], m4);
+                        /* bit pair t to bits 4-5 (16-bit shifts: what crosses
+                         * a byte boundary is masked off) */
+                        const __m512i hs = t == 0   ? _mm512_slli_epi16(h[i], 4)
+                                           : t == 1 ? _mm512_slli_epi16(h[i], 2)
+                                           : t == 2 ? h[i]
+                                                    : _mm512_srli_epi16(h[i], 2);
+                        u[i] = _mm512_ternarylogic_epi32(lo, hs, m30, 0xF8); /* lo | (hs & m30) */
+                    }
+                    const __m512 scf = _mm512_mul_ps(
+                        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[j]))), dw);
+#pragma GCC unroll 8
+                    for (int c = 0; c < C; c++) {
+                        const int8_t *xq = xb[c]->qs + 16 * j;
+                        __m512i s = _mm512_set1_epi32(seed[c][j]);
+#pragma GCC unroll 4
+                        for (int i = 0; i < 4; i++) s = _mm512_dpbusd_epi32(s, u[i], tl_avx512_bcast4(xq + 4 * i));
+                        part[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scf, part[c]);
+                    }
+                }
+            }
+        }
+        for (int c = 0; c < C; c++) acc[c] = _mm512_fmadd_ps(part[c], _mm512_set1_ps(xb[c]->d), acc[c]);
+    }
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+/* ---- drivers ---------------------------------------------------------------- */
+
+typedef void (*tile_fn)(int64_t nb, float *y, size_t ldy, const uint8_t *grp, const uint8_t *x,
+                        size_t ldx);
+
+#define TILE_K(T, C)                                                                           \
+    static void tile_##T##_##C(int64_t nb, float *y, size_t ldy, const uint8_t *grp,           \
+                               const uint8_t *x, size_t ldx) {                                 \
+        tile_##T(nb, y, ldy, grp, x, ldx, C);                                    \
+    }
+TILE_K(q4_K, 1) TILE_K(q4_K, 2) TILE_K(q4_K, 3) TILE_K(q4_K, 4) TILE_K(q4_K, 5) TILE_K(q4_K, 6)
+TILE_K(q5_K, 1) TILE_K(q5_K, 2) TILE_K(q5_K, 3) TILE_K(q5_K, 4) TILE_K(q5_K, 5) TILE_K(q5_K, 6)
+TILE_K(q6_K, 1) TILE_K(q6_K, 2) TILE_K(q6_K, 3) TILE_K(q6_K, 4) TILE_K(q6_K, 5) TILE_K(q6_K, 6)
+static const tile_fn tiles_q4_K[CT4 + 1] = { NULL, tile_q4_K_1, tile_q4_K_2, tile_q4_K_3,
+                                             tile_q4_K_4, tile_q4_K_5, tile_q4_K_6 };
+static const tile_fn tiles_q5_K[CT4 + 1] = { NULL, tile_q5_K_1, tile_q5_K_2, tile_q5_K_3,
+                                             tile_q5_K_4, tile_q5_K_5, tile_q5_K_6 };
+static const tile_fn tiles_q6_K[CT6 + 1] = { NULL,        tile_q6_K_1, tile_q6_K_2, tile_q6_K_3,
+                                             tile_q6_K_4, tile_q6_K_5, tile_q6_K_6 };
+static_assert(CT4 == 6 && CT6 == 6, "one tile per token count 1..CT");
+
+/* token tiles of up to ct (the remainder in one narrower tile) x row groups */
+static void gemm_k(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
+                   size_t ldw, const uint8_t *x, size_t ldx, int ct, const tile_fn *tiles) {
+    const int64_t nb = n / TL_QK_K;
+    for (int64_t c0 = 0; c0 < nc; c0 += ct) {
+        const int cc = nc - c0 < ct ? (int)(nc - c0) : ct;
+        for (int64_t r0 = 0; r0 < nr; r0 += 16)
+            tiles[cc](nb, y + (size_t)c0 * ldy + r0, ldy, w + (size_t)r0 * ldw, x + (size_t)c0 * ldx, ldx);
+    }
+}
+
+// W (nr, n) q4_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
+void tl_avx512_gemm_q4_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q4_K);
+}
+
+// W (nr, n) q5_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
+void tl_avx512_gemm_q5_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q5_K);
+}
+
+// W (nr, n) q6_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
+void tl_avx512_gemm_q6_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT6, tiles_q6_K);
+}
