@@ -10,9 +10,9 @@
  *     and against ref's vec_dot within the float-rounding bound below;
  *   - float vec_dot tails (n not a multiple of the vector width);
  *   - repacked weights (pack + gemm) against ref's vec_dot;
- *   - the row kernels of the non-matmul ops (attention dot/axpy, scale,
- *     silu_mul, norm_row): bit-exact where kern.h says so, else within
- *     a summation-order bound;
+ *   - the row kernels of the non-matmul ops (attention dot, axpy_f16,
+ *     axpy_q8_0, scale, silu_mul, norm_row): bit-exact where kern.h says
+ *     so, else within a summation-order bound;
  *   - the TL_CPU override. */
 #include <math.h>
 #include <stdint.h>
@@ -314,6 +314,29 @@ static void test_row_kernels(const tl_kern *v) {
         for (int i = 0; i < n; i++)
             if (!(fabsf(ya[i] - yb[i]) <= ldexpf(fabsf(x[i]) + fabsf(0.37f * hd[i]), -22))) bad++;
         CHECKF(bad == 0, "%s axpy_f16 n=%d: %d outputs off", v->name, n, bad);
+
+        /* y += a * V[j] from Q8_0 blocks (the whole blocks of the row):
+         * bit-exact with ref, and ref within two roundings of y + a * deq */
+        const int nq = n & ~(TL_QK8_0 - 1);
+        if (nq > 0) {
+            static tl_block_q8_0 q8[N / TL_QK8_0];
+            static float qd[N];
+            ref->from_float[TL_DTYPE_Q8_0](u, q8, nq);
+            ref->to_float[TL_DTYPE_Q8_0](q8, qd, nq);
+            const float as[] = { 0.37f, -1.5e-3f, 0.0f };
+            for (size_t ai = 0; ai < sizeof as / sizeof as[0]; ai++) {
+                for (int i = 0; i < nq; i++) ya[i] = yb[i] = x[i];
+                ref->axpy_q8_0(nq, ya, as[ai], q8);
+                v->axpy_q8_0(nq, yb, as[ai], q8);
+                CHECKF(memcmp(ya, yb, sizeof(float) * nq) == 0, "%s axpy_q8_0 n=%d a=%g differs from ref",
+                       v->name, nq, as[ai]);
+                bad = 0;
+                for (int i = 0; i < nq; i++)
+                    if (!(fabsf(ya[i] - (x[i] + as[ai] * qd[i])) <= ldexpf(fabsf(x[i]) + fabsf(as[ai] * qd[i]), -21)))
+                        bad++;
+                CHECKF(bad == 0, "ref axpy_q8_0 n=%d a=%g: %d outputs off y + a * dequant", nq, as[ai], bad);
+            }
+        }
 
         /* bit-exact slots */
         for (int i = 0; i < n; i++) ya[i] = yb[i] = x[i];

@@ -33,6 +33,9 @@ typedef void (*tl_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *y, size_t l
 typedef float (*tl_dot_f32_f16_fn)(int n, const float *x, const uint16_t *h);
 // y (n,) += a * h (n,) f16   (attention: softmax weight times V[j])
 typedef void (*tl_axpy_f16_fn)(int n, float *y, float a, const uint16_t *h);
+// y (n,) += a * dequant(v) (n,) Q8_0 blocks (n % 32 == 0)   (attention: softmax
+// weight times a Q8_0 V[j]; per block y += (a * d) * q, bit-exact)
+typedef void (*tl_axpy_q8_0_fn)(int n, float *y, float a, const void *v);
 // y (n,) *= a   (bit-exact)
 typedef void (*tl_scale_fn)(int n, float *y, float a);
 // o (n,) = silu(g) (n,) * u (n,), silu as core/vmath.h's tl_vsilu on the
@@ -69,6 +72,7 @@ typedef struct tl_kern {
     tl_repack repack[TL_DTYPE_COUNT];          /* rows == 0: none (the reference) */
     tl_dot_f32_f16_fn dot_f32_f16;
     tl_axpy_f16_fn axpy_f16;
+    tl_axpy_q8_0_fn axpy_q8_0;
     tl_scale_fn scale;
     tl_silu_mul_fn silu_mul;
     tl_norm_row_fn norm_row;
@@ -86,6 +90,7 @@ const tl_kern *tl_kern_ref(void);
  * slots of the same names; exported for the reference table. */
 float tl_ref_dot_f32_f16(int n, const float *x, const uint16_t *h);
 void tl_ref_axpy_f16(int n, float *y, float a, const uint16_t *h);
+void tl_ref_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_ref_scale(int n, float *y, float a);
 void tl_ref_silu_mul(int n, float *o, const float *g, const float *u);
 void tl_ref_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,

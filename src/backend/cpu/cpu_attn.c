@@ -14,14 +14,13 @@
  *   Q8_0  rows are blocks of 32 along head_dim (one scale each); q is
  *         quantized to Q8_0 once per (token, head), so scores are integer
  *         dot products (vec_dot Q8_0, as the reference engine converts q to
- *         K's vec_dot type); V blocks are dequantized on the fly, the block
- *         scale folded into the softmax weight. */
+ *         K's vec_dot type); V rows by axpy_q8_0, which dequantizes on
+ *         the fly with the block scale folded into the softmax weight. */
 #include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
 #include "core/fp16.h"
-#include "core/quant.h"
 
 enum { KEY_TILE = 64 };
 
@@ -86,22 +85,11 @@ static void scores_q8_0(const attn_job *jb, const void *qc, const uint8_t *k, in
     for (int i = 0; i < nt; i++) jb->kern->vec_dot[TL_DTYPE_Q8_0](hd, &sc[i], k + i * jb->k_row, qc);
 }
 
-// a (32,) += s * q (32,) int8; restrict lets the compiler vectorize it at
-// the baseline ISA (this file has no ISA flags)
-static inline void madd_q8_block(float *restrict a, float s, const int8_t *restrict q) {
-    for (int j = 0; j < TL_QK8_0; j++) a[j] += s * (float)q[j];
-}
-
-/* V[i] = d_b * qs per block b: the weight and the block scale are one
- * multiplier, so a block costs 32 int8->float conversions and
- * multiply-adds, with no dequantized copy of the row. */
+/* V[i] = d_b * qs per block b: axpy_q8_0 folds the block scale into the
+ * weight, so no dequantized copy of the row is made */
 static void accum_q8_0(const attn_job *jb, float *acc, const float *w, const uint8_t *v, int nt) {
-    const int nb = jb->p->head_dim_v / TL_QK8_0;
-    for (int i = 0; i < nt; i++) {
-        const tl_block_q8_0 *vb = (const tl_block_q8_0 *)(v + i * jb->v_row);
-        for (int b = 0; b < nb; b++)
-            madd_q8_block(acc + b * TL_QK8_0, w[i] * tl_f16_to_f32(vb[b].d), vb[b].qs);
-    }
+    const int hdv = jb->p->head_dim_v;
+    for (int i = 0; i < nt; i++) jb->kern->axpy_q8_0(hdv, acc, w[i], v + i * jb->v_row);
 }
 
 static void store_f32(const tl_kern *kern, const float *x, void *dst, int64_t n) {

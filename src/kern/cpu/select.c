@@ -119,6 +119,7 @@ static void overlay(tl_kern *dst, const tl_kern *src) {
     }
     if (src->dot_f32_f16) dst->dot_f32_f16 = src->dot_f32_f16;
     if (src->axpy_f16) dst->axpy_f16 = src->axpy_f16;
+    if (src->axpy_q8_0) dst->axpy_q8_0 = src->axpy_q8_0;
     if (src->scale) dst->scale = src->scale;
     if (src->silu_mul) dst->silu_mul = src->silu_mul;
     if (src->norm_row) dst->norm_row = src->norm_row;

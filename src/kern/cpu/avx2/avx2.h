@@ -62,6 +62,7 @@ void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy
  * of the slots of the same names. */
 float tl_avx2_dot_f32_f16(int n, const float *x, const uint16_t *h);
 void tl_avx2_axpy_f16(int n, float *y, float a, const uint16_t *h);
+void tl_avx2_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_avx2_scale(int n, float *y, float a);
 void tl_avx2_silu_mul(int n, float *o, const float *g, const float *u);
 void tl_avx2_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,

@@ -1,13 +1,15 @@
 /* f32_avx2.c — AVX2 (+FMA +F16C) row kernels of the non-matmul ops: the
- * kern.h slots dot_f32_f16, axpy_f16, scale, silu_mul and norm_row.
+ * kern.h slots dot_f32_f16, axpy_f16, axpy_q8_0, scale, silu_mul and norm_row.
  *
- * scale and silu_mul are bit-exact with the reference: silu's exp is
+ * axpy_q8_0, scale and silu_mul are bit-exact with the reference (axpy_q8_0
+ * multiplies then adds, as the reference, rather than fusing): silu's exp is
  * core/vmath.h's tl_vexpf evaluated lane for lane (each fmaf there is one
  * vfmadd here, each branch a blend), the division is IEEE in both. The
  * others differ from the reference by summation order only. */
 #include <math.h>
 
 #include "core/fp16.h"
+#include "core/quant.h"
 #include "kern/cpu/avx2/avx2.h"
 
 TL_AVX2_INLINE __m256 ld_h8(const uint16_t *p) {
@@ -36,6 +38,29 @@ void tl_avx2_axpy_f16(int n, float *y, float a, const uint16_t *h) {
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, ld_h8(h + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * tl_avx2_h2f(h[i]);
 }
+
+/* GCC spells _mm256_mul_ps / _mm256_add_ps as plain C operators and, with
+ * -mfma, would fuse them: contraction off for this kernel only */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+// y (n,) += a * dequant(v) (n,), v: n / 32 Q8_0 blocks
+void tl_avx2_axpy_q8_0(int n, float *y, float a, const void *v) {
+    const tl_block_q8_0 *vb = v;
+    for (int b = 0; b < n / TL_QK8_0; b++) {
+        /* a * d rounded once in scalar, as the reference; separate mul and
+         * add (no fma) keep every output bit-exact with it. The adds run
+         * on other ports than the muls, so the split costs no throughput. */
+        const __m256 s = _mm256_set1_ps(a * tl_avx2_h2f(vb[b].d));
+        const int8_t *q = vb[b].qs;
+        float *yb = y + b * TL_QK8_0;
+#pragma GCC unroll 4
+        for (int j = 0; j < TL_QK8_0; j += 8) {
+            const __m256 qf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + j))));
+            _mm256_storeu_ps(yb + j, _mm256_add_ps(_mm256_loadu_ps(yb + j), _mm256_mul_ps(s, qf)));
+        }
+    }
+}
+#pragma GCC pop_options
 
 // y (n,) *= a
 void tl_avx2_scale(int n, float *y, float a) {

@@ -311,6 +311,7 @@ static const tl_kern avx2_table = {
     },
     .dot_f32_f16 = tl_avx2_dot_f32_f16,
     .axpy_f16 = tl_avx2_axpy_f16,
+    .axpy_q8_0 = tl_avx2_axpy_q8_0,
     .scale = tl_avx2_scale,
     .silu_mul = tl_avx2_silu_mul,
     .norm_row = tl_avx2_norm_row,

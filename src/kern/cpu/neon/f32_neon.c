@@ -1,7 +1,8 @@
 /* f32_neon.c — NEON row kernels of the non-matmul ops: the kern.h slots
- * dot_f32_f16, axpy_f16, scale, silu_mul and norm_row.
+ * dot_f32_f16, axpy_f16, axpy_q8_0, scale, silu_mul and norm_row.
  *
- * scale and silu_mul are bit-exact with the reference: silu's exp is
+ * axpy_q8_0, scale and silu_mul are bit-exact with the reference (axpy_q8_0
+ * multiplies then adds, as the reference): silu's exp is
  * core/vmath.h's tl_vexpf evaluated lane for lane (each fmaf there is one
  * vfmaq/vfmsq here, each branch a bit select), the division is IEEE in
  * both, and the file is compiled without fp contraction (see neon.h). The
@@ -9,6 +10,7 @@
 #include <math.h>
 
 #include "core/fp16.h"
+#include "core/quant.h"
 #include "kern/cpu/neon/neon.h"
 
 TL_NEON_INLINE float32x4_t ld_h4(const uint16_t *p) {
@@ -34,6 +36,29 @@ void tl_neon_axpy_f16(int n, float *y, float a, const uint16_t *h) {
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), ld_h4(h + i), a));
     for (; i < n; i++) y[i] += a * tl_neon_h2f(h[i]);
+}
+
+// y (4,) += s * q (4,) int16, multiply then add (see the file comment)
+TL_NEON_INLINE void madd4(float *y, float32x4_t s, int16x4_t q) {
+    vst1q_f32(y, vaddq_f32(vld1q_f32(y), vmulq_f32(s, vcvtq_f32_s32(vmovl_s16(q)))));
+}
+
+// y (n,) += a * dequant(v) (n,), v: n / 32 Q8_0 blocks
+void tl_neon_axpy_q8_0(int n, float *y, float a, const void *v) {
+    const tl_block_q8_0 *vb = v;
+    for (int b = 0; b < n / TL_QK8_0; b++) {
+        /* a * d rounded once in scalar, as the reference */
+        const float32x4_t s = vdupq_n_f32(a * tl_neon_h2f(vb[b].d));
+        float *yb = y + b * TL_QK8_0;
+        for (int j = 0; j < TL_QK8_0; j += 16) {
+            const int8x16_t q = vld1q_s8(vb[b].qs + j);
+            const int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_s8(vget_high_s8(q));
+            madd4(yb + j, s, vget_low_s16(lo));
+            madd4(yb + j + 4, s, vget_high_s16(lo));
+            madd4(yb + j + 8, s, vget_low_s16(hi));
+            madd4(yb + j + 12, s, vget_high_s16(hi));
+        }
+    }
 }
 
 // y (n,) *= a

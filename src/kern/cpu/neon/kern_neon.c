@@ -292,6 +292,7 @@ static const tl_kern neon_table = {
     },
     .dot_f32_f16 = tl_neon_dot_f32_f16,
     .axpy_f16 = tl_neon_axpy_f16,
+    .axpy_q8_0 = tl_neon_axpy_q8_0,
     .scale = tl_neon_scale,
     .silu_mul = tl_neon_silu_mul,
     .norm_row = tl_neon_norm_row,

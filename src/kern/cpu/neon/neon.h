@@ -66,6 +66,7 @@ TL_NEON_QDECL(q6_K)
  * of the slots of the same names. */
 float tl_neon_dot_f32_f16(int n, const float *x, const uint16_t *h);
 void tl_neon_axpy_f16(int n, float *y, float a, const uint16_t *h);
+void tl_neon_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_neon_scale(int n, float *y, float a);
 void tl_neon_silu_mul(int n, float *o, const float *g, const float *u);
 void tl_neon_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,

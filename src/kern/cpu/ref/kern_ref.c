@@ -365,6 +365,7 @@ static const tl_kern ref_table = {
     /* row kernels of the non-matmul ops: kern_ref_f32.c */
     .dot_f32_f16 = tl_ref_dot_f32_f16,
     .axpy_f16 = tl_ref_axpy_f16,
+    .axpy_q8_0 = tl_ref_axpy_q8_0,
     .scale = tl_ref_scale,
     .silu_mul = tl_ref_silu_mul,
     .norm_row = tl_ref_norm_row,

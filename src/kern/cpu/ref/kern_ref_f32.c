@@ -1,12 +1,13 @@
 /* kern_ref_f32.c — scalar reference row kernels of the non-matmul ops
  * (attention, norms, gated activations): the kern.h slots dot_f32_f16,
- * axpy_f16, scale, silu_mul and norm_row. They are the ground truth the
+ * axpy_f16, axpy_q8_0, scale, silu_mul and norm_row. They are the ground truth the
  * SIMD variants are tested against (tests/test_kern_simd.c), so they stay
  * plain loops in the arithmetic order the backend used before it had
  * kernels for them. */
 #include <math.h>
 
 #include "core/fp16.h"
+#include "core/quant.h"
 #include "core/vmath.h"
 #include "kern/kern.h"
 
@@ -27,6 +28,22 @@ float tl_ref_dot_f32_f16(int n, const float *x, const uint16_t *h) {
 // y (n,) += a * h (n,) f16
 void tl_ref_axpy_f16(int n, float *y, float a, const uint16_t *h) {
     for (int i = 0; i < n; i++) y[i] += a * tl_f16_to_f32(h[i]);
+}
+
+// y (32,) += s * q (32,) int8; restrict: int8 may alias y, and without it
+// the loop stays scalar (the reference is also the attention kernel of CPUs
+// without a SIMD variant)
+static inline void madd_q8_block(float *restrict y, float s, const int8_t *restrict q) {
+    for (int j = 0; j < TL_QK8_0; j++) y[j] += s * (float)q[j];
+}
+
+// y (n,) += a * dequant(v) (n,), v: n / 32 Q8_0 blocks
+void tl_ref_axpy_q8_0(int n, float *y, float a, const void *v) {
+    /* the weight and the block scale are one multiplier, so a block is
+     * 32 int8->float conversions and multiply-adds with no dequantized copy */
+    const tl_block_q8_0 *vb = v;
+    for (int b = 0; b < n / TL_QK8_0; b++)
+        madd_q8_block(y + b * TL_QK8_0, a * tl_f16_to_f32(vb[b].d), vb[b].qs);
 }
 
 // y (n,) *= a
