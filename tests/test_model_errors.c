@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "lib/gguf_copy.h"
 #include "io/gguf.h"
 #include "torchless.h"
 
@@ -24,29 +25,10 @@ static int rewrite(const tl_gguf *src, const char *path, const char *drop, const
         char key[256];
         snprintf(key, sizeof key, "%.*s", (int)kv->key.len, kv->key.ptr);
         if (drop_key && !strcmp(key, drop_key)) continue;
-        if (kv->type == TL_GGUF_STRING) {
-            char *s = strndup(kv->str.ptr, kv->str.len);
-            tl_gguf_writer_set_str(w, key, arch && !strcmp(key, "general.architecture") ? arch : s);
-            free(s);
-        } else if (kv->type == TL_GGUF_ARRAY && kv->arr_type == TL_GGUF_STRING) {
-            const char **strs = calloc(kv->arr_n, sizeof(char *));
-            for (uint64_t e = 0; e < kv->arr_n; e++) {
-                tl_gguf_str s;
-                tl_gguf_arr_str(src, kv, e, &s);
-                strs[e] = strndup(s.ptr, s.len);
-            }
-            tl_gguf_writer_set_arr_str(w, key, strs, kv->arr_n);
-            for (uint64_t e = 0; e < kv->arr_n; e++) free((void *)strs[e]);
-            free(strs);
-        } else if (kv->type == TL_GGUF_ARRAY) {
-            tl_gguf_writer_set_arr(w, key, kv->arr_type, kv->arr_data, kv->arr_n);
-        } else if (kv->type == TL_GGUF_FLOAT32) {
-            tl_gguf_writer_set_f32(w, key, (float)kv->v.f64);
-        } else if (kv->type == TL_GGUF_BOOL) {
-            tl_gguf_writer_set_bool(w, key, kv->v.b);
-        } else {
-            tl_gguf_writer_set_u32(w, key, (uint32_t)kv->v.u64);
-        }
+        if (arch && !strcmp(key, "general.architecture"))
+            tl_gguf_writer_set_str(w, key, arch);
+        else
+            tl_test_gguf_copy_kv(w, src, kv, key);
     }
     for (int64_t i = 0; i < tl_gguf_n_tensors(src); i++) {
         const tl_gguf_tensor *t = tl_gguf_tensor_at(src, i);
