@@ -38,9 +38,9 @@ if ! TL_EMU_VENV=$VENV TL_EMU_CACHE=$OUT "$PY" "$RUN" --check >/dev/null 2>&1; t
     if [ ! -x "$PY" ]; then
         python3 -m venv "$VENV" >/dev/null 2>&1 || skip "cannot create a venv (python3-venv missing?)"
     fi
-    pip_args=(install --quiet --disable-pip-version-check --no-deps)
+    pip_args=(install --quiet --disable-pip-version-check --no-deps --require-hashes)
     [ -n "${TL_EMU_WHEELS:-}" ] && pip_args+=(--find-links "$TL_EMU_WHEELS")
-    "$PY" -m pip "${pip_args[@]}" "bochscpu-python==0.4.0" >"$OUT/pip.log" 2>&1 ||
+    "$PY" -m pip "${pip_args[@]}" -r "$ROOT/tests/emu/requirements.txt" >"$OUT/pip.log" 2>&1 ||
         skip "cannot install bochscpu-python (see $OUT/pip.log)"
     TL_EMU_VENV=$VENV TL_EMU_CACHE=$OUT "$PY" "$RUN" --check >"$OUT/check.log" 2>&1 ||
         skip "bochscpu does not load here (see $OUT/check.log)"
