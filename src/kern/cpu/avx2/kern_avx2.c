@@ -10,6 +10,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/avx2/avx2.h"
+#include "kern/cpu/tiles.h"
 
 /* ---- float dot products ------------------------------------------------- *
  * Eight lanes, four accumulators, fused multiply-add; the reference sums in
@@ -108,35 +109,8 @@ F16_TILE(f16_tile_1x1, 1, 1)
 // W (nr, n) f16 @ X^T (nc, n) f16 -> y[c * ldy + r]
 void tl_avx2_gemm_f16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
                       size_t ldw, const void *vx, size_t ldx) {
-    const uint8_t *w = vw, *x = vx;
-    int64_t c0 = 0;
-    for (; c0 + 3 <= nc; c0 += 3) {
-        int64_t r0 = 0;
-        for (; r0 + 4 <= nr; r0 += 4)
-            f16_tile_4x3(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            for (int64_t c = c0; c < c0 + 3; c++)
-                f16_tile_1x1(n, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
-    }
-    for (; c0 < nc; c0++) {
-        int64_t r0 = 0;
-        for (; r0 + 4 <= nr; r0 += 4)
-            f16_tile_4x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            f16_tile_1x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-    }
-}
-
-/* F16 "repacked": the rows copied as they are. The copy buys what the
- * mmap'd original cannot have: memory the backend owns, on transparent huge
- * pages (see cpu_matmul.c), which decode streams at DRAM speed. */
-static size_t row_size_f16_copy(int64_t n) { return (size_t)n * sizeof(uint16_t); }
-
-// W (nr, n) f16, rows ldw bytes apart -> dst (nr, n) contiguous
-static void pack_f16_copy(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    for (int64_t r = 0; r < nr; r++)
-        memcpy((uint8_t *)dst + (size_t)r * n * sizeof(uint16_t), (const uint8_t *)w + (size_t)r * ldw,
-               (size_t)n * sizeof(uint16_t));
+    tl_tile_walk(n, nr, nc, y, ldy, vw, ldw, vx, ldx, 4, 3, f16_tile_4x3, 4, f16_tile_4x1,
+                 f16_tile_1x1);
 }
 
 /* ---- activation conversions --------------------------------------------- */
@@ -303,7 +277,7 @@ static const tl_kern avx2_table = {
         [TL_DTYPE_F16] = to_float_f16,
     },
     .repack = {
-        [TL_DTYPE_F16] = { 4, row_size_f16_copy, pack_f16_copy, tl_avx2_gemm_f16 },
+        [TL_DTYPE_F16] = { 4, tl_tile_f16_copy_row_size, tl_tile_f16_copy_pack, tl_avx2_gemm_f16 },
         [TL_DTYPE_Q4_0] = { 8, tl_avx2_row_size_q4_0x8, tl_avx2_pack_q4_0x8, tl_avx2_gemm_q4_0x8 },
         [TL_DTYPE_Q8_0] = { 8, tl_avx2_row_size_q8_0x8, tl_avx2_pack_q8_0x8, tl_avx2_gemm_q8_0x8 },
         [TL_DTYPE_Q4_K] = { 8, tl_avx2_row_size_q4_Kx8, tl_avx2_pack_q4_Kx8, tl_avx2_gemm_q4_Kx8 },

@@ -20,6 +20,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/avx2/avx2.h"
+#include "kern/cpu/tiles.h"
 
 /* 32 nibbles -> 32 bytes: qs[j] low nibble is element j, high is j + 16 */
 TL_AVX2_INLINE __m256i nib32(const uint8_t *qs) {
@@ -124,32 +125,6 @@ TL_AVX2_INLINE __m256i dec_q5_1(const tl_block_q5_1 *b) {
             for (int c = 0; c < C; c++) y[(size_t)c * ldy + r] = tl_avx2_hsum(acc[r][c]);    \
     }
 
-typedef void (*tile_fn)(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t ldw,
-                        const uint8_t *x, size_t ldx);
-
-/* Walks nr x nc with full tiles (tRC: TR x TC), then row groups of TR
- * against single tokens (tR1), then single rows (t11). */
-static void walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                 size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tile_fn tRC,
-                 tile_fn tR1, int TR1, tile_fn t11) {
-    int64_t c0 = 0;
-    for (; c0 + TC <= nc; c0 += TC) {
-        int64_t r0 = 0;
-        for (; r0 + TR <= nr; r0 += TR)
-            tRC(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            for (int64_t c = c0; c < c0 + TC; c++)
-                t11(nb, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
-    }
-    for (; c0 < nc; c0++) {
-        int64_t r0 = 0;
-        for (; r0 + TR1 <= nr; r0 += TR1)
-            tR1(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            t11(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-    }
-}
-
 /* Tile shapes (measured with bench/kbench.c on Zen 3): 2 rows x 6 tokens
  * for the nibble types, 3 x 4 for Q8_0 (its widened activations take two
  * registers each); single-token (decode) tiles share one activation block
@@ -163,8 +138,8 @@ static void walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const
     }                                                                                        \
     void tl_avx2_gemm_##T(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,            \
                           const void *w, size_t ldw, const void *x, size_t ldx) {             \
-        walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 2, 6, tile_##T##_2x6, tile_##T##_4x1, 4, \
-             tile_##T##_1x1);                                                                \
+        tl_tile_walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 2, 6, tile_##T##_2x6, 4,        \
+                     tile_##T##_4x1, tile_##T##_1x1);                                                                \
     }
 
 // w (n,) q4_0 . x (n,) q8_0 -> *s ; W (nr, n) @ X^T (nc, n) -> y   (n % 32 == 0)
@@ -188,6 +163,6 @@ void tl_avx2_vec_dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
 // W (nr, n) q8_0 @ X^T (nc, n) q8_0 -> y[c * ldy + r]    (n % 32 == 0)
 void tl_avx2_gemm_q8_0(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                        size_t ldw, const void *x, size_t ldx) {
-    walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 3, 4, tile_q8_0_3x4, tile_q8_0_4x1, 4,
-         tile_q8_0_1x1);
+    tl_tile_walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 3, 4, tile_q8_0_3x4, 4, tile_q8_0_4x1,
+                 tile_q8_0_1x1);
 }

@@ -14,6 +14,7 @@
 #include "core/fp16.h"
 #include "core/quant.h"
 #include "kern/cpu/avx512/avx512.h"
+#include "kern/cpu/tiles.h"
 
 /* ---- F16 ------------------------------------------------------------------ *
  * 16 lanes, fused multiply-add; the last n % 16 elements through a masked
@@ -96,36 +97,8 @@ static void f16_tile_1x1(int64_t n, float *y, size_t ldy, const uint8_t *w, size
 // W (nr, n) f16 @ X^T (nc, n) f16 -> y[c * ldy + r]
 static void gemm_f16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
                      size_t ldw, const void *vx, size_t ldx) {
-    const uint8_t *w = vw, *x = vx;
-    int64_t c0 = 0;
-    for (; c0 + 4 <= nc; c0 += 4) {
-        int64_t r0 = 0;
-        for (; r0 + 4 <= nr; r0 += 4)
-            f16_tile_4x4(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            for (int64_t c = c0; c < c0 + 4; c++)
-                f16_tile_1x1(n, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
-    }
-    for (; c0 < nc; c0++) {
-        int64_t r0 = 0;
-        for (; r0 + 4 <= nr; r0 += 4)
-            f16_tile_4x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            f16_tile_1x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-    }
-}
-
-/* F16 "repacked": the rows copied as they are, as AVX2 does. The copy buys
- * memory the backend owns, on transparent huge pages (cpu_matmul.c), which
- * decode streams at DRAM speed; the slot must name this variant's gemm, or
- * the driver would run AVX2's over the copy. */
-static size_t row_size_f16_copy(int64_t n) { return (size_t)n * sizeof(uint16_t); }
-
-// W (nr, n) f16, rows ldw bytes apart -> dst (nr, n) contiguous
-static void pack_f16_copy(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    for (int64_t r = 0; r < nr; r++)
-        memcpy((uint8_t *)dst + (size_t)r * n * sizeof(uint16_t), (const uint8_t *)w + (size_t)r * ldw,
-               (size_t)n * sizeof(uint16_t));
+    tl_tile_walk(n, nr, nc, y, ldy, vw, ldw, vx, ldx, 4, 4, f16_tile_4x4, 4, f16_tile_4x1,
+                 f16_tile_1x1);
 }
 
 /* ---- the table ------------------------------------------------------------ */
@@ -149,7 +122,7 @@ static const tl_kern avx512_table = {
         [TL_DTYPE_Q6_K] = tl_avx512_gemm_q6_K,
     },
     .repack = {
-        [TL_DTYPE_F16] = { 4, row_size_f16_copy, pack_f16_copy, gemm_f16 },
+        [TL_DTYPE_F16] = { 4, tl_tile_f16_copy_row_size, tl_tile_f16_copy_pack, gemm_f16 },
         [TL_DTYPE_Q4_0] = { 16, tl_avx512_row_size_q4_0x16, tl_avx512_pack_q4_0x16, tl_avx512_gemm_q4_0x16 },
         [TL_DTYPE_Q8_0] = { 16, tl_avx512_row_size_q8_0x16, tl_avx512_pack_q8_0x16, tl_avx512_gemm_q8_0x16 },
         [TL_DTYPE_Q4_K] = { 16, tl_avx512_row_size_q4_Kx16, tl_avx512_pack_q4_Kx16, tl_avx512_gemm_q4_Kx16 },

@@ -27,6 +27,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/avx512/avx512.h"
+#include "kern/cpu/tiles.h"
 
 /* blocks b (low half) and b+1 (high half, zero when !two) of a q8_0 row:
  * the 64 activation bytes, -off times their 4-byte partial sums, and d */
@@ -92,32 +93,6 @@ TL_AVX512_INLINE __m512i dec2_q8_0(const tl_block_q8_0 *wb, bool two) {
             for (int c = 0; c < C; c++) y[(size_t)c * ldy + r] = tl_avx512_hsum(acc[r][c]);  \
     }
 
-typedef void (*tile_fn)(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t ldw,
-                        const uint8_t *x, size_t ldx);
-
-/* Walks nr x nc with TR x TC tiles, then row groups of TR1 against single
- * tokens, single rows at the edges. */
-static void walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                 size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tile_fn tRC, int TR1,
-                 tile_fn tR1, tile_fn t11) {
-    int64_t c0 = 0;
-    for (; c0 + TC <= nc; c0 += TC) {
-        int64_t r0 = 0;
-        for (; r0 + TR <= nr; r0 += TR)
-            tRC(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            for (int64_t c = c0; c < c0 + TC; c++)
-                t11(nb, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
-    }
-    for (; c0 < nc; c0++) {
-        int64_t r0 = 0;
-        for (; r0 + TR1 <= nr; r0 += TR1)
-            tR1(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            t11(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-    }
-}
-
 /* 2 rows x 4 tokens: 8 accumulators + 3 x 4 per-token vectors + 2 x 2 per
  * row fit 32 zmm; 4 rows for a single token (decode without repacking). */
 #define DEFINE(T, WT, DEC, OFF)                                                               \
@@ -129,8 +104,8 @@ static void walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const
     }                                                                                        \
     void tl_avx512_gemm_##T(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,          \
                             const void *w, size_t ldw, const void *x, size_t ldx) {           \
-        walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 2, 4, tile_##T##_2x4, 4, tile_##T##_4x1,  \
-             tile_##T##_1x1);                                                                \
+        tl_tile_walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 2, 4, tile_##T##_2x4, 4,        \
+                     tile_##T##_4x1, tile_##T##_1x1);                                                                \
     }
 
 // w (n,) q4_0 . x (n,) q8_0 -> *s ; W (nr, n) @ X^T (nc, n) -> y[c * ldy + r]   (n % 32 == 0)

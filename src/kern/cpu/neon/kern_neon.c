@@ -13,6 +13,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/neon/neon.h"
+#include "kern/cpu/tiles.h"
 
 /* ---- float dot products ------------------------------------------------- *
  * Four lanes, four accumulators, fused multiply-add; the reference sums in
@@ -128,23 +129,8 @@ F16_TILE(f16_tile_1x1, 1, 1)
 // W (nr, n) f16 @ X^T (nc, n) f16 -> y[c * ldy + r]
 static void gemm_f16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
                      size_t ldw, const void *vx, size_t ldx) {
-    const uint8_t *w = vw, *x = vx;
-    int64_t c0 = 0;
-    for (; c0 + 4 <= nc; c0 += 4) {
-        int64_t r0 = 0;
-        for (; r0 + 4 <= nr; r0 += 4)
-            f16_tile_4x4(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            for (int64_t c = c0; c < c0 + 4; c++)
-                f16_tile_1x1(n, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
-    }
-    for (; c0 < nc; c0++) {
-        int64_t r0 = 0;
-        for (; r0 + 4 <= nr; r0 += 4)
-            f16_tile_4x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            f16_tile_1x1(n, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-    }
+    tl_tile_walk(n, nr, nc, y, ldy, vw, ldw, vx, ldx, 4, 4, f16_tile_4x4, 4, f16_tile_4x1,
+                 f16_tile_1x1);
 }
 
 /* ---- activation conversions --------------------------------------------- */

@@ -25,6 +25,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/neon/neon.h"
+#include "kern/cpu/tiles.h"
 
 enum { KSB = 8, KR = 2, KC = 4 };
 
@@ -230,28 +231,7 @@ TL_NEON_INLINE void kdot(const kdec *d, int kb, const uint8_t *x, size_t ldx, fl
     }                                                                                         \
     void tl_neon_gemm_##T(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,             \
                           const void *vw, size_t ldw, const void *vx, size_t ldx) {            \
-        const uint8_t *w = vw, *x = vx;                                                       \
-        const int64_t nb = n / TL_QK_K;                                                       \
-        kdec buf[KR][KSB];                                                                    \
-        for (int64_t r0 = 0; r0 < nr; r0 += KR) {                                             \
-            const int rr = nr - r0 < KR ? (int)(nr - r0) : KR;                                \
-            for (int64_t k0 = 0; k0 < nb; k0 += KSB) {                                        \
-                const int kb = nb - k0 < KSB ? (int)(nb - k0) : KSB;                          \
-                for (int r = 0; r < rr; r++)                                                  \
-                    for (int s = 0; s < kb; s++)                                              \
-                        dec_##T((const BT *)(w + (r0 + r) * ldw) + k0 + s, &buf[r][s]);        \
-                const uint8_t *xk = x + k0 * sizeof(tl_block_q8_K);                           \
-                int64_t c0 = 0;                                                               \
-                for (; c0 + KC <= nc; c0 += KC)                                               \
-                    for (int r = 0; r < rr; r++)                                              \
-                        kdot_##T##_c(buf[r], kb, xk + c0 * ldx, ldx,                          \
-                                     y + (size_t)c0 * ldy + r0 + r, ldy, k0 > 0);             \
-                for (; c0 < nc; c0++)                                                         \
-                    for (int r = 0; r < rr; r++)                                              \
-                        kdot_##T##_1(buf[r], kb, xk + c0 * ldx, y + (size_t)c0 * ldy + r0 + r, \
-                                     k0 > 0);                                                 \
-            }                                                                                 \
-        }                                                                                     \
+        TL_TILE_KQ_GEMM_BODY(BT, kdec, KR, KSB, KC, dec_##T, kdot_##T##_c, kdot_##T##_1)      \
     }                                                                                         \
     void tl_neon_vec_dot_##T(int64_t n, float *s, const void *w, const void *x) {             \
         tl_neon_gemm_##T(n, 1, 1, s, 0, w, 0, x, 0);                                          \

@@ -22,6 +22,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/neon/neon.h"
+#include "kern/cpu/tiles.h"
 
 /* ---- per-type decoding: weight block -> 32 signed quants (q - offset) --- */
 
@@ -112,32 +113,6 @@ TL_NEON_INLINE int8x16x2_t dec_q8_0(const tl_block_q8_0 *b) { return vld1q_s8_x2
                 y[(size_t)c * ldy + r] = tl_neon_hsum8_movehl(lo[r][c], hi[r][c]) + accm[r][c]; \
     }
 
-typedef void (*tile_fn)(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t ldw,
-                        const uint8_t *x, size_t ldx);
-
-/* Walks nr x nc with full tiles (tRC: TR x TC), then row groups of TR1
- * against single tokens (tR1), then single rows (t11). */
-static void walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                 size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tile_fn tRC,
-                 tile_fn tR1, int TR1, tile_fn t11) {
-    int64_t c0 = 0;
-    for (; c0 + TC <= nc; c0 += TC) {
-        int64_t r0 = 0;
-        for (; r0 + TR <= nr; r0 += TR)
-            tRC(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            for (int64_t c = c0; c < c0 + TC; c++)
-                t11(nb, y + (size_t)c * ldy + r0, ldy, w + r0 * ldw, ldw, x + c * ldx, ldx);
-    }
-    for (; c0 < nc; c0++) {
-        int64_t r0 = 0;
-        for (; r0 + TR1 <= nr; r0 += TR1)
-            tR1(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-        for (; r0 < nr; r0++)
-            t11(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
-    }
-}
-
 /* Tile shapes: 2 rows x 4 tokens keeps 16 accumulators, 8 activation and
  * 2 weight registers live (28 of 32); single-token (decode) tiles share one
  * activation block across 4 rows. Not tuned on hardware yet. */
@@ -150,8 +125,8 @@ static void walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const
     }                                                                                        \
     void tl_neon_gemm_##T(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,            \
                           const void *w, size_t ldw, const void *x, size_t ldx) {             \
-        walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 2, 4, tile_##T##_2x4, tile_##T##_4x1, 4, \
-             tile_##T##_1x1);                                                                \
+        tl_tile_walk(n / 32, nr, nc, y, ldy, w, ldw, x, ldx, 2, 4, tile_##T##_2x4, 4,        \
+                     tile_##T##_4x1, tile_##T##_1x1);                                                                \
     }
 
 // w (n,) q4_0 . x (n,) q8_0 -> *s ; W (nr, n) @ X^T (nc, n) -> y   (n % 32 == 0)

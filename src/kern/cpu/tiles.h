@@ -1,0 +1,67 @@
+/* tiles.h — the ISA-neutral parts of the per-ISA matmul kernels: the walk
+ * of a tile grid over W (nr, n) @ X^T (nc, n), the K-quant gemm driver, and
+ * the F16 "repack" (a plain copy). The inner tiles are per ISA; only how
+ * they are laid over the output lives here, once. Compiled without ISA
+ * flags (tiles.c) or expanded inside an ISA file (the macro). */
+#ifndef TL_KERN_CPU_TILES_H
+#define TL_KERN_CPU_TILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One tile: W rows at w (ldw bytes apart) against activation rows at x (ldx
+ * bytes apart), nb blocks (or elements, for F16) each, into y[c * ldy + r]
+ * for the tile's own R x C. */
+typedef void (*tl_tile_fn)(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t ldw,
+                           const uint8_t *x, size_t ldx);
+
+/* Covers y (nc tokens x nr rows) with full tiles tRC (TR rows x TC tokens);
+ * the rows left over in a token group go one by one through t11; the tokens
+ * left over go through tR1 (TR1 rows x 1 token), then t11 for their last
+ * rows. Every output is written exactly once. */
+void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
+                  size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tl_tile_fn tRC,
+                  int TR1, tl_tile_fn tR1, tl_tile_fn t11);
+
+/* The F16 repack slot (kern.h tl_repack): rows copied as they are. The copy
+ * buys what the mmap'd original cannot have: memory the backend owns, on
+ * transparent huge pages (backend/cpu/cpu_matmul.c), which decode streams
+ * at DRAM speed. A variant names its own gemm beside these.
+ *   pack: W (nr, n) f16, rows ldw bytes apart -> dst (nr, n) contiguous */
+size_t tl_tile_f16_copy_row_size(int64_t n);
+void tl_tile_f16_copy_pack(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+
+/* The K-quant gemm driver, expanded in an ISA file as the body of
+ *   gemm(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
+ *        const void *vw, size_t ldw, const void *vx, size_t ldx)
+ * for weight block type BT. It needs in scope: KDEC (a decoded
+ * super-block), KR rows x KSB super-blocks decoded at a time by DEC(const BT
+ * *, KDEC *), then dotted against KC tokens at a time by DOT_C(const KDEC *,
+ * int kb, const uint8_t *x, size_t ldx, float *y, size_t ldy, bool add) and
+ * single tokens by DOT_1(const KDEC *, int kb, const uint8_t *x, float *y,
+ * bool add); add = accumulate into y (every super-block chunk after the
+ * first). Rows are decoded once per chunk and reused across all tokens. */
+#define TL_TILE_KQ_GEMM_BODY(BT, KDEC, KR, KSB, KC, DEC, DOT_C, DOT_1)                        \
+    const uint8_t *w = vw, *x = vx;                                                           \
+    const int64_t nb = n / TL_QK_K;                                                           \
+    KDEC buf[KR][KSB];                                                                        \
+    for (int64_t r0 = 0; r0 < nr; r0 += KR) {                                                 \
+        const int rr = nr - r0 < KR ? (int)(nr - r0) : KR;                                    \
+        for (int64_t k0 = 0; k0 < nb; k0 += KSB) {                                            \
+            const int kb = nb - k0 < KSB ? (int)(nb - k0) : KSB;                              \
+            for (int r = 0; r < rr; r++)                                                      \
+                for (int s = 0; s < kb; s++)                                                  \
+                    DEC((const BT *)(w + (r0 + r) * ldw) + k0 + s, &buf[r][s]);               \
+            const uint8_t *xk = x + k0 * sizeof(tl_block_q8_K);                               \
+            int64_t c0 = 0;                                                                   \
+            for (; c0 + KC <= nc; c0 += KC)                                                   \
+                for (int r = 0; r < rr; r++)                                                  \
+                    DOT_C(buf[r], kb, xk + c0 * ldx, ldx, y + (size_t)c0 * ldy + r0 + r, ldy, \
+                          k0 > 0);                                                            \
+            for (; c0 < nc; c0++)                                                             \
+                for (int r = 0; r < rr; r++)                                                  \
+                    DOT_1(buf[r], kb, xk + c0 * ldx, y + (size_t)c0 * ldy + r0 + r, k0 > 0);  \
+        }                                                                                     \
+    }
+
+#endif
