@@ -39,6 +39,11 @@ TL_AVX2_QDECL(q6_K)
 TL_AVX2_QDECL(f16)
 #undef TL_AVX2_QDECL
 
+/* The BF16 gemm (bf16_avx2.c), tl_gemm_fn; also the gemm of the BF16 copy
+ * repack. */
+void tl_avx2_gemm_bf16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                       size_t ldw, const void *x, size_t ldx);
+
 /* Q4_0, Q8_0, Q4_K and Q6_K repacked 8 rows to a group (repack_avx2.c): the kern.h
  * repack slot's row_size, pack and gemm. */
 size_t tl_avx2_row_size_q4_0x8(int64_t n);
