@@ -116,9 +116,33 @@ void tl_avx512_pack_q5_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int
     }
 }
 
-/* tokens per tile: 8 quant chunks + 2 x 6 accumulators + constants fit the
- * 32 zmm (8 spill); by llvm-mca's Ice Lake server model this runs at ~54 of
- * the 64 multiply-adds per cycle that one 512-bit vpdpbusd per cycle gives */
+/* Decode streams each weight byte once, from DRAM, and a one-token tile has
+ * too little work per byte for the out-of-order window to keep enough lines
+ * in flight (Sapphire Rapids, 2 threads: Q4_K_M at 13.8 GB/s where Q4_0,
+ * with less work per byte, reaches the 17 GB/s of DRAM); so the one-token
+ * tiles ask for the bytes PF_AHEAD ahead of the super-block they work
+ * on, as the AVX2 tiles do (+15-20% there): a quarter of its lines in each
+ * quarter of the work, as a burst of 40-50 prefetches would hold up the
+ * loads and arithmetic behind it (by llvm-mca: Q6_K 164 -> 211 cycles a
+ * super-block as one burst). A group's super-blocks lie back to back and the
+ * call's groups too, so this runs on into the next group; a quarter rounded
+ * up to whole lines asks for a few lines twice. PF_AHEAD = 0 turns it off
+ * (an A/B switch). */
+enum { PF_AHEAD = 4096 };
+/* quarter k < 4 of the lines of a super-block of `bytes` at p */
+TL_AVX512_INLINE void prefetch_quarter(const void *p, size_t bytes, int k) {
+    if (PF_AHEAD == 0) return;
+    const size_t lines = (bytes + 255) / 256;
+    const char *q = (const char *)p + PF_AHEAD + (size_t)k * lines * 64;
+#pragma GCC unroll 16
+    for (size_t l = 0; l < lines; l++) _mm_prefetch(q + 64 * l, _MM_HINT_T0);
+}
+
+/* tokens per tile. A 64-byte chunk is loaded once per sub-block pair and
+ * gives both (low nibbles: sub-block 2p, high: 2p + 1), so the inner loop
+ * holds 2 x 6 int32 sums, 6 float partials, the chunk's two halves and
+ * constants; the accumulators live in y (one load and store per token and
+ * super-block) to keep it within the 32 zmm without spills */
 enum { CT4 = 6 };
 
 /* One group of 16 packed rows x C tokens over all nb super-blocks:
@@ -127,8 +151,7 @@ enum { CT4 = 6 };
 TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
                               size_t ldx, const int C, const bool q5) {
     const size_t bytes = q5 ? sizeof(blk_q5_Kx16) : sizeof(blk_q4_Kx16);
-    __m512 acc[CT4];
-    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, _mm512_setzero_ps());
     const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q4_Kx16 *wb = (const blk_q4_Kx16 *)(w + (size_t)b * bytes);
@@ -140,33 +163,46 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
             part[c] = _mm512_setzero_ps();
         }
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->d));
-        for (int s = 0; s < 8; s++) {
-            /* sub-block s: chunk row s / 2, low or high nibbles; Q5_K adds 16
-             * to the bytes whose qh bit s is set (a byte-masked add: two
-             * instructions, and no register held across sub-blocks) */
-            const __m128i sh = _mm_cvtsi32_si128(4 * (s & 1));
-            const __m512i bit = _mm512_set1_epi8((char)(1 << s));
-            __m512i q[8];
+        /* cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for bit: 16 S < 2^24 and
+         * the power-of-2 scaling of the f16-derived scale is exact */
+        const __m512 dw16 = _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16));
+        for (int p = 0; p < 4; p++) {
+            if (C == 1) prefetch_quarter(wb, bytes, p);
+            /* sub-blocks 2p (h = 0) and 2p + 1 (h = 1), one sum chain each
+             * per token (one token: the other sub-block pairs' chains are
+             * independent, so the 5-cycle vpdpbusd latency overlaps) */
+            __m512i s[2][CT4];
+            for (int c = 0; c < C; c++) s[0][c] = s[1][c] = _mm512_setzero_si512();
+            const __m512i bit0 = _mm512_set1_epi8((char)(1 << 2 * p)), bit1 = _mm512_add_epi8(bit0, bit0);
 #pragma GCC unroll 8
             for (int g = 0; g < 8; g++) {
-                q[g] = _mm512_and_si512(_mm512_srl_epi16(_mm512_loadu_si512(wb->qs[s / 2][g]), sh), m4);
-                if (q5)
-                    q[g] = _mm512_mask_add_epi8(q[g], _mm512_test_epi8_mask(_mm512_loadu_si512(wb5->qh[g]), bit),
-                                                q[g], m10);
-            }
-            const __m512 scf = _mm512_mul_ps(
-                _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[s]))), dw);
-#pragma GCC unroll 8
-            for (int c = 0; c < C; c++) {
-                const int8_t *xq = xb[c]->qs + 32 * s;
-                __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-#pragma GCC unroll 8
-                for (int g = 0; g < 8; g++) {
-                    if (C <= 2 && (g & 1)) s1 = _mm512_dpbusd_epi32(s1, q[g], tl_avx512_bcast4(xq + 4 * g));
-                    else s0 = _mm512_dpbusd_epi32(s0, q[g], tl_avx512_bcast4(xq + 4 * g));
+                const __m512i v = _mm512_loadu_si512(wb->qs[p][g]);
+                /* Q4_K's high nibbles stay in place: 16 u, one and instead
+                 * of a shift and an and; the scale takes the 1/16 */
+                __m512i q[2] = { _mm512_and_si512(v, m4), _mm512_andnot_si512(m4, v) };
+                if (q5) {
+                    q[1] = _mm512_srli_epi16(q[1], 4);
+                    /* Q5_K: 16 more where qh bit 2p (2p + 1) is set */
+                    const __m512i qh = _mm512_loadu_si512(wb5->qh[g]);
+                    q[0] = _mm512_mask_add_epi8(q[0], _mm512_test_epi8_mask(qh, bit0), q[0], m10);
+                    q[1] = _mm512_mask_add_epi8(q[1], _mm512_test_epi8_mask(qh, bit1), q[1], m10);
                 }
-                if (C <= 2) s0 = _mm512_add_epi32(s0, s1);
-                part[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), scf, part[c]);
+#pragma GCC unroll 8
+                for (int c = 0; c < C; c++) {
+                    const int8_t *xq = xb[c]->qs + 64 * p + 4 * g;
+#pragma GCC unroll 2
+                    for (int h = 0; h < 2; h++) {
+                        s[h][c] = _mm512_dpbusd_epi32(s[h][c], q[h], tl_avx512_bcast4(xq + 32 * h));
+                    }
+                }
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m512 scf = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[2 * p + h]))),
+                    h && !q5 ? dw16 : dw);
+#pragma GCC unroll 8
+                for (int c = 0; c < C; c++) part[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[h][c]), scf, part[c]);
             }
         }
         const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->dmin));
@@ -185,11 +221,12 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
                 ms = _mm512_dpwssd_epi32(ms, mn[p], _mm512_set1_epi32((int32_t)(lo | hi << 16)));
             }
             const __m512 dy = _mm512_set1_ps(xb[c]->d);
-            acc[c] = _mm512_fmadd_ps(part[c], dy, acc[c]);
-            acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmw, dy), acc[c]);
+            __m512 acc = _mm512_loadu_ps(y + (size_t)c * ldy);
+            acc = _mm512_fmadd_ps(part[c], dy, acc);
+            acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmw, dy), acc);
+            _mm512_storeu_ps(y + (size_t)c * ldy, acc);
         }
     }
-    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
 TL_AVX512_INLINE void tile_q4_K(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
@@ -282,6 +319,9 @@ TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t 
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const q6_Kx16_body *wb = body + b;
+        /* the d rows (32 bytes a super-block) as many super-blocks ahead */
+        if (C == 1 && PF_AHEAD)
+            _mm_prefetch((const char *)dsc + (b + 1 + PF_AHEAD / sizeof *wb) * 32, _MM_HINT_T0);
         const tl_block_q8_K *xb[CT6];
         __m512 part[CT6];
         /* the accumulator seeds -32 ysum_j of each token and sub-block */
@@ -297,6 +337,7 @@ TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t 
          * their high bits are pair t of qh[4mq + i], their low bits nibble
          * t / 2 of ql[16 (t % 2) + 4mq + i]; each load serves 2 or 4 sub-blocks */
         for (int mq = 0; mq < 4; mq++) {
+            if (C == 1) prefetch_quarter(wb, sizeof *wb, mq);
             __m512i h[4];
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) h[i] = _mm512_loadu_si512(wb->qh[4 * mq + i]);
