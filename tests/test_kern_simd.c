@@ -15,6 +15,7 @@
  *     so, else within a summation-order bound;
  *   - the TL_CPU override. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,10 +223,14 @@ static void test_repack(const tl_kern *v) {
         const tl_dtype vt = tr->vec_dot_type;
         printf("checking %s repack %s x%d\n", v->name, tr->name, rp->rows);
         const int64_t ks[] = { tr->block_size, 3 * tr->block_size, 2048, 17 * 1024 + 2 * tr->block_size };
-        const int nrs[] = { rp->rows, 3 * rp->rows };
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
             const int64_t k = ks[ki];
-            const int nrmax = 3 * rp->rows, ncmax = 9;
+            /* element types (F16, BF16), k up to 2048 (the emulator's time):
+             * 7 groups and 27 tokens also reach the AVX-512 F16 tiles of 4,
+             * 2 and 1 groups and their 24-token limit */
+            const bool wide = tr->block_size == 1 && k <= 2048;
+            const int nrs[] = { rp->rows, (wide ? 8 : 3) * rp->rows };
+            const int nrmax = (wide ? 8 : 3) * rp->rows, ncmax = wide ? 27 : 9;
             const size_t wrow = tl_dtype_row_size((tl_dtype)t, k), xrow = tl_dtype_row_size(vt, k);
             float *f = malloc(sizeof(float) * k), *wd = malloc(sizeof(float) * k * nrmax),
                   *xd = malloc(sizeof(float) * k * ncmax), *y = malloc(sizeof(float) * ncmax * nrmax);

@@ -75,6 +75,9 @@ TL_AVX512_RDECL(q8_0x16)
 TL_AVX512_RDECL(q4_Kx16)
 TL_AVX512_RDECL(q5_Kx16)
 TL_AVX512_RDECL(q6_Kx16)
+/* F16 (repack_f16_avx512.c): 16 rows' f16 values per element, one row per
+ * lane; the activations are converted once per K segment, not per step */
+TL_AVX512_RDECL(f16x16)
 #undef TL_AVX512_RDECL
 
 #endif

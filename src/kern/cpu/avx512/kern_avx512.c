@@ -122,7 +122,7 @@ static const tl_kern avx512_table = {
         [TL_DTYPE_Q6_K] = tl_avx512_gemm_q6_K,
     },
     .repack = {
-        [TL_DTYPE_F16] = { 4, tl_tile_f16_copy_row_size, tl_tile_f16_copy_pack, gemm_f16 },
+        [TL_DTYPE_F16] = { 16, tl_avx512_row_size_f16x16, tl_avx512_pack_f16x16, tl_avx512_gemm_f16x16 },
         [TL_DTYPE_Q4_0] = { 16, tl_avx512_row_size_q4_0x16, tl_avx512_pack_q4_0x16, tl_avx512_gemm_q4_0x16 },
         [TL_DTYPE_Q8_0] = { 16, tl_avx512_row_size_q8_0x16, tl_avx512_pack_q8_0x16, tl_avx512_gemm_q8_0x16 },
         [TL_DTYPE_Q4_K] = { 16, tl_avx512_row_size_q4_Kx16, tl_avx512_pack_q4_Kx16, tl_avx512_gemm_q4_Kx16 },

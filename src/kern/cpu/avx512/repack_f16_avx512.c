@@ -1,0 +1,213 @@
+/* repack_f16_avx512.c — F16 weights repacked 16 rows to a group (the
+ * kern.h repack slot), and the AVX-512 tiles over them.
+ *
+ * Why: the row-major F16 gemm (kern_avx512.c) converts both operands with
+ * vcvtph2ps at every step, 8 conversions (2 port-0/5 uops each) per 16
+ * FMAs, and reduces each output across lanes at the end: about half of the
+ * FMA peak. Here a zmm holds one row per lane, so
+ *   - the activations are converted to f32 once per call (per K segment)
+ *     into a stack buffer, and enter each FMA as an embedded broadcast
+ *     (a load-port uop, not a port-0/5 one);
+ *   - a weight vector, 16 rows' element k, is converted once and serves
+ *     every token of the tile: 2 conversion uops per C FMAs;
+ *   - lane i of an accumulator is row r0 + i's output: it is loaded and
+ *     stored as 16 floats, nothing is reduced across lanes.
+ * Each output sums its products in k order in one f32 lane: it differs
+ * from the reference (double sums) by float rounding only.
+ *
+ * Packed group of 16 rows (exactly the bytes of the 16 original rows,
+ * rearranged), f16x16: for each element k = 0 .. n-1, the 16 rows' f16
+ * values, 32 bytes; any n. A packed row is 2n bytes, a group 32n.
+ *
+ * Tiles: G groups (16 G rows) x C tokens of accumulators. Per element a
+ * tile issues G conversions (2G uops) and G C FMAs on ports 0/5, so its
+ * share of peak is C / (C + 2) whatever G is: prefill wants the most
+ * tokens per tile the registers allow, one group (CT = 24: 24
+ * accumulators, the weight vector, 7 spare). G only has to hide the
+ * 4-cycle FMA latency: each chain takes one FMA per element, so the
+ * (G C + 2G) / 2 cycles of an element must reach 4, G (C + 2) >= 8: one
+ * or two tokens (decode) take 4 groups (64 rows), 3 to 5 tokens 2 groups.
+ * Fewer groups finish a call's remainder. */
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kern/cpu/avx512/avx512.h"
+
+enum {
+    CT = 24,            /* tokens per tile: 24 accumulators + the weight vector of 32 zmm */
+    XBUF = CT * 256,    /* converted activations (floats, 24 KiB): cc tokens x XBUF / cc elements */
+    PF_AHEAD = 2048,    /* decode: weight bytes prefetched ahead of each group's stream */
+};
+static_assert(sizeof(uint16_t) * 16 == 32, "f16x16 element: 16 rows' f16 values, one ymm");
+
+/* elements per K segment for tiles of cc tokens: the buffer holds cc
+ * token rows of it (16-aligned, so each starts on a 64-byte line); few
+ * tokens (decode) get long segments, so the weights stream through in
+ * long runs */
+TL_AVX512_INLINE int64_t seg_len(int cc) { return XBUF / cc / 16 * 16; }
+
+// the 16 rows' element at p, as floats
+TL_AVX512_INLINE __m512 ld_w(const uint8_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+// packed bytes per row of n elements: the f16 row size
+size_t tl_avx512_row_size_f16x16(int64_t n) { return (size_t)n * sizeof(uint16_t); }
+
+/* W (nr, n) f16, rows ldw bytes apart -> dst (nr / 16 groups of n x 16 f16)
+ * Two elements a step: one gather takes the 16 rows' elements k, k + 1 as
+ * a dword each, one word permute splits them into element k's 16 values
+ * then element k + 1's, which is the packed layout's next 64 bytes. (A
+ * model of 7B parameters packs at load: element by element it took
+ * seconds.) */
+void tl_avx512_pack_f16x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    const __m512i rows = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int32_t)ldw));
+    /* word j < 16 from word 2j (row j's element k), j >= 16 from 2(j - 16) + 1 */
+    const __m512i split = _mm512_setr_epi32(0x00020000, 0x00060004, 0x000A0008, 0x000E000C, 0x00120010,
+                                            0x00160014, 0x001A0018, 0x001E001C, 0x00030001, 0x00070005,
+                                            0x000B0009, 0x000F000D, 0x00130011, 0x00170015, 0x001B0019,
+                                            0x001F001D);
+    const bool gather = ldw <= INT32_MAX / 16; /* byte offsets of 16 rows as int32 */
+    for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        uint16_t *d = (uint16_t *)dst + (size_t)g0 * n;
+        const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
+        int64_t k = 0;
+        if (gather)
+            for (; k + 2 <= n; k += 2) {
+                const __m512i two = _mm512_i32gather_epi32(rows, src + 2 * k, 1);
+                _mm512_storeu_si512(d + 16 * k, _mm512_permutexvar_epi16(split, two));
+            }
+        for (; k < n; k++)
+            for (int i = 0; i < 16; i++) memcpy(d + 16 * k + i, src + (size_t)i * ldw + 2 * k, 2);
+    }
+}
+
+// wv[g] = the element at w of group g < G (groups gs bytes apart)
+TL_AVX512_INLINE void ld_groups(__m512 wv[4], const uint8_t *w, size_t gs, const int G) {
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++) wv[g] = ld_w(w + (size_t)g * gs);
+}
+
+/* acc[g][c] += wv[g] * xf[c * S], g < G, c < C: one element of a tile */
+TL_AVX512_INLINE void fma_tokens(__m512 acc[4][CT], const __m512 wv[4], const float *xf,
+                                 const int64_t S, const int G, const int C) {
+#pragma GCC unroll 24
+    for (int c = 0; c < C; c++) {
+        const __m512 xb = _mm512_set1_ps(xf[c * S]);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) acc[g][c] = _mm512_fmadd_ps(wv[g], xb, acc[g][c]);
+    }
+}
+
+/* G groups x C tokens over elements [k0, k0 + len):
+ *   y[c * ldy + 16 g + i] (+)= sum_k w[g][k][i] * xf[c * S + k - k0]
+ * (first: start from 0). w: group 0 at element k0, groups gs bytes apart;
+ * S = seg_len(C), the buffer's token stride. */
+TL_AVX512_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w,
+                           size_t gs, const float *xf, const int G, const int C) {
+    const int64_t S = seg_len(C);
+    __m512 acc[4][CT];
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 24
+        for (int c = 0; c < C; c++)
+            acc[g][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + (size_t)c * ldy + 16 * g);
+    /* software-pipelined, two elements a turn: each element's conversions
+     * are issued ahead of the previous element's FMAs, since the scheduler
+     * runs the oldest ready uop first and a conversion queued behind a
+     * tile's FMAs would expose its latency at every element */
+    __m512 wa[4], wb[4];
+    ld_groups(wa, w, gs, G);
+    int64_t k = 0;
+    for (; k + 2 < len; k += 2) {
+        if (C <= 2)
+            /* decode streams each weight byte once, from DRAM: ask for each
+             * group's line (2 elements) PF_AHEAD bytes ahead */
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++)
+                _mm_prefetch((const char *)w + (size_t)g * gs + 32 * (size_t)k + PF_AHEAD,
+                             _MM_HINT_T0);
+        ld_groups(wb, w + 32 * (size_t)(k + 1), gs, G);
+        fma_tokens(acc, wa, xf + k, S, G, C);
+        ld_groups(wa, w + 32 * (size_t)(k + 2), gs, G);
+        fma_tokens(acc, wb, xf + k + 1, S, G, C);
+    }
+    if (k + 1 < len) {
+        ld_groups(wb, w + 32 * (size_t)(k + 1), gs, G);
+        fma_tokens(acc, wa, xf + k, S, G, C);
+        fma_tokens(acc, wb, xf + k + 1, S, G, C);
+    } else {
+        fma_tokens(acc, wa, xf + k, S, G, C);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 24
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy + 16 * g, acc[g][c]);
+}
+
+typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                        const float *xf);
+
+#define TILE(G, C)                                                                             \
+    static void tile_##G##_##C(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, \
+                               size_t gs, const float *xf) {                                   \
+        tile(len, first, y, ldy, w, gs, xf, G, C);                                             \
+    }
+TILE(4, 1) TILE(4, 2)
+TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5)
+TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8)
+TILE(1, 9) TILE(1, 10) TILE(1, 11) TILE(1, 12) TILE(1, 13) TILE(1, 14) TILE(1, 15) TILE(1, 16)
+TILE(1, 17) TILE(1, 18) TILE(1, 19) TILE(1, 20) TILE(1, 21) TILE(1, 22) TILE(1, 23) TILE(1, 24)
+#undef TILE
+static_assert(CT == 24, "one 1-group tile per token count 1..CT");
+static const tile_fn tiles4[] = { NULL, tile_4_1, tile_4_2 };
+static const tile_fn tiles2[] = { NULL, tile_2_1, tile_2_2, tile_2_3, tile_2_4, tile_2_5 };
+static const tile_fn tiles1[CT + 1] = {
+    NULL,       tile_1_1,  tile_1_2,  tile_1_3,  tile_1_4,  tile_1_5,  tile_1_6,  tile_1_7,  tile_1_8,
+    tile_1_9,   tile_1_10, tile_1_11, tile_1_12, tile_1_13, tile_1_14, tile_1_15, tile_1_16, tile_1_17,
+    tile_1_18,  tile_1_19, tile_1_20, tile_1_21, tile_1_22, tile_1_23, tile_1_24,
+};
+
+// x (len,) f16 -> xf (len,) f32, exactly
+static void cvt_row(int64_t len, float *xf, const uint16_t *x) {
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16)
+        _mm512_store_ps(xf + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))));
+    if (i < len) {
+        const __mmask16 m = (__mmask16)((1u << (len - i)) - 1);
+        _mm512_mask_storeu_ps(xf + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+    }
+}
+
+/* W (nr, n) f16x16 @ X^T (nc, n) f16 -> y[c * ldy + r]   (nr % 16 == 0)
+ * Token tiles of up to CT (the remainder in one narrower tile); K segments
+ * whose converted activations serve every row group of the call; groups in
+ * tiles of the widest G the token count wants, then narrower ones. */
+void tl_avx512_gemm_f16x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
+                           size_t ldw, const void *vx, size_t ldx) {
+    const uint8_t *w = vw, *x = vx;
+    const size_t gs = 16 * ldw; /* bytes per group */
+    const int64_t ng = nr / 16;
+    _Alignas(64) float xf[XBUF];
+    for (int64_t c0 = 0; c0 < nc; c0 += CT) {
+        const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
+        const int64_t seg = seg_len(cc);
+        const int gmax = cc <= 2 ? 4 : cc <= 5 ? 2 : 1;
+        float *yc = y + (size_t)c0 * ldy;
+        for (int64_t k0 = 0; k0 < n; k0 += seg) {
+            const int64_t len = n - k0 < seg ? n - k0 : seg;
+            for (int c = 0; c < cc; c++)
+                cvt_row(len, xf + c * seg, (const uint16_t *)(x + (size_t)(c0 + c) * ldx) + k0);
+            const uint8_t *wk = w + 32 * (size_t)k0;
+            int64_t g = 0;
+            const bool first = k0 == 0;
+            if (gmax >= 4)
+                for (; g + 4 <= ng; g += 4) tiles4[cc](len, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
+            if (gmax >= 2)
+                for (; g + 2 <= ng; g += 2) tiles2[cc](len, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
+            for (; g < ng; g++) tiles1[cc](len, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
+        }
+    }
+}
