@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-avx512.sh — run the kernel tests' AVX-512 paths on a machine without
 # AVX-512, under tests/emu/run_x86.py (the Bochs CPU, reporting a Tiger Lake:
-# AVX-512 F/BW/VL/DQ + VNNI).
+# AVX-512 F/BW/VL/DQ + VNNI, no BF16; and for the BF16 kernels a Sapphire
+# Rapids, which adds AVX512_BF16).
 #
 #   scripts/test-avx512.sh            # build-emu/: venv, static build, run
 #   TL_EMU_TESTS="test_kern_ref" scripts/test-avx512.sh    # a subset (of the
@@ -17,7 +18,11 @@
 # scalar code, the syscalls, exit codes and fault reporting; (4) each kernel
 # test under the emulator with TL_CPU=avx512 (and TL_TEST_VARIANTS=avx512:
 # avx2 runs natively in ctest), failing unless it reports having checked
-# the avx512 variant. Exit: 0 pass or SKIP, 1 a failure.
+# the avx512 variant — and, for test_kern_simd, with BF16 left to the avx2
+# kernels (Tiger Lake has no AVX512_BF16); test_kern_simd once more on the
+# Sapphire Rapids model, narrowed to BF16 (TL_TEST_TYPES=bf16: the rest of
+# the table is the same on both), failing unless the avx512 BF16 kernels
+# were the ones checked. Exit: 0 pass or SKIP, 1 a failure.
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,37 +88,57 @@ if [ "$have_avx512" = 0 ]; then
     skip "src/kern/cpu/avx512 has no sources yet: nothing to compare (emulator ok)"
 fi
 
-# ---- (4) kernel tests, concurrently (each is single-threaded)
-pids=()
+# ---- (4) kernel tests, concurrently (each is single-threaded). A run is
+# test:cpu:types; its log is $OUT/test.log on the default model, else
+# $OUT/test.cpu.log.
+runs=()
 for t in $TESTS; do
     [ -x "$BIN/$t" ] || die "$BIN/$t was not built"
-    rm -f "$OUT/$t.status"
+    runs+=("$t:avx512:")
+    [ "$t" = test_kern_simd ] && runs+=("$t:avx512bf16:bf16")
+done
+job_log() { if [ "$2" = avx512 ]; then echo "$OUT/$1"; else echo "$OUT/$1.$2"; fi; }
+pids=()
+for j in "${runs[@]}"; do
+    IFS=: read -r t cpu types <<<"$j"
+    log=$(job_log "$t" "$cpu")
+    rm -f "$log.status"
     (
         s=$(date +%s)
-        TL_CPU=avx512 TL_TEST_VARIANTS=avx512 "$PY" "$RUN" --cpu avx512 --stats "$BIN/$t" \
-            >"$OUT/$t.log" 2>&1
+        TL_CPU=avx512 TL_TEST_VARIANTS=avx512 TL_TEST_TYPES=$types "$PY" "$RUN" --cpu "$cpu" --stats \
+            "$BIN/$t" >"$log.log" 2>&1
         rc=$?
-        echo "rc=$rc seconds=$(( $(date +%s) - s ))" >"$OUT/$t.status"
+        echo "rc=$rc seconds=$(( $(date +%s) - s ))" >"$log.status"
     ) &
     pids+=($!)
 done
 wait "${pids[@]}"
 
 fail=0
-for t in $TESTS; do
-    status=$(cat "$OUT/$t.status" 2>/dev/null || echo "rc=? seconds=?")
+for j in "${runs[@]}"; do
+    IFS=: read -r t cpu types <<<"$j"
+    log=$(job_log "$t" "$cpu")
+    name="$t${types:+ ($types)} on $cpu"
+    status=$(cat "$log.status" 2>/dev/null || echo "rc=? seconds=?")
     rc=${status#rc=}
     rc=${rc%% *}
+    # which BF16 kernels the avx512 variant must hold on this model
+    bf16_want=
+    [ "$t" = test_kern_simd ] && bf16_want=$([ "$cpu" = avx512bf16 ] && echo avx512 || echo avx2)
     if [ "$rc" != 0 ]; then
-        tail -20 "$OUT/$t.log"
-        say "$t: FAIL ($status; log $OUT/$t.log)"
+        tail -20 "$log.log"
+        say "$name: FAIL ($status; log $log.log)"
         fail=1
-    elif [[ $t == test_kern_* ]] && ! grep -q "checking variant avx512" "$OUT/$t.log"; then
-        grep -i "variant\|TL_CPU\|cpu kernels" "$OUT/$t.log" | head
-        say "$t: FAIL: the avx512 variant was not checked (not compiled in, or not usable on the emulated CPU)"
+    elif [[ $t == test_kern_* ]] && ! grep -q "checking variant avx512" "$log.log"; then
+        grep -i "variant\|TL_CPU\|cpu kernels" "$log.log" | head
+        say "$name: FAIL: the avx512 variant was not checked (not compiled in, or not usable on the emulated CPU)"
+        fail=1
+    elif [ -n "$bf16_want" ] && ! grep -qx "checking variant avx512: bf16 kernels from $bf16_want" "$log.log"; then
+        grep -i "bf16" "$log.log" | head
+        say "$name: FAIL: the avx512 variant's BF16 kernels should be $bf16_want's here"
         fail=1
     else
-        say "$t: ok ($status)"
+        say "$name: ok ($status${bf16_want:+; bf16 kernels: $bf16_want})"
     fi
 done
 say "total $(( $(date +%s) - START ))s"

@@ -13,7 +13,13 @@
  *   - the row kernels of the non-matmul ops (attention dot, axpy_f16,
  *     axpy_q8_0, scale, silu_mul, norm_row): bit-exact where kern.h says
  *     so, else within a summation-order bound;
- *   - the TL_CPU override. */
+ *   - the TL_CPU override;
+ *   - whose BF16 kernels each variant holds (printed, for
+ *     scripts/test-avx512.sh): avx512's own exactly where the CPU has
+ *     AVX512_BF16, and vec_dot, gemm and repack from the same table.
+ * TL_TEST_VARIANTS=avx512 checks only the variants named; TL_TEST_TYPES=bf16
+ * (dtype names, comma-separated) only those types' slots, and none of the
+ * type-less row kernels. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,6 +33,20 @@
 
 
 enum { KMAX = 2304, NRMAX = 9, NCMAX = 13, LDY = NRMAX + 2 };
+
+/* Whether TL_TEST_TYPES (unset: every type) names t. An emulated run on a
+ * second CPU model narrows to the kernels only that model selects. */
+static bool type_wanted(tl_dtype t) {
+    const char *only = getenv("TL_TEST_TYPES");
+    if (!only || !*only) return true;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", only);
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        tl_dtype u;
+        if (tl_dtype_from_name(tok, &u) && u == t) return true;
+    }
+    return false;
+}
 
 /* ---- activation quantizers ------------------------------------------------ */
 
@@ -61,6 +81,7 @@ static void test_from_float(const tl_kern *v) {
     const tl_kern *ref = tl_kern_ref();
     for (size_t ti = 0; ti < sizeof act_types / sizeof act_types[0]; ti++) {
         const tl_dtype t = act_types[ti];
+        if (!type_wanted(t)) continue;
         const int bs = tl_dtype_traits_of(t)->block_size;
         for (int mode = 0; mode < 7; mode++) {
             for (int64_t k = bs; k <= KMAX; k += (k < 4 * bs ? bs : KMAX - 4 * bs)) {
@@ -113,7 +134,7 @@ static void test_gemm(const tl_kern *v) {
     static float y[NCMAX * LDY];
     for (size_t ti = 0; ti < sizeof weight_types / sizeof weight_types[0]; ti++) {
         const tl_dtype t = weight_types[ti];
-        if (!v->gemm[t]) continue;
+        if (!v->gemm[t] || !type_wanted(t)) continue;
         const tl_dtype_traits *tr = tl_dtype_traits_of(t);
         const tl_dtype vt = tr->vec_dot_type;
         const int bs = tr->block_size == 1 ? 8 : tr->block_size;
@@ -188,6 +209,7 @@ static void test_float_tails(const tl_kern *v) {
     const int64_t ns[] = { 1, 7, 8, 9, 31, 33, 100, 2051 };
     for (size_t ti = 0; ti < 3; ti++) {
         const tl_dtype t = types[ti];
+        if (!type_wanted(t)) continue;
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
             const int64_t n = ns[ni];
             for (int64_t i = 0; i < n; i++) w[i] = tl_test_normal(), x[i] = tl_test_normal() * 100.0f;
@@ -218,7 +240,7 @@ static void test_repack(const tl_kern *v) {
     const tl_kern *ref = tl_kern_ref();
     for (int t = 0; t < TL_DTYPE_COUNT; t++) {
         const tl_repack *rp = &v->repack[t];
-        if (!rp->rows) continue;
+        if (!rp->rows || !type_wanted((tl_dtype)t)) continue;
         const tl_dtype_traits *tr = tl_dtype_traits_of((tl_dtype)t);
         const tl_dtype vt = tr->vec_dot_type;
         printf("checking %s repack %s x%d\n", v->name, tr->name, rp->rows);
@@ -374,6 +396,39 @@ static void test_row_kernels(const tl_kern *v) {
     }
 }
 
+/* ---- whose BF16 kernels ---------------------------------------------------- *
+ * Merged tables are copies, so a slot a variant inherits holds the same
+ * function pointer as the table beneath it: the first variant (in
+ * selection order) with v's BF16 vec_dot is where v's BF16 kernels come
+ * from. avx512 has its own only where CPUID reports AVX512_BF16
+ * (kern_avx512.c); without it they must stay avx2's. */
+static const char *const variant_names[] = { "ref", "avx2", "avx512", "neon" };
+
+static void test_bf16_origin(const tl_kern *v) {
+    const tl_dtype t = TL_DTYPE_BF16;
+    const tl_kern *from = v;
+    for (size_t i = 0; i < sizeof variant_names / sizeof variant_names[0]; i++) {
+        const tl_kern *o = tl_kern_variant(variant_names[i]);
+        if (o && o->vec_dot[t] == v->vec_dot[t]) {
+            from = o;
+            break;
+        }
+    }
+    printf("checking variant %s: bf16 kernels from %s\n", v->name, from->name);
+    CHECKF(from->gemm[t] == v->gemm[t] && from->repack[t].gemm == v->repack[t].gemm,
+           "%s: bf16 vec_dot from %s but not its gemm/repack", v->name, from->name);
+#if defined(__x86_64__) || defined(__i386__)
+    if (strcmp(v->name, "avx512") == 0) {
+        __builtin_cpu_init();
+        const bool has = __builtin_cpu_supports("avx512bf16");
+        CHECKF(strcmp(from->name, has ? "avx512" : "avx2") == 0,
+               "avx512 bf16 kernels from %s on a CPU %s AVX512_BF16", from->name,
+               has ? "with" : "without");
+        CHECKF(!has || (v->gemm[t] && v->repack[t].rows), "avx512 has no bf16 gemm/repack");
+    }
+#endif
+}
+
 int main(void) {
     tl_test_seed(0x9E3779B97F4A7C15ull);
     /* TL_CPU picks the variant at the first tl_kern_get(): ask for this
@@ -389,21 +444,23 @@ int main(void) {
     const tl_kern *sel = tl_kern_get();
     const tl_kern *wanted = tl_kern_variant(want);
     CHECK(sel == (wanted ? wanted : tl_kern_variant("ref")));
-    static const char *const names[] = { "avx2", "avx512", "neon" };
     int ran = 0;
-    for (int i = 0; i < 3; i++) {
-        const tl_kern *v = tl_kern_variant(names[i]);
+    for (size_t i = 1; i < sizeof variant_names / sizeof variant_names[0]; i++) {
+        const char *name = variant_names[i]; /* every SIMD variant: ref is what they are checked against */
+        const tl_kern *v = tl_kern_variant(name);
         if (!v) continue;
         /* TL_TEST_VARIANTS=avx512: only those (scripts/test-avx512.sh runs
          * this under an emulator, where avx2 would double the time) */
         const char *only = getenv("TL_TEST_VARIANTS");
-        if (only && *only && !strstr(only, names[i])) continue;
-        printf("checking variant %s\n", names[i]);
+        if (only && *only && !strstr(only, name)) continue;
+        printf("checking variant %s\n", name);
         ran++;
+        test_bf16_origin(v);
         test_from_float(v);
         test_gemm(v);
         test_float_tails(v);
-        test_row_kernels(v);
+        const char *types = getenv("TL_TEST_TYPES");
+        if (!types || !*types) test_row_kernels(v);
         test_repack(v);
     }
     if (!ran) printf("no SIMD variant on this CPU/build: nothing to compare\n");

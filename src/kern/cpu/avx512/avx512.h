@@ -80,4 +80,12 @@ TL_AVX512_RDECL(q6_Kx16)
 TL_AVX512_RDECL(f16x16)
 #undef TL_AVX512_RDECL
 
+/* BF16 (bf16_avx512.c, the one file built with -mavx512bf16): kern.h's
+ * vec_dot and gemm contracts. Callable only where CPUID reports
+ * AVX512_BF16, which kern_avx512.c checks before it puts them in its
+ * table. */
+void tl_avx512_vec_dot_bf16(int64_t n, float *s, const void *w, const void *x);
+void tl_avx512_gemm_bf16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+
 #endif

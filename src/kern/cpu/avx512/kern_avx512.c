@@ -1,4 +1,5 @@
-/* kern_avx512.c — AVX-512 F16 kernels and the AVX-512 kernel table.
+/* kern_avx512.c — AVX-512 F16 kernels and the AVX-512 kernel table (with
+ * the BF16 kernels where the CPU has AVX512_BF16).
  *
  * The table holds only what this variant speeds up; select.c merges it over
  * the AVX2 table (and that over the reference), so every NULL slot here
@@ -9,6 +10,7 @@
  * A type's vec_dot and gemm are always replaced together: the driver and
  * the tests expect the gemm tile of a quantized type to reproduce its
  * vec_dot bit for bit. */
+#include <pthread.h>
 #include <string.h>
 
 #include "core/fp16.h"
@@ -131,4 +133,29 @@ static const tl_kern avx512_table = {
     },
 };
 
-const tl_kern *tl_kern_avx512_table(void) { return &avx512_table; }
+/* ---- BF16: a second table, for CPUs with AVX512_BF16 --------------------- *
+ * What select.c checks (AVX-512 F/BW/VL + VNNI) does not imply vdpbf16ps:
+ * Ice Lake, Tiger Lake and Rocket Lake lack it, Cooper Lake, Sapphire
+ * Rapids and Zen 4 have it. So the BF16 kernels (bf16_avx512.c) enter the
+ * table only where CPUID reports it (leaf 7 subleaf 1, with the OS's
+ * AVX-512 state: __builtin_cpu_supports checks both); elsewhere BF16
+ * keeps the AVX2 kernels beneath this table. vec_dot, gemm and the copy
+ * repack (the F16 one: a row of 2-byte elements copied as it is, for the
+ * huge pages) come together. */
+static tl_kern avx512_bf16_table;
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+
+static void fill_bf16_table(void) {
+    avx512_bf16_table = avx512_table;
+    avx512_bf16_table.vec_dot[TL_DTYPE_BF16] = tl_avx512_vec_dot_bf16;
+    avx512_bf16_table.gemm[TL_DTYPE_BF16] = tl_avx512_gemm_bf16;
+    avx512_bf16_table.repack[TL_DTYPE_BF16] = (tl_repack){
+        4, tl_tile_f16_copy_row_size, tl_tile_f16_copy_pack, tl_avx512_gemm_bf16 };
+}
+
+const tl_kern *tl_kern_avx512_table(void) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bf16")) return &avx512_table;
+    pthread_once(&bf16_once, fill_bf16_table);
+    return &avx512_bf16_table;
+}
