@@ -25,7 +25,7 @@
  * packed gemm. Packed copies sit on transparent huge pages where the
  * system allows: under virtualisation, 4 KiB pages cost decode a third of
  * its speed in TLB misses and prefetch stops. The cost is memory: on AVX2,
- * Q4_0, Q8_0, Q6_K and F16 (a plain copy, for the huge pages) pack to the
+ * Q4_0, Q8_0, Q6_K, F16 and BF16 (a plain copy, for the huge pages) pack to the
  * same size, Q4_K to 1184/1152 of it (AVX-512: 16-row groups, Q4_K +2.8%,
  * Q5_K +2.3%, the others the same size); so a model of these types takes about
  * its file size once more, in anonymous memory (the original's mmap'd pages

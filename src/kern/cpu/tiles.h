@@ -23,13 +23,13 @@ void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, cons
                   size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tl_tile_fn tRC,
                   int TR1, tl_tile_fn tR1, tl_tile_fn t11);
 
-/* The F16 repack slot (kern.h tl_repack): rows copied as they are. The copy
- * buys what the mmap'd original cannot have: memory the backend owns, on
+/* The copy repack slot of 2-byte element types, F16 and BF16 (kern.h
+ * tl_repack): rows copied as they are. The copy buys what the mmap'd original cannot have: memory the backend owns, on
  * transparent huge pages (backend/cpu/cpu_matmul.c), which decode streams
  * at DRAM speed. A variant names its own gemm beside these.
- *   pack: W (nr, n) f16, rows ldw bytes apart -> dst (nr, n) contiguous */
-size_t tl_tile_f16_copy_row_size(int64_t n);
-void tl_tile_f16_copy_pack(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+ *   pack: W (nr, n) f16 or bf16, rows ldw bytes apart -> dst (nr, n) contiguous */
+size_t tl_tile_copy16_row_size(int64_t n);
+void tl_tile_copy16_pack(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 
 /* The K-quant gemm driver, expanded in an ISA file as the body of
  *   gemm(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
