@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kern/cpu/tiles.h"
 #include "kern/kern.h"
 
 #define TL_AVX512_INLINE static inline __attribute__((always_inline))
@@ -46,6 +47,80 @@ TL_AVX512_INLINE int32_t tl_avx512_sum32_i8(const int8_t *p) {
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
     return _mm_cvtsi128_si32(h);
 }
+
+/* The vec_dot and gemm of a 2-byte element type (F16; BF16 in its own
+ * file, the one built with -mavx512bf16) whose vector step takes W
+ * elements into 16 f32 lanes: VEC the loaded type, LD(p) loads W elements,
+ * LDP(p, m) the first m < W (the others 0: neither read nor counted),
+ * MADD(acc, w, x) adds their products. Defines
+ *   LINK void VEC_DOT(n, s, w, x)     // w (n,) . x (n,) -> *s, 4 accumulators
+ *   LINK void GEMM(n, nr, nc, y, ldy, w, ldw, x, ldx)
+ *                                     // W (nr, n) @ X^T (nc, n) -> y[c * ldy + r]
+ * GEMM: tiles of R rows x C tokens (4x4, 4x1, 1x1 over tl_tile_walk) of
+ * such accumulators, reduced at the end; each activation vector serves R
+ * rows, each weight vector C tokens; the n % W tail is one masked step
+ * after the loop (a branch inside it would cost the accumulators their
+ * registers). */
+#define TL_AVX512_ELEM_KERNELS(LINK, VEC_DOT, GEMM, VEC, W, LD, LDP, MADD)                    \
+    LINK void VEC_DOT(int64_t n, float *s, const void *vw, const void *vx) {                  \
+        const uint16_t *w = vw, *x = vx;                                                      \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                           \
+        int64_t i = 0;                                                                        \
+        for (; i + 4 * (W) <= n; i += 4 * (W)) {                                              \
+            a0 = MADD(a0, LD(w + i), LD(x + i));                                              \
+            a1 = MADD(a1, LD(w + i + (W)), LD(x + i + (W)));                                  \
+            a2 = MADD(a2, LD(w + i + 2 * (W)), LD(x + i + 2 * (W)));                          \
+            a3 = MADD(a3, LD(w + i + 3 * (W)), LD(x + i + 3 * (W)));                          \
+        }                                                                                     \
+        for (; i + (W) <= n; i += (W)) a0 = MADD(a0, LD(w + i), LD(x + i));                   \
+        if (i < n) a1 = MADD(a1, LDP(w + i, n - i), LDP(x + i, n - i));                       \
+        *s = tl_avx512_hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));     \
+    }                                                                                         \
+    /* elements [i, i + m) (m <= W) of R rows and C tokens into acc[r][c] */                  \
+    TL_AVX512_INLINE void GEMM##_step(__m512 acc[4][4], int64_t i, int64_t m, const uint8_t *w, \
+                                      size_t ldw, const uint8_t *x, size_t ldx, const int R,  \
+                                      const int C) {                                          \
+        VEC xv[4];                                                                            \
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) {                                 \
+            const uint16_t *xr = (const uint16_t *)(x + (size_t)c * ldx) + i;                 \
+            xv[c] = m == (W) ? LD(xr) : LDP(xr, m);                                           \
+        }                                                                                     \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                 \
+            const uint16_t *wr = (const uint16_t *)(w + (size_t)r * ldw) + i;                 \
+            const VEC wv = m == (W) ? LD(wr) : LDP(wr, m);                                    \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] =                   \
+                MADD(acc[r][c], wv, xv[c]);                                                   \
+        }                                                                                     \
+    }                                                                                         \
+    TL_AVX512_INLINE void GEMM##_tile(int64_t n, float *y, size_t ldy, const uint8_t *w,      \
+                                      size_t ldw, const uint8_t *x, size_t ldx, const int R,  \
+                                      const int C) {                                          \
+        __m512 acc[4][4];                                                                     \
+        for (int r = 0; r < R; r++)                                                           \
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();                      \
+        int64_t i = 0;                                                                        \
+        for (; i + (W) <= n; i += (W)) GEMM##_step(acc, i, (W), w, ldw, x, ldx, R, C);        \
+        if (i < n) GEMM##_step(acc, i, n - i, w, ldw, x, ldx, R, C);                          \
+        for (int r = 0; r < R; r++)                                                           \
+            for (int c = 0; c < C; c++) y[(size_t)c * ldy + r] = tl_avx512_hsum(acc[r][c]);   \
+    }                                                                                         \
+    static void GEMM##_4x4(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,     \
+                           const uint8_t *x, size_t ldx) {                                    \
+        GEMM##_tile(n, y, ldy, w, ldw, x, ldx, 4, 4);                                         \
+    }                                                                                         \
+    static void GEMM##_4x1(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,     \
+                           const uint8_t *x, size_t ldx) {                                    \
+        GEMM##_tile(n, y, ldy, w, ldw, x, ldx, 4, 1);                                         \
+    }                                                                                         \
+    static void GEMM##_1x1(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,     \
+                           const uint8_t *x, size_t ldx) {                                    \
+        GEMM##_tile(n, y, ldy, w, ldw, x, ldx, 1, 1);                                         \
+    }                                                                                         \
+    LINK void GEMM(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,   \
+                   size_t ldw, const void *vx, size_t ldx) {                                  \
+        tl_tile_walk(n, nr, nc, y, ldy, vw, ldw, vx, ldx, 4, 4, GEMM##_4x4, 4, GEMM##_4x1,    \
+                     GEMM##_1x1);                                                             \
+    }
 
 /* Row-major quantized kernels (quant_avx512.c: q4_0, q8_0; kquant_avx512.c:
  * q4_K, q5_K, q6_K), with the kern.h contracts: vec_dot_T (tl_vec_dot_fn),

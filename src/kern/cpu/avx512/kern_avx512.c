@@ -32,76 +32,9 @@ TL_AVX512_INLINE __m512 ld_h16_part(const uint16_t *p, int64_t m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)((1u << m) - 1), p));
 }
 
-// w (n,) f16 . x (n,) f16 -> *s
-static void vec_dot_f16(int64_t n, float *s, const void *vw, const void *vx) {
-    const uint16_t *w = vw, *x = vx;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(ld_h16(w + i), ld_h16(x + i), a0);
-        a1 = _mm512_fmadd_ps(ld_h16(w + i + 16), ld_h16(x + i + 16), a1);
-        a2 = _mm512_fmadd_ps(ld_h16(w + i + 32), ld_h16(x + i + 32), a2);
-        a3 = _mm512_fmadd_ps(ld_h16(w + i + 48), ld_h16(x + i + 48), a3);
-    }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(ld_h16(w + i), ld_h16(x + i), a0);
-    if (i < n) a1 = _mm512_fmadd_ps(ld_h16_part(w + i, n - i), ld_h16_part(x + i, n - i), a1);
-    *s = tl_avx512_hsum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-/* One step of the F16 tile: elements [i, i + m) (m <= 16) of R rows and C
- * tokens into acc[r][c]. */
-TL_AVX512_INLINE void f16_step(__m512 acc[4][4], int64_t i, int64_t m, const uint8_t *w, size_t ldw,
-                               const uint8_t *x, size_t ldx, const int R, const int C) {
-    __m512 xv[4];
-#pragma GCC unroll 4
-    for (int c = 0; c < C; c++) {
-        const uint16_t *xr = (const uint16_t *)(x + (size_t)c * ldx) + i;
-        xv[c] = m == 16 ? ld_h16(xr) : ld_h16_part(xr, m);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-        const uint16_t *wr = (const uint16_t *)(w + (size_t)r * ldw) + i;
-        const __m512 wv = m == 16 ? ld_h16(wr) : ld_h16_part(wr, m);
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
-    }
-}
-
-/* F16 tile: R rows x C tokens of 16-wide accumulators; each converted
- * activation vector serves R rows, each weight vector C tokens; the
- * n % 16 tail is one masked step after the loop (a branch inside it would
- * cost the accumulators their registers). */
-TL_AVX512_INLINE void f16_tile(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
-                               const uint8_t *x, size_t ldx, const int R, const int C) {
-    __m512 acc[4][4];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) f16_step(acc, i, 16, w, ldw, x, ldx, R, C);
-    if (i < n) f16_step(acc, i, n - i, w, ldw, x, ldx, R, C);
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) y[(size_t)c * ldy + r] = tl_avx512_hsum(acc[r][c]);
-}
-
-static void f16_tile_4x4(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
-                         const uint8_t *x, size_t ldx) {
-    f16_tile(n, y, ldy, w, ldw, x, ldx, 4, 4);
-}
-static void f16_tile_4x1(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
-                         const uint8_t *x, size_t ldx) {
-    f16_tile(n, y, ldy, w, ldw, x, ldx, 4, 1);
-}
-static void f16_tile_1x1(int64_t n, float *y, size_t ldy, const uint8_t *w, size_t ldw,
-                         const uint8_t *x, size_t ldx) {
-    f16_tile(n, y, ldy, w, ldw, x, ldx, 1, 1);
-}
-
-// W (nr, n) f16 @ X^T (nc, n) f16 -> y[c * ldy + r]
-static void gemm_f16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
-                     size_t ldw, const void *vx, size_t ldx) {
-    tl_tile_walk(n, nr, nc, y, ldy, vw, ldw, vx, ldx, 4, 4, f16_tile_4x4, 4, f16_tile_4x1,
-                 f16_tile_1x1);
-}
+#define F16_MADD(acc, w, x) _mm512_fmadd_ps(w, x, acc)
+// w (n,) f16 . x (n,) f16 -> *s;  W (nr, n) f16 @ X^T (nc, n) f16 -> y[c * ldy + r]
+TL_AVX512_ELEM_KERNELS(static, vec_dot_f16, gemm_f16, __m512, 16, ld_h16, ld_h16_part, F16_MADD)
 
 /* ---- the table ------------------------------------------------------------ */
 
