@@ -63,6 +63,13 @@ void tl_avx2_pack_q4_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
 
+/* F16 repacked 8 rows to a group, f16x8 (repack_f16_avx2.c): the kern.h
+ * repack slot's row_size, pack and gemm. */
+size_t tl_avx2_row_size_f16x8(int64_t n);
+void tl_avx2_pack_f16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_f16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                        size_t ldw, const void *x, size_t ldx);
+
 /* Row kernels of the non-matmul ops (f32_avx2.c), with the kern.h contracts
  * of the slots of the same names. */
 float tl_avx2_dot_f32_f16(int n, const float *x, const uint16_t *h);

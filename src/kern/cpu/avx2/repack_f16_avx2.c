@@ -1,0 +1,196 @@
+/* repack_f16_avx2.c — F16 weights repacked 8 rows to a group (the kern.h
+ * repack slot), and the AVX2 tiles over them.
+ *
+ * Why: the row-major F16 gemm (kern_avx2.c) converts both operands with
+ * vcvtph2ps at every step and reduces each output across lanes at the end.
+ * Here a ymm holds one row per lane, so
+ *   - the activations are converted to f32 once per call (per K segment)
+ *     into a stack buffer, and enter each FMA through a vbroadcastss from
+ *     it (a load uop, not an FP-pipe one);
+ *   - a weight vector, 8 rows' element k, is converted once and serves
+ *     every token of the tile;
+ *   - lane i of an accumulator is row r0 + i's output: it is loaded and
+ *     stored as 8 floats, nothing is reduced across lanes.
+ * Each output sums its products in k order in one f32 lane: it differs
+ * from the reference (double sums) by float rounding only.
+ *
+ * Packed group of 8 rows (exactly the bytes of the 8 original rows,
+ * rearranged), f16x8: for each element k = 0 .. n-1, the 8 rows' f16
+ * values, 16 bytes; any n. A packed row is 2n bytes, a group 16n.
+ *
+ * Tiles: G groups (8 G rows) x C tokens of accumulators; of the 16 ymm,
+ * G C accumulators, G weight vectors and a broadcast. Per element a tile
+ * issues G conversions, C broadcasts and G C FMAs. AVX2 has no embedded
+ * broadcast: each vbroadcastss is a load uop of its own, serving G FMAs.
+ * On Zen 3 (2 FMA pipes, 2 ymm loads a cycle) 1 group x 12 tokens is load
+ * bound (13 loads per 12 FMAs; kbench n=64: 35 GMAC/s), 2 x 6 takes 8
+ * loads and 2 conversions (44 GMAC/s, of a 50 GMAC/s FMA peak), 3 x 4
+ * takes 3 conversions (41). So prefill runs 2 groups x CT = 6 tokens,
+ * the last token tile narrower. The FMA chains (one per accumulator, 4
+ * cycles each) want G C >= 8: one or two tokens (decode) take 4 groups,
+ * and prefetch the weights, which they stream once from DRAM. Fewer
+ * groups finish a call's remainder. */
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kern/cpu/avx2/avx2.h"
+
+enum {
+    CT = 6,            /* tokens per prefill tile (of 2 groups) */
+    XBUF = CT * 512,   /* converted activations (floats, 12 KiB): cc tokens x XBUF / cc */
+    XPAD = 16,         /* floats between a token's segment and the next token's */
+    PF_AHEAD = 1024,   /* decode: weight bytes prefetched ahead of each group's stream (2048 was
+                          slower end to end on Zen 3, 1024 and none alike) */
+    GD = 4,            /* groups per tile of 1 or 2 tokens */
+};
+static_assert(sizeof(uint16_t) * 8 == 16, "f16x8 element: 8 rows' f16 values, one xmm");
+
+/* Token stride of the buffer for tiles of cc tokens, and the elements per
+ * K segment: a multiple of 8 floats (32-byte aligned rows), less a line so
+ * that the cc broadcast streams (power-of-two strides apart otherwise) fall
+ * in different L1 sets. Few tokens (decode) get long segments, so the
+ * weights stream through in long runs. */
+TL_AVX2_INLINE int64_t xstride(int cc) { return XBUF / cc / 8 * 8; }
+TL_AVX2_INLINE int64_t seg_len(int cc) { return xstride(cc) - XPAD; }
+
+// the 8 rows' element at p, as floats
+TL_AVX2_INLINE __m256 ld_w(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+// packed bytes per row of n elements: the f16 row size
+size_t tl_avx2_row_size_f16x8(int64_t n) { return (size_t)n * sizeof(uint16_t); }
+
+/* W (nr, n) f16, rows ldw bytes apart -> dst (nr / 8 groups of n x 8 f16)
+ * Eight elements a step: the 8 rows' next 8 elements, an 8 x 8 word
+ * transpose in three rounds of unpacks (a model of 7B parameters packs at
+ * load: element by element it takes seconds). */
+void tl_avx2_pack_f16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    for (int64_t g0 = 0; g0 < nr; g0 += 8) {
+        uint16_t *d = (uint16_t *)dst + (size_t)g0 * n;
+        const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
+        int64_t k = 0;
+        for (; k + 8 <= n; k += 8) {
+            __m128i a[8], t[8], u[8];
+            for (int i = 0; i < 8; i++)
+                a[i] = _mm_loadu_si128((const __m128i *)(src + (size_t)i * ldw + 2 * k));
+            /* t[2j], t[2j+1]: rows 2j, 2j+1 word-interleaved, elements 0-3, 4-7 */
+            for (int j = 0; j < 4; j++) {
+                t[2 * j] = _mm_unpacklo_epi16(a[2 * j], a[2 * j + 1]);
+                t[2 * j + 1] = _mm_unpackhi_epi16(a[2 * j], a[2 * j + 1]);
+            }
+            /* u[e/2 + 4h]: rows 4h .. 4h+3 of elements e, e + 1 (e even) */
+            for (int h = 0; h < 2; h++)
+                for (int j = 0; j < 2; j++) {
+                    u[4 * h + 2 * j] = _mm_unpacklo_epi32(t[4 * h + j], t[4 * h + 2 + j]);
+                    u[4 * h + 2 * j + 1] = _mm_unpackhi_epi32(t[4 * h + j], t[4 * h + 2 + j]);
+                }
+            for (int e = 0; e < 4; e++) {
+                _mm_storeu_si128((__m128i *)(d + 8 * (k + 2 * e)), _mm_unpacklo_epi64(u[e], u[4 + e]));
+                _mm_storeu_si128((__m128i *)(d + 8 * (k + 2 * e + 1)), _mm_unpackhi_epi64(u[e], u[4 + e]));
+            }
+        }
+        for (; k < n; k++)
+            for (int i = 0; i < 8; i++) memcpy(d + 8 * k + i, src + (size_t)i * ldw + 2 * k, 2);
+    }
+}
+
+/* acc[g][c] += w[g] * xf[c * S], g < G, c < C: one element of a tile
+ * (w[g]: the element at wk of group g, groups gs bytes apart) */
+TL_AVX2_INLINE void elem(__m256 acc[GD][CT], const uint8_t *wk, size_t gs, const float *xf,
+                         const int64_t S, const int G, const int C) {
+    __m256 wv[GD];
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++) wv[g] = ld_w(wk + (size_t)g * gs);
+#pragma GCC unroll 6
+    for (int c = 0; c < C; c++) {
+        const __m256 xb = _mm256_broadcast_ss(xf + c * S);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) acc[g][c] = _mm256_fmadd_ps(wv[g], xb, acc[g][c]);
+    }
+}
+
+/* G groups x C tokens over elements [k0, k0 + len):
+ *   y[c * ldy + 8 g + i] (+)= sum_k w[g][k][i] * xf[c * S + k - k0]
+ * (first: start from 0). w: group 0 at element k0, groups gs bytes apart;
+ * S = xstride(C), the buffer's token stride. */
+TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w,
+                         size_t gs, const float *xf, const int G, const int C) {
+    const int64_t S = xstride(C);
+    __m256 acc[GD][CT];
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 6
+        for (int c = 0; c < C; c++)
+            acc[g][c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(y + (size_t)c * ldy + 8 * g);
+    int64_t k = 0;
+    /* four elements a turn: one 64-byte line of each group */
+    for (; k + 4 <= len; k += 4) {
+        if (C <= 2)
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++)
+                _mm_prefetch((const char *)w + (size_t)g * gs + 16 * (size_t)k + PF_AHEAD, _MM_HINT_T0);
+#pragma GCC unroll 4
+        for (int e = 0; e < 4; e++) elem(acc, w + 16 * (size_t)(k + e), gs, xf + k + e, S, G, C);
+    }
+    for (; k < len; k++) elem(acc, w + 16 * (size_t)k, gs, xf + k, S, G, C);
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 6
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+}
+
+typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                        const float *xf);
+
+#define TILE(G, C)                                                                             \
+    static void tile_##G##_##C(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, \
+                               size_t gs, const float *xf) {                                   \
+        tile(len, first, y, ldy, w, gs, xf, G, C);                                             \
+    }
+TILE(4, 1) TILE(4, 2)
+TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5) TILE(2, 6)
+TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6)
+#undef TILE
+static_assert(CT == 6 && GD == 4, "tiles of 1 and 2 groups per token count 1..CT, of GD for 1..2");
+static const tile_fn tiles4[] = { NULL, tile_4_1, tile_4_2 };
+static const tile_fn tiles2[CT + 1] = { NULL, tile_2_1, tile_2_2, tile_2_3, tile_2_4, tile_2_5, tile_2_6 };
+static const tile_fn tiles1[CT + 1] = { NULL, tile_1_1, tile_1_2, tile_1_3, tile_1_4, tile_1_5, tile_1_6 };
+
+// x (len,) f16 -> xf (len,) f32, exactly
+static void cvt_row(int64_t len, float *xf, const uint16_t *x) {
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        _mm256_store_ps(xf + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < len; i++) xf[i] = tl_avx2_h2f(x[i]);
+}
+
+/* W (nr, n) f16x8 @ X^T (nc, n) f16 -> y[c * ldy + r]   (nr % 8 == 0)
+ * Token tiles of up to CT (the remainder in one narrower tile); K segments
+ * whose converted activations serve every row group of the call; groups in
+ * tiles of GD (1 or 2 tokens) or 2, then one. */
+void tl_avx2_gemm_f16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
+                        size_t ldw, const void *vx, size_t ldx) {
+    const uint8_t *w = vw, *x = vx;
+    const size_t gs = 8 * ldw; /* bytes per group */
+    const int64_t ng = nr / 8;
+    _Alignas(32) float xf[XBUF];
+    for (int64_t c0 = 0; c0 < nc; c0 += CT) {
+        const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
+        const int64_t seg = seg_len(cc), xs = xstride(cc);
+        float *yc = y + (size_t)c0 * ldy;
+        for (int64_t k0 = 0; k0 < n; k0 += seg) {
+            const int64_t len = n - k0 < seg ? n - k0 : seg;
+            for (int c = 0; c < cc; c++)
+                cvt_row(len, xf + c * xs, (const uint16_t *)(x + (size_t)(c0 + c) * ldx) + k0);
+            const uint8_t *wk = w + 16 * (size_t)k0;
+            int64_t g = 0;
+            const bool first = k0 == 0;
+            if (cc <= 2)
+                for (; g + GD <= ng; g += GD) tiles4[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf);
+            for (; g + 2 <= ng; g += 2) tiles2[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf);
+            for (; g < ng; g++) tiles1[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf);
+        }
+    }
+}
