@@ -10,7 +10,8 @@
  * the 8 rows' scales in one vector.
  *
  * One driver, gemm_x8, serves every type: tiles of CT tokens (one token
- * for the rest of nc, and for decode) with the call's row groups innermost,
+ * for the rest of nc, and for decode, over GD groups at once where the type
+ * has such a tile) with the call's row groups innermost,
  * so that a token tile's activations stay in L1 while the row groups'
  * weights stream past; the blocks go in segments of kind->seg, and for each
  * segment prep() lays out once what the tiles want from the activations
@@ -33,6 +34,7 @@
 
 enum {
     CT = 4,              /* tokens per full tile */
+    GD = 4,              /* most groups per decode tile */
     ACT_BYTES = 16384,   /* prep scratch per call: CT tokens x one segment */
 };
 
@@ -65,10 +67,16 @@ TL_AVX2_INLINE int32_t hsum_epi32(__m256i v) {
  * one-token tiles ask for the block PF_AHEAD bytes ahead as they start a
  * block. Groups of a call lie back to back, so this runs into the next. */
 enum { PF_AHEAD = 2048 };
-TL_AVX2_INLINE void prefetch_ahead(const void *p, size_t bytes) {
-    const char *q = (const char *)p + PF_AHEAD;
+TL_AVX2_INLINE void prefetch_at(const void *p, size_t ahead, size_t bytes) {
+    const char *q = (const char *)p + ahead;
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
 }
+TL_AVX2_INLINE void prefetch_ahead(const void *p, size_t bytes) { prefetch_at(p, PF_AHEAD, bytes); }
+
+/* The GD-group decode tiles (dec_fn) prefetch each of their GD streams
+ * PF_DEC bytes ahead (Zen 3, 2 threads, decode from DRAM: Q8_0 best at
+ * 768-1536, slower at 512 and 2048; Q4_0 end to end 1024 > 2048). */
+enum { PF_DEC = 1024 };
 
 TL_AVX2_INLINE __m256 acc_init(bool first, const float *y) {
     return first ? _mm256_setzero_ps() : _mm256_loadu_ps(y);
@@ -86,11 +94,26 @@ typedef void (*prep_fn)(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, in
 
 /* One group of 8 packed rows (w: its first block of the segment) x C
  * tokens, C = CT (tile) or 1 (tile1), over nb blocks:
- *   y[c * ldy + i] (+)= row i . token c   (first: from 0, else onto y)
- * (Two groups per one-token tile, sharing each activation broadcast, do
- * fewer loads but read two streams at once: slower from DRAM, measured.) */
+ *   y[c * ldy + i] (+)= row i . token c   (first: from 0, else onto y) */
 typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,
                         const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda);
+
+/* GD groups (8 GD rows; w: group 0's first block of the segment, groups
+ * gs bytes apart, the end of group 0 left bytes past w) x one token, over
+ * nb blocks:
+ *   y[8 g + i] (+)= row 8 g + i . token   (first: from 0, else onto y)
+ * Each row's arithmetic is tile1's, step for step (same outputs, bit for
+ * bit); the groups take turns within each block, so that a thread reads GD
+ * weight streams at once: with each prefetched, more lines are in flight
+ * from DRAM than one stream gets (Zen 3, 2 threads: Q8_0 decode ~20 -> ~27
+ * GB/s, Q4_0 ~35 -> ~40). A prefetch that would run past its group's end,
+ * into the next group of the tile (being read already), goes to the same
+ * offset in the next tile's group, which would otherwise start cold: with
+ * short rows (k = 2048) the tiles were no faster than tile1 without that.
+ * The K types keep tile1: four groups of their
+ * 1-2 KB super-blocks were slower (Q4_K 35 -> 27 GB/s), two no faster. */
+typedef void (*dec_fn)(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,
+                       size_t left, const uint8_t *x, const uint8_t *a);
 
 typedef struct x8_kind {
     int64_t qk;   /* elements per block */
@@ -100,6 +123,7 @@ typedef struct x8_kind {
     int64_t seg;  /* blocks per segment: CT * seg * ablk <= ACT_BYTES */
     prep_fn prep;
     tile_fn tile, tile1;
+    dec_fn dec;   /* for cc < CT, GD groups at a time (NULL: tile1 on every group) */
 } x8_kind;
 
 // W (nr, n) packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0)
@@ -109,6 +133,7 @@ static void gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *
     const size_t lda = (size_t)k->seg * k->ablk;
     _Alignas(32) uint8_t a[ACT_BYTES];
     const uint8_t *w = vw, *x = vx;
+    const size_t gs = 8 * ldw; /* bytes per group */
     for (int64_t c0 = 0; c0 < nc; c0 += CT) {
         const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
         for (int64_t b0 = 0; b0 < nb; b0 += k->seg) {
@@ -116,7 +141,16 @@ static void gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *
             const bool first = b0 == 0;
             const uint8_t *xs = x + (size_t)c0 * ldx + (size_t)b0 * k->xblk;
             k->prep(a, lda, xs, ldx, cc, sb);
-            for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+            int64_t r0 = 0;
+            if (cc < CT && k->dec)
+                for (; r0 + 8 * GD <= nr; r0 += 8 * GD) {
+                    const uint8_t *ws = w + (size_t)r0 * ldw + (size_t)b0 * k->wblk;
+                    float *yt = y + (size_t)c0 * ldy + r0;
+                    for (int c = 0; c < cc; c++)
+                        k->dec(sb, first, yt + (size_t)c * ldy, ws, gs, gs - (size_t)b0 * k->wblk,
+                               xs + (size_t)c * ldx, a + (size_t)c * lda);
+                }
+            for (; r0 < nr; r0 += 8) {
                 const uint8_t *ws = w + (size_t)r0 * ldw + (size_t)b0 * k->wblk;
                 float *yt = y + (size_t)c0 * ldy + r0;
                 if (cc == CT) {
@@ -141,6 +175,13 @@ static void gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *
     static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
         tile_##T(1, nb, first, y, ldy, w, x, ldx, a, lda);                                   \
+    }
+
+/* dec_T_4: the dec_fn instance of an always-inline body dec_T(G, ...), G = GD */
+#define X8_DEC(T)                                                                              \
+    static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
+                            size_t left, const uint8_t *x, const uint8_t *a) {                 \
+        dec_##T(GD, nb, first, y, w, gs, left, x, a);                                          \
     }
 
 /* Fills packed block b of a group from block b of its 8 rows. */
@@ -248,10 +289,52 @@ TL_AVX2_INLINE void tile_q4_0(const int C, int64_t nb, bool first, float *y, siz
 }
 X8_TILES(q4_0)
 
+// G = GD groups of q4_0x8 x one q8_0 token (dec_fn), tile_q4_0's arithmetic per group
+TL_AVX2_INLINE void dec_q4_0(const int G, int64_t nb, bool first, float *y, const uint8_t *w,
+                             size_t gs, size_t left, const uint8_t *x, const uint8_t *a) {
+    __m256 acc[GD];
+    for (int g = 0; g < G; g++) acc[g] = acc_init(first, y + 8 * g);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const tl_block_q8_0 *xb = (const tl_block_q8_0 *)x;
+    const act_q4_0 *ac = (const act_q4_0 *)a;
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q4_0x8 *wb[GD];
+        const size_t ahead = PF_DEC + (b * sizeof(blk_q4_0x8) + PF_DEC >= left ? (GD - 1) * gs : 0);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) {
+            wb[g] = (const blk_q4_0x8 *)(w + (size_t)g * gs) + b;
+            prefetch_at(wb[g], ahead, sizeof(blk_q4_0x8));
+        }
+        __m256i s[GD];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i xv = bcast4(xb[b].qs + 4 * j);
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++) {
+                const __m256i v = ld256(wb[g]->qs + 32 * (j & 3));
+                const __m256i q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
+                const __m256i p = _mm256_maddubs_epi16(q, xv);
+                s[g] = j ? _mm256_add_epi16(s[g], p) : p;
+                KEEP(s[g]);
+            }
+        }
+        const __m256i sy = _mm256_set1_epi32(ac[b].sy);
+        const __m256 dy = _mm256_set1_ps(ac[b].d);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) {
+            const __m256i i32 = _mm256_sub_epi32(_mm256_madd_epi16(s[g], ones), sy);
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
+                                     acc[g]);
+        }
+    }
+    for (int g = 0; g < G; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+}
+X8_DEC(q4_0)
+
 static const x8_kind kind_q4_0 = {
     .qk = TL_QK4_0, .wblk = sizeof(blk_q4_0x8), .xblk = sizeof(tl_block_q8_0),
     .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q4_0,
-    .tile = tile_q4_0_full, .tile1 = tile_q4_0_1,
+    .tile = tile_q4_0_full, .tile1 = tile_q4_0_1, .dec = dec_q4_0_4,
 };
 static_assert(CT * 256 * sizeof(act_q4_0) <= ACT_BYTES, "q4_0 segment fits the scratch");
 
@@ -338,10 +421,48 @@ TL_AVX2_INLINE void tile_q8_0(const int C, int64_t nb, bool first, float *y, siz
 }
 X8_TILES(q8_0)
 
+// G = GD groups of q8_0x8 x one q8_0 token (dec_fn), tile_q8_0's arithmetic per group
+TL_AVX2_INLINE void dec_q8_0(const int G, int64_t nb, bool first, float *y, const uint8_t *w,
+                             size_t gs, size_t left, const uint8_t *x, const uint8_t *a) {
+    __m256 acc[GD];
+    for (int g = 0; g < G; g++) acc[g] = acc_init(first, y + 8 * g);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const tl_block_q8_0 *xb = (const tl_block_q8_0 *)x;
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q8_0x8 *wb[GD];
+        const size_t ahead = PF_DEC + (b * sizeof(blk_q8_0x8) + PF_DEC >= left ? (GD - 1) * gs : 0);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) {
+            wb[g] = (const blk_q8_0x8 *)(w + (size_t)g * gs) + b;
+            prefetch_at(wb[g], ahead, sizeof(blk_q8_0x8));
+        }
+        __m256i s[GD];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m256i xv = bcast4(xb[b].qs + 4 * j);
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++) {
+                const __m256i q = ld256(wb[g]->qs + 32 * j);
+                const __m256i p = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(xv, q)), ones);
+                s[g] = j ? _mm256_add_epi32(s[g], p) : p;
+                KEEP(s[g]);
+            }
+        }
+        const __m256 dy = _mm256_set1_ps(((const float *)a)[b]);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[g]), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
+                                     acc[g]);
+    }
+    for (int g = 0; g < G; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+}
+X8_DEC(q8_0)
+
 static const x8_kind kind_q8_0 = {
     .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_block_q8_0),
     .ablk = sizeof(float), .seg = 256, .prep = prep_q8_0,
-    .tile = tile_q8_0_full, .tile1 = tile_q8_0_1,
+    .tile = tile_q8_0_full, .tile1 = tile_q8_0_1, .dec = dec_q8_0_4,
 };
 static_assert(CT * 256 * sizeof(float) <= ACT_BYTES, "q8_0 segment fits the scratch");
 
