@@ -78,6 +78,20 @@ TL_AVX2_INLINE void prefetch_ahead(const void *p, size_t bytes) { prefetch_at(p,
  * 768-1536, slower at 512 and 2048; Q4_0 end to end 1024 > 2048). */
 enum { PF_DEC = 1024 };
 
+/* wb[g] = block b of group g < G (groups gs bytes apart, blocks of blk
+ * bytes), each stream prefetched PF_DEC ahead; within PF_DEC of the
+ * group's end (left: its bytes from the tile's first block) the prefetch
+ * goes to the same offset in the next tile's groups instead */
+TL_AVX2_INLINE void dec_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t left,
+                               size_t blk, int64_t b, const int G) {
+    const size_t ahead = PF_DEC + ((size_t)b * blk + PF_DEC >= left ? (GD - 1) * gs : 0);
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++) {
+        wb[g] = w + (size_t)g * gs + (size_t)b * blk;
+        prefetch_at(wb[g], ahead, blk);
+    }
+}
+
 TL_AVX2_INLINE __m256 acc_init(bool first, const float *y) {
     return first ? _mm256_setzero_ps() : _mm256_loadu_ps(y);
 }
@@ -298,13 +312,11 @@ TL_AVX2_INLINE void dec_q4_0(const int G, int64_t nb, bool first, float *y, cons
     const tl_block_q8_0 *xb = (const tl_block_q8_0 *)x;
     const act_q4_0 *ac = (const act_q4_0 *)a;
     for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wp[GD];
+        dec_blocks(wp, w, gs, left, sizeof(blk_q4_0x8), b, G);
         const blk_q4_0x8 *wb[GD];
-        const size_t ahead = PF_DEC + (b * sizeof(blk_q4_0x8) + PF_DEC >= left ? (GD - 1) * gs : 0);
 #pragma GCC unroll 4
-        for (int g = 0; g < G; g++) {
-            wb[g] = (const blk_q4_0x8 *)(w + (size_t)g * gs) + b;
-            prefetch_at(wb[g], ahead, sizeof(blk_q4_0x8));
-        }
+        for (int g = 0; g < G; g++) wb[g] = (const blk_q4_0x8 *)wp[g];
         __m256i s[GD];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
@@ -429,13 +441,11 @@ TL_AVX2_INLINE void dec_q8_0(const int G, int64_t nb, bool first, float *y, cons
     const __m256i ones = _mm256_set1_epi16(1);
     const tl_block_q8_0 *xb = (const tl_block_q8_0 *)x;
     for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wp[GD];
+        dec_blocks(wp, w, gs, left, sizeof(blk_q8_0x8), b, G);
         const blk_q8_0x8 *wb[GD];
-        const size_t ahead = PF_DEC + (b * sizeof(blk_q8_0x8) + PF_DEC >= left ? (GD - 1) * gs : 0);
 #pragma GCC unroll 4
-        for (int g = 0; g < G; g++) {
-            wb[g] = (const blk_q8_0x8 *)(w + (size_t)g * gs) + b;
-            prefetch_at(wb[g], ahead, sizeof(blk_q8_0x8));
-        }
+        for (int g = 0; g < G; g++) wb[g] = (const blk_q8_0x8 *)wp[g];
         __m256i s[GD];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
