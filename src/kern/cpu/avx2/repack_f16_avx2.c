@@ -127,10 +127,17 @@ TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
     int64_t k = 0;
     /* four elements a turn: one 64-byte line of each group */
     for (; k + 4 <= len; k += 4) {
-        if (C <= 2)
+        if (C <= 2) {
+            /* decode streams each weight byte once, from DRAM: each group's
+             * line PF_AHEAD bytes ahead; past the segment's end, the same
+             * offset in the next tile's group (G groups on), which would
+             * otherwise start cold, rather than what follows in this group
+             * (the next segment, or the tile's next group, being read) */
+            const size_t pf = 16 * (size_t)k + PF_AHEAD, end = 16 * (size_t)len;
+            const uint8_t *pw = pf < end ? w + pf : w + (size_t)G * gs + (pf - end);
 #pragma GCC unroll 4
-            for (int g = 0; g < G; g++)
-                _mm_prefetch((const char *)w + (size_t)g * gs + 16 * (size_t)k + PF_AHEAD, _MM_HINT_T0);
+            for (int g = 0; g < G; g++) _mm_prefetch((const char *)pw + (size_t)g * gs, _MM_HINT_T0);
+        }
 #pragma GCC unroll 4
         for (int e = 0; e < 4; e++) elem(acc, w + 16 * (size_t)(k + e), gs, xf + k + e, S, G, C);
     }
