@@ -73,6 +73,23 @@ TL_AVX2_INLINE void prefetch_at(const void *p, size_t ahead, size_t bytes) {
 }
 TL_AVX2_INLINE void prefetch_ahead(const void *p, size_t bytes) { prefetch_at(p, PF_AHEAD, bytes); }
 
+/* Slice part (< nparts) of the lines prefetch_at(p, ahead, bytes) asks
+ * for, slices in order. A K super-block is 19 (Q4_K) or 27 (Q6_K) lines:
+ * asked for all at once as the block starts, the prefetches queue up behind
+ * each other and stall the loads, so the K tiles ask for one slice per
+ * sub-block step instead (Zen 3, decode from DRAM, 2 threads taking turns
+ * at 64-row chunks: Q6_K +5-12%, Q4_K +0-8%; 1 thread Q6_K +15%). Finer
+ * slices (a line per chunk) were no faster. Decode from DRAM is not bound
+ * by the tiles' instructions: unrolling tile_q4_K's sub-block loop made it
+ * 7-19% faster from L2 and 5-10% slower from DRAM. */
+TL_AVX2_INLINE void prefetch_part(const void *p, size_t ahead, size_t bytes, size_t part,
+                                  size_t nparts) {
+    const char *q = (const char *)p + ahead;
+    const size_t n = (bytes + 63) / 64;
+    for (size_t i = n * part / nparts; i < n * (part + 1) / nparts; i++)
+        _mm_prefetch(q + 64 * i, _MM_HINT_T0);
+}
+
 /* The GD-group decode tiles (dec_fn) prefetch each of their GD streams
  * PF_DEC bytes ahead (Zen 3, 2 threads, decode from DRAM: Q8_0 best at
  * 768-1536, slower at 512 and 2048; Q4_0 end to end 1024 > 2048). */
@@ -125,7 +142,10 @@ typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint
  * offset in the next tile's group, which would otherwise start cold: with
  * short rows (k = 2048) the tiles were no faster than tile1 without that.
  * The K types keep tile1: four groups of their
- * 1-2 KB super-blocks were slower (Q4_K 35 -> 27 GB/s), two no faster. */
+ * 1-2 KB super-blocks were slower (Q4_K 35 -> 27 GB/s), two no faster.
+ * Measured again with prefetch_part's slices and a Q4_K tile that fits 16
+ * registers (one nibble at a time over the 4 groups, no spills): 11%
+ * faster from L2, but 14% (1 thread) slower from DRAM; 2 groups too. */
 typedef void (*dec_fn)(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,
                        size_t left, const uint8_t *x, const uint8_t *a);
 
@@ -567,12 +587,12 @@ TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, siz
     const __m256i dup1 = _mm256_add_epi8(dup0, _mm256_set1_epi16(8));
     const blk_q4_Kx8 *wb = (const blk_q4_Kx8 *)w;
     for (int64_t b = 0; b < nb; b++, wb++) {
-        if (C == 1) prefetch_ahead(wb, sizeof *wb);
         __m256i isum[CT];
         for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
         /* sub-blocks 2cp (low nibbles of chunk row cp) and 2cp + 1 (high) */
         for (int cp = 0; cp < 4; cp++) {
             const uint8_t *qc = wb->qs + 256 * cp;
+            if (C == 1) prefetch_part(wb, PF_AHEAD, sizeof *wb, (size_t)cp, 4);
             __m256i s[2][CT]; /* [nibble][token] */
             if (C == 1) {
                 /* one token: both nibbles of a chunk from one load */
@@ -645,6 +665,11 @@ static_assert(CT * 32 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the sc
 // W (nr, n) q4_K packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
 void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
+    /* decode: the tiles prefetch PF_AHEAD past the block in use, which
+     * leaves a call's first PF_AHEAD bytes cold unless the previous call
+     * ran into them, and the backend's threads take turns at 64-row chunks
+     * (Zen 3, 2 threads, decode from DRAM: +1-3%) */
+    if (nc < CT) prefetch_at(w, 0, PF_AHEAD);
     gemm_x8(&kind_q4_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
@@ -744,10 +769,10 @@ TL_AVX2_INLINE void tile_q6_K(const int C, int64_t nb, bool first, float *y, siz
     const __m256i m6 = _mm256_set1_epi8(0x3F);
     const blk_q6_Kx8 *wb = (const blk_q6_Kx8 *)w;
     for (int64_t b = 0; b < nb; b++, wb++) {
-        if (C == 1) prefetch_ahead(wb, sizeof *wb);
         __m256i isum[CT];
         for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
         for (int p = 0; p < 8; p++) {
+            if (C == 1) prefetch_part(wb, PF_AHEAD, sizeof *wb, (size_t)p, 8);
             const __m256i sc = _mm256_cvtepi8_epi16(ld128(wb->scp[p]));
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
@@ -802,5 +827,6 @@ static_assert(CT * 16 * TL_QK_K <= ACT_BYTES, "q6_K segment fits the scratch");
 // W (nr, n) q6_K packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
 void tl_avx2_gemm_q6_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
+    if (nc < CT) prefetch_at(w, 0, PF_AHEAD); /* as tl_avx2_gemm_q4_Kx8 */
     gemm_x8(&kind_q6_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
