@@ -96,11 +96,18 @@ TL_AVX2_INLINE void prefetch_part(const void *p, size_t ahead, size_t bytes, siz
 enum { PF_DEC = 1024 };
 
 /* wb[g] = block b of group g < G (groups gs bytes apart, blocks of blk
- * bytes), each stream prefetched PF_DEC ahead; within PF_DEC of the
- * group's end (left: its bytes from the tile's first block) the prefetch
- * goes to the same offset in the next tile's groups instead */
-TL_AVX2_INLINE void dec_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t left,
-                               size_t blk, int64_t b, const int G) {
+ * bytes) of a tile of G groups x C tokens. One group and one token (the
+ * last groups of a call): the block PF_AHEAD ahead is asked for. GD groups
+ * (decode): each stream PF_DEC ahead; within PF_DEC of the group's end
+ * (left: its bytes from the tile's first block) the prefetch goes to the
+ * same offset in the next tile's groups instead. */
+TL_AVX2_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t left,
+                                 size_t blk, int64_t b, const int G, const int C) {
+    if (G == 1) {
+        wb[0] = w + (size_t)b * blk;
+        if (C == 1) prefetch_ahead(wb[0], blk);
+        return;
+    }
     const size_t ahead = PF_DEC + ((size_t)b * blk + PF_DEC >= left ? (GD - 1) * gs : 0);
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++) {
@@ -211,11 +218,20 @@ static void gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *
         tile_##T(1, nb, first, y, ldy, w, x, ldx, a, lda);                                   \
     }
 
-/* dec_T_4: the dec_fn instance of an always-inline body dec_T(G, ...), G = GD */
-#define X8_DEC(T)                                                                              \
+/* tile_T_full, tile_T_1 and dec_T_4: the instances of one always-inline body
+ * tile_T(G, C, ...) of G groups x C tokens, for (1, CT), (1, 1) and (GD, 1) */
+#define X8_TILES_G(T)                                                                         \
+    static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
+                                const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \
+        tile_##T(1, CT, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                           \
+    }                                                                                        \
+    static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
+                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
+        tile_##T(1, 1, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                            \
+    }                                                                                        \
     static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
                             size_t left, const uint8_t *x, const uint8_t *a) {                 \
-        dec_##T(GD, nb, first, y, w, gs, left, x, a);                                          \
+        tile_##T(GD, 1, nb, first, y, 0, w, gs, left, x, 0, a, 0);                             \
     }
 
 /* Fills packed block b of a group from block b of its 8 rows. */
@@ -285,83 +301,55 @@ static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     }
 }
 
-TL_AVX2_INLINE void tile_q4_0(const int C, int64_t nb, bool first, float *y, size_t ldy,
-                              const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
-                              size_t lda) {
-    __m256 acc[CT];
-    for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
+/* G groups x C tokens (G = 1: tile_fn, C = CT or 1; C = 1: dec_fn, G = GD) */
+TL_AVX2_INLINE void tile_q4_0(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    __m256 acc[GD][CT];
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    const blk_q4_0x8 *wb = (const blk_q4_0x8 *)w;
-    for (int64_t b = 0; b < nb; b++, wb++) {
-        if (C == 1) prefetch_ahead(wb, sizeof *wb);
-        __m256i s[CT];
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wp[GD];
+        group_blocks(wp, w, gs, left, sizeof(blk_q4_0x8), b, G, C);
+        const blk_q4_0x8 *wb[GD];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) wb[g] = (const blk_q4_0x8 *)wp[g];
+        __m256i s[GD][CT];
         /* chunk j < 4: low nibbles of chunk j (elements 4j..), else high
          * nibbles of chunk j - 4 (elements 16 + 4(j-4)..) */
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
-            const __m256i v = ld256(wb->qs + 32 * (j & 3));
-            const __m256i q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) {
-                const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b;
-                const __m256i p = _mm256_maddubs_epi16(q, bcast4(xb->qs + 4 * j));
-                s[c] = j ? _mm256_add_epi16(s[c], p) : p;
-                KEEP(s[c]);
-            }
-        }
-        const __m256 dw = ld_f16x8(wb->d);
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            const act_q4_0 *ac = (const act_q4_0 *)(a + (size_t)c * lda) + b;
-            const __m256i i32 =
-                _mm256_sub_epi32(_mm256_madd_epi16(s[c], ones), _mm256_set1_epi32(ac->sy));
-            const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(ac->d));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), dd, acc[c]);
-        }
-    }
-    for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
-}
-X8_TILES(q4_0)
-
-// G = GD groups of q4_0x8 x one q8_0 token (dec_fn), tile_q4_0's arithmetic per group
-TL_AVX2_INLINE void dec_q4_0(const int G, int64_t nb, bool first, float *y, const uint8_t *w,
-                             size_t gs, size_t left, const uint8_t *x, const uint8_t *a) {
-    __m256 acc[GD];
-    for (int g = 0; g < G; g++) acc[g] = acc_init(first, y + 8 * g);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    const tl_block_q8_0 *xb = (const tl_block_q8_0 *)x;
-    const act_q4_0 *ac = (const act_q4_0 *)a;
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wp[GD];
-        dec_blocks(wp, w, gs, left, sizeof(blk_q4_0x8), b, G);
-        const blk_q4_0x8 *wb[GD];
-#pragma GCC unroll 4
-        for (int g = 0; g < G; g++) wb[g] = (const blk_q4_0x8 *)wp[g];
-        __m256i s[GD];
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            const __m256i xv = bcast4(xb[b].qs + 4 * j);
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
                 const __m256i v = ld256(wb[g]->qs + 32 * (j & 3));
                 const __m256i q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
-                const __m256i p = _mm256_maddubs_epi16(q, xv);
-                s[g] = j ? _mm256_add_epi16(s[g], p) : p;
-                KEEP(s[g]);
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) {
+                    const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b;
+                    const __m256i p = _mm256_maddubs_epi16(q, bcast4(xb->qs + 4 * j));
+                    s[g][c] = j ? _mm256_add_epi16(s[g][c], p) : p;
+                    KEEP(s[g][c]);
+                }
             }
         }
-        const __m256i sy = _mm256_set1_epi32(ac[b].sy);
-        const __m256 dy = _mm256_set1_ps(ac[b].d);
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
-            const __m256i i32 = _mm256_sub_epi32(_mm256_madd_epi16(s[g], ones), sy);
-            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
-                                     acc[g]);
+            const __m256 dw = ld_f16x8(wb[g]->d);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const act_q4_0 *ac = (const act_q4_0 *)(a + (size_t)c * lda) + b;
+                const __m256i i32 =
+                    _mm256_sub_epi32(_mm256_madd_epi16(s[g][c], ones), _mm256_set1_epi32(ac->sy));
+                const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(ac->d));
+                acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), dd, acc[g][c]);
+            }
         }
     }
-    for (int g = 0; g < G; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
-X8_DEC(q4_0)
+X8_TILES_G(q4_0)
 
 static const x8_kind kind_q4_0 = {
     .qk = TL_QK4_0, .wblk = sizeof(blk_q4_0x8), .xblk = sizeof(tl_block_q8_0),
@@ -418,76 +406,52 @@ static void prep_q8_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     }
 }
 
-TL_AVX2_INLINE void tile_q8_0(const int C, int64_t nb, bool first, float *y, size_t ldy,
-                              const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
-                              size_t lda) {
-    __m256 acc[CT];
-    for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
+/* G groups x C tokens (G = 1: tile_fn, C = CT or 1; C = 1: dec_fn, G = GD) */
+TL_AVX2_INLINE void tile_q8_0(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    __m256 acc[GD][CT];
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
     const __m256i ones = _mm256_set1_epi16(1);
-    const blk_q8_0x8 *wb = (const blk_q8_0x8 *)w;
-    for (int64_t b = 0; b < nb; b++, wb++) {
-        if (C == 1) prefetch_ahead(wb, sizeof *wb);
-        __m256i s[CT];
-#pragma GCC unroll 8
-        for (int g = 0; g < 8; g++) {
-            const __m256i q = ld256(wb->qs + 32 * g);
-            const __m256i u = _mm256_abs_epi8(q);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) {
-                const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b;
-                const __m256i p = _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(u, _mm256_sign_epi8(bcast4(xb->qs + 4 * g), q)), ones);
-                s[c] = g ? _mm256_add_epi32(s[c], p) : p;
-                KEEP(s[c]);
-            }
-        }
-        const __m256 dw = ld_f16x8(wb->d);
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            const float dy = ((const float *)(a + (size_t)c * lda))[b];
-            const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(dy));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]), dd, acc[c]);
-        }
-    }
-    for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
-}
-X8_TILES(q8_0)
-
-// G = GD groups of q8_0x8 x one q8_0 token (dec_fn), tile_q8_0's arithmetic per group
-TL_AVX2_INLINE void dec_q8_0(const int G, int64_t nb, bool first, float *y, const uint8_t *w,
-                             size_t gs, size_t left, const uint8_t *x, const uint8_t *a) {
-    __m256 acc[GD];
-    for (int g = 0; g < G; g++) acc[g] = acc_init(first, y + 8 * g);
-    const __m256i ones = _mm256_set1_epi16(1);
-    const tl_block_q8_0 *xb = (const tl_block_q8_0 *)x;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wp[GD];
-        dec_blocks(wp, w, gs, left, sizeof(blk_q8_0x8), b, G);
+        group_blocks(wp, w, gs, left, sizeof(blk_q8_0x8), b, G, C);
         const blk_q8_0x8 *wb[GD];
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) wb[g] = (const blk_q8_0x8 *)wp[g];
-        __m256i s[GD];
+        __m256i s[GD][CT];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
-            const __m256i xv = bcast4(xb[b].qs + 4 * j);
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
                 const __m256i q = ld256(wb[g]->qs + 32 * j);
-                const __m256i p = _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(xv, q)), ones);
-                s[g] = j ? _mm256_add_epi32(s[g], p) : p;
-                KEEP(s[g]);
+                const __m256i u = _mm256_abs_epi8(q);
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) {
+                    const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b;
+                    const __m256i p = _mm256_madd_epi16(
+                        _mm256_maddubs_epi16(u, _mm256_sign_epi8(bcast4(xb->qs + 4 * j), q)), ones);
+                    s[g][c] = j ? _mm256_add_epi32(s[g][c], p) : p;
+                    KEEP(s[g][c]);
+                }
             }
         }
-        const __m256 dy = _mm256_set1_ps(((const float *)a)[b]);
 #pragma GCC unroll 4
-        for (int g = 0; g < G; g++)
-            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[g]), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
-                                     acc[g]);
+        for (int g = 0; g < G; g++) {
+            const __m256 dw = ld_f16x8(wb[g]->d);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const float dy = ((const float *)(a + (size_t)c * lda))[b];
+                const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(dy));
+                acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[g][c]), dd, acc[g][c]);
+            }
+        }
     }
-    for (int g = 0; g < G; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
-X8_DEC(q8_0)
+X8_TILES_G(q8_0)
 
 static const x8_kind kind_q8_0 = {
     .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_block_q8_0),
