@@ -121,6 +121,37 @@ static void act_sums(const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t n
     }
 }
 
+/* q[j], j < 8: 4 quants of each of the 16 rows of a packed block (at qb),
+ * unsigned, against activation bytes 4j .. 4j+3: q8, the 8 biased chunks;
+ * else q4_0's 4 chunks, low nibbles then high */
+TL_AVX512_INLINE void ld_quants(__m512i q[8], const uint8_t *qb, const bool q8) {
+    if (q8) {
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) q[j] = _mm512_loadu_si512(qb + 64 * j);
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m512i v = _mm512_loadu_si512(qb + 64 * j);
+            q[j] = _mm512_and_si512(v, m4);
+            q[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+    }
+}
+
+/* per row lane: seed + sum_j q[j] . xq[4j .. 4j+3], in one chain, or in two
+ * (odd j in the second, added at the end) so that the 5-cycle vpdpbusd
+ * latency does not bound a tile of few tokens */
+TL_AVX512_INLINE __m512i dot_block(const __m512i q[8], const int8_t *xq, int32_t seed, const bool two) {
+    __m512i s0 = _mm512_set1_epi32(seed), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        if (two && (j & 1)) s1 = _mm512_dpbusd_epi32(s1, q[j], tl_avx512_bcast4(xq + 4 * j));
+        else s0 = _mm512_dpbusd_epi32(s0, q[j], tl_avx512_bcast4(xq + 4 * j));
+    }
+    return two ? _mm512_add_epi32(s0, s1) : s0;
+}
+
 /* One group of 16 packed rows x C tokens over blocks [b0, b0 + nb) of nbt:
  *   y[c * ldy + i] (+)= sum_b row i . token c   (first: start from 0)
  * q8: the q8_0 layout (8 biased chunks), else q4_0's (4 nibble chunks). */
@@ -132,7 +163,6 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
     __m512 acc[CT];
     for (int c = 0; c < C; c++)
         acc[c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + (size_t)c * ldy);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *qb = grp + (size_t)(b0 + b) * qbytes;
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dsc + (size_t)(b0 + b) * 32)));
@@ -143,31 +173,12 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
             if ((b0 + b) % 2 == 0)
                 _mm_prefetch((const char *)dsc + (b0 + b + PF_AHEAD / qbytes) * 32, _MM_HINT_T0);
         }
-        /* q[g]: 4 quants of every row, against activation bytes 4g .. 4g+3 */
         __m512i q[8];
-        if (q8) {
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) q[g] = _mm512_loadu_si512(qb + 64 * g);
-        } else {
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++) {
-                const __m512i v = _mm512_loadu_si512(qb + 64 * g);
-                q[g] = _mm512_and_si512(v, m4);
-                q[g + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            }
-        }
+        ld_quants(q, qb, q8);
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++) {
             const int8_t *xq = ((const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0 + b)->qs;
-            /* few tokens: two chains, so the 5-cycle vpdpbusd latency is not
-             * the decode loop's bound */
-            __m512i s0 = _mm512_set1_epi32(sy[c * KSEG + b]), s1 = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) {
-                if (C <= 2 && (g & 1)) s1 = _mm512_dpbusd_epi32(s1, q[g], tl_avx512_bcast4(xq + 4 * g));
-                else s0 = _mm512_dpbusd_epi32(s0, q[g], tl_avx512_bcast4(xq + 4 * g));
-            }
-            if (C <= 2) s0 = _mm512_add_epi32(s0, s1);
+            const __m512i s0 = dot_block(q, xq, sy[c * KSEG + b], C <= 2);
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * KSEG + b])), acc[c]);
         }
@@ -199,7 +210,6 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
     __m512 acc[DG];
 #pragma GCC unroll 4
     for (int g = 0; g < DG; g++) acc[g] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + 16 * g);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(b0 + b) * qbytes, pf = off + PF_DEC;
         const int8_t *xq = ((const tl_block_q8_0 *)x + b0 + b)->qs;
@@ -213,24 +223,8 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
             if ((b0 + b) % 2 == 0)
                 _mm_prefetch((const char *)dsc + (b0 + b + PF_DEC / qbytes) * 32, _MM_HINT_T0);
             __m512i q[8];
-            if (q8) {
-#pragma GCC unroll 8
-                for (int j = 0; j < 8; j++) q[j] = _mm512_loadu_si512(qb + 64 * j);
-            } else {
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; j++) {
-                    const __m512i v = _mm512_loadu_si512(qb + 64 * j);
-                    q[j] = _mm512_and_si512(v, m4);
-                    q[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-                }
-            }
-            __m512i s0 = _mm512_set1_epi32(sy[b]), s1 = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                if (j & 1) s1 = _mm512_dpbusd_epi32(s1, q[j], tl_avx512_bcast4(xq + 4 * j));
-                else s0 = _mm512_dpbusd_epi32(s0, q[j], tl_avx512_bcast4(xq + 4 * j));
-            }
-            s0 = _mm512_add_epi32(s0, s1);
+            ld_quants(q, qb, q8);
+            const __m512i s0 = dot_block(q, xq, sy[b], true);
             const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dsc + (size_t)(b0 + b) * 32)));
             acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw, dd), acc[g]);
         }
