@@ -166,7 +166,7 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *qb = grp + (size_t)(b0 + b) * qbytes;
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dsc + (size_t)(b0 + b) * 32)));
-        if (C == 1 && PF_AHEAD) {
+        if (C == 1 && PF_AHEAD > 0) {
 #pragma GCC unroll 8
             for (size_t o = 0; o < qbytes; o += 64) _mm_prefetch((const char *)qb + PF_AHEAD + o, _MM_HINT_T0);
             /* a 64-byte line of scales serves two blocks */

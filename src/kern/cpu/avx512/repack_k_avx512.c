@@ -320,7 +320,7 @@ TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t 
     for (int64_t b = 0; b < nb; b++) {
         const q6_Kx16_body *wb = body + b;
         /* the d rows (32 bytes a super-block) as many super-blocks ahead */
-        if (C == 1 && PF_AHEAD)
+        if (C == 1 && PF_AHEAD > 0)
             _mm_prefetch((const char *)dsc + (b + 1 + PF_AHEAD / sizeof *wb) * 32, _MM_HINT_T0);
         const tl_block_q8_K *xb[CT6];
         __m512 part[CT6];
