@@ -31,6 +31,18 @@ void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, cons
 size_t tl_tile_copy16_row_size(int64_t n);
 void tl_tile_copy16_pack(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 
+/* Where a decode tile's weight stream asks for data ahead: ahead bytes past
+ * pos of the run of end bytes at p that the tile reads; once that falls past
+ * the run's end, the same distance into the run at next (the next tile's,
+ * which would otherwise start cold) rather than what follows this run in
+ * memory (another group of this tile, being read already, or a later K
+ * segment). Each stream of a tile calls it with its own p and next. */
+static inline const uint8_t *tl_tile_pf_target(const uint8_t *p, size_t pos, size_t ahead,
+                                               size_t end, const uint8_t *next) {
+    const size_t t = pos + ahead;
+    return t < end ? p + t : next + (t - end);
+}
+
 /* The K-quant gemm driver, expanded in an ISA file as the body of
  *   gemm(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
  *        const void *vw, size_t ldw, const void *vx, size_t ldx)

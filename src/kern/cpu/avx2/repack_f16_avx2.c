@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "kern/cpu/avx2/avx2.h"
+#include "kern/cpu/tiles.h"
 
 enum {
     CT = 6,            /* tokens per prefill tile (of 2 groups) */
@@ -133,8 +134,8 @@ TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
              * offset in the next tile's group (G groups on), which would
              * otherwise start cold, rather than what follows in this group
              * (the next segment, or the tile's next group, being read) */
-            const size_t pf = 16 * (size_t)k + PF_AHEAD, end = 16 * (size_t)len;
-            const uint8_t *pw = pf < end ? w + pf : w + (size_t)G * gs + (pf - end);
+            const uint8_t *pw =
+                tl_tile_pf_target(w, 16 * (size_t)k, PF_AHEAD, 16 * (size_t)len, w + (size_t)G * gs);
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) _mm_prefetch((const char *)pw + (size_t)g * gs, _MM_HINT_T0);
         }

@@ -211,13 +211,13 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
 #pragma GCC unroll 4
     for (int g = 0; g < DG; g++) acc[g] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + 16 * g);
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)(b0 + b) * qbytes, pf = off + PF_DEC;
+        const size_t off = (size_t)(b0 + b) * qbytes;
         const int8_t *xq = ((const tl_block_q8_0 *)x + b0 + b)->qs;
         const __m512 dd = _mm512_set1_ps(dy[b]);
 #pragma GCC unroll 4
         for (int g = 0; g < DG; g++) {
             const uint8_t *grp = w + (size_t)g * gs, *qb = grp + off, *dsc = grp + qend;
-            const uint8_t *pfp = pf < qend ? grp + pf : grp + DG * gs + (pf - qend);
+            const uint8_t *pfp = tl_tile_pf_target(grp, off, PF_DEC, qend, grp + DG * gs);
 #pragma GCC unroll 8
             for (size_t o = 0; o < qbytes; o += 64) _mm_prefetch((const char *)pfp + o, _MM_HINT_T0);
             if ((b0 + b) % 2 == 0)
