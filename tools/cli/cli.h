@@ -22,7 +22,7 @@ typedef struct cli_opts {
     const char *tokens_file;
     const char *out_file;
     const char *inp_file;
-    int bench_p, bench_n, bench_r;
+    int bench_p, bench_n, bench_r, bench_d;
     bool csv;
     const char *dtype;    /* --dtype: convert weights at load */
 } cli_opts;

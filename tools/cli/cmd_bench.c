@@ -1,5 +1,7 @@
 /* cmd_bench.c — `torchless bench`: prompt processing (pp) and generation (tg)
- * tokens per second, mean ± stddev over repetitions, like llama-bench. */
+ * tokens per second, mean ± stddev over repetitions, like llama-bench; with
+ * -d D both are timed after D tokens already in the cache (llama-bench's -d,
+ * ik_llama.cpp's -gp), where attention over the cache adds to the weights. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +20,8 @@ int cmd_bench(int argc, char **argv, int first) {
     cli_opts o;
     const char *pos[1];
     if (cli_parse(argc, argv, first, &o, pos, 1) != 1 || o.bench_p < 0 || o.bench_n < 0 ||
-        o.bench_r < 1) {
-        fprintf(stderr, "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--csv] [--kv-dtype f16|f32|q8_0]\n");
+        o.bench_d < 0 || o.bench_r < 1 || o.bench_d > (1 << 20) - o.bench_p - o.bench_n) {
+        fprintf(stderr, "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-d 0] [-r 3] [--csv] [--kv-dtype f16|f32|q8_0]\n");
         return 2;
     }
     o.model = pos[0];
@@ -27,10 +29,11 @@ int cmd_bench(int argc, char **argv, int first) {
     if (!m) return 1;
     tl_model_info in;
     tl_model_get_info(m, &in);
-    const int p = o.bench_p, n = o.bench_n, r = o.bench_r;
+    const int p = o.bench_p, n = o.bench_n, r = o.bench_r, d = o.bench_d;
     tl_context_params cp = tl_context_default_params();
-    cp.n_ctx = p + n + 1;
+    cp.n_ctx = d + p + n + 1;
     cp.n_batch = p > 0 ? p : 1;
+    if (cp.n_batch < d) cp.n_batch = d < 512 ? d : 512; /* the depth's prefill */
     cp.kv_type = o.kv_type;
     tl_context *c = NULL;
     if (tl_context_init(m, &cp, &c) != TL_OK) {
@@ -38,52 +41,64 @@ int cmd_bench(int argc, char **argv, int first) {
         tl_model_free(m);
         return 1;
     }
-    /* a fixed pseudo-random prompt: speed does not depend on the ids */
+    /* a fixed pseudo-random depth and prompt: speed does not depend on the ids */
     const int nv = tl_model_n_vocab(m);
-    tl_token *toks = malloc(sizeof(tl_token) * (size_t)(p > 0 ? p : 1));
+    tl_token *toks = malloc(sizeof(tl_token) * (size_t)(d + p + 1));
     uint64_t x = 88172645463325252ull;
-    for (int i = 0; i < p; i++) {
+    for (int i = 0; i < d + p; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         toks[i] = (tl_token)(x % (uint64_t)nv);
     }
     double *pp = calloc(r, sizeof(double)), *tg = calloc(r, sizeof(double));
     tl_token t0 = tl_token_bos(m) >= 0 ? tl_token_bos(m) : 0;
-    tl_decode(c, &t0, 1); /* warm-up: page in weights, spin up threads */
-    for (int rep = 0; rep < r; rep++) {
+    /* warm-up (page in weights, spin up threads), then the depth, once */
+    tl_status st = tl_decode(c, &t0, 1);
+    tl_context_reset(c);
+    if (st == TL_OK && d > 0) st = tl_decode(c, toks, d);
+    for (int rep = 0; rep < r && st == TL_OK; rep++) {
         if (p > 0) {
-            tl_context_reset(c);
+            tl_context_truncate(c, d);
             double t = cli_now();
-            tl_decode(c, toks, p);
+            st = tl_decode(c, toks + d, p);
             pp[rep] = p / (cli_now() - t);
         }
-        if (n > 0) {
-            tl_context_reset(c);
+        if (n > 0 && st == TL_OK) {
+            tl_context_truncate(c, d);
             tl_token tok = t0;
             double t = cli_now();
-            for (int i = 0; i < n; i++) {
-                tl_decode(c, &tok, 1);
+            for (int i = 0; i < n && st == TL_OK; i++) {
+                st = tl_decode(c, &tok, 1);
                 tok = (tl_token)((tok + 1) % nv);
             }
             tg[rep] = n / (cli_now() - t);
         }
     }
+    if (st != TL_OK) {
+        fprintf(stderr, "torchless: error: %s\n", tl_context_error(c));
+        free(pp), free(tg), free(toks);
+        tl_context_free(c);
+        tl_model_free(m);
+        return 1;
+    }
     double pm, ps, gm, gs;
     stats(pp, r, &pm, &ps);
     stats(tg, r, &gm, &gs);
+    char at[32] = ""; /* the test names' depth suffix: "pp128@d2048" */
+    if (d > 0) snprintf(at, sizeof at, "@d%d", d);
     if (o.csv) {
-        if (p > 0) printf("pp%d,%.2f,%.2f\n", p, pm, ps);
-        if (n > 0) printf("tg%d,%.2f,%.2f\n", n, gm, gs);
+        if (p > 0) printf("pp%d%s,%.2f,%.2f\n", p, at, pm, ps);
+        if (n > 0) printf("tg%d%s,%.2f,%.2f\n", n, at, gm, gs);
     } else {
         printf("| model | type | size | threads | cpu | test | t/s | GB/s |\n");
         printf("|---|---|---|---|---|---|---|---|\n");
         const char *name = strrchr(o.model, '/') ? strrchr(o.model, '/') + 1 : o.model;
         double gib = in.weight_bytes / 1073741824.0;
         if (p > 0)
-            printf("| %s | %s | %.2f GiB | %d | %s | pp%d | %.2f ± %.2f | |\n", name, in.file_type,
-                   gib, o.threads, tl_cpu_variant(), p, pm, ps);
+            printf("| %s | %s | %.2f GiB | %d | %s | pp%d%s | %.2f ± %.2f | |\n", name,
+                   in.file_type, gib, o.threads, tl_cpu_variant(), p, at, pm, ps);
         if (n > 0)
-            printf("| %s | %s | %.2f GiB | %d | %s | tg%d | %.2f ± %.2f | %.1f |\n", name,
-                   in.file_type, gib, o.threads, tl_cpu_variant(), n, gm, gs,
+            printf("| %s | %s | %.2f GiB | %d | %s | tg%d%s | %.2f ± %.2f | %.1f |\n", name,
+                   in.file_type, gib, o.threads, tl_cpu_variant(), n, at, gm, gs,
                    gm * in.weight_bytes / 1e9);
     }
     free(pp);

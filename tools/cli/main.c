@@ -14,7 +14,7 @@ static const char *k_usage =
     "       torchless logits MODEL --tokens FILE --out FILE [--kv-dtype f16|f32|q8_0]\n"
     "       torchless info MODEL                        format, hyperparameters, tensors\n"
     "       torchless tokenize MODEL (TEXT | --inp FILE)\n"
-    "       torchless bench MODEL [-t N] [-p 128] [-n 32] [-r 3] [--kv-dtype T] [--csv]\n"
+    "       torchless bench MODEL [-t N] [-p 128] [-n 32] [-d 0] [-r 3] [--kv-dtype T] [--csv]\n"
     "       torchless quantize IN.gguf OUT.gguf TYPE [--threads N] [--pure]\n"
     "                                    TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k\n"
     "                                    q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
@@ -83,6 +83,7 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char **pos, i
         INT_OPT("-n", o->bench_n);
         INT_OPT("-p", o->bench_p);
         INT_OPT("-r", o->bench_r);
+        INT_OPT("-d", o->bench_d);
         INT_OPT("--threads", o->threads);
         INT_OPT("-t", o->threads);
         INT_OPT("--max-seq-len", o->max_seq_len);
