@@ -8,7 +8,10 @@
  * gemm), else its gemm, else vec_dot loops, in calls of as many rows as the
  * backend's chunks; reported as GMAC/s of CPU time, and the same for one
  * token (the decode GEMV), with the (original) weight bytes/s.
- * KB_TYPE=Q4_0 (etc.) runs one type. Also built by CMake: build/bin/kbench. */
+ * KB_TYPE=Q4_0 (etc.) runs one type; KB_TYPE=attn times the F16 attention
+ * tiles (attn_qk_f16, attn_pv_f16) on one L1-resident tile of 64 keys for
+ * R = 1, 4, 8, 16 query rows and head size 64 and 128, as GMAC/s.
+ * Also built by CMake: build/bin/kbench. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +80,39 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     free(w), free(wp), free(x), free(f), free(y);
 }
 
+/* the attention tiles: S (R, 64) = Q (R, hd) . K^T, O (R, hd) += P (R, 64) @ V */
+static void run_attn(const tl_kern *kern) {
+    enum { NT = 64, RMAX = 16, HMAX = 128 };
+    static float q[RMAX * HMAX], s[RMAX * NT], o[RMAX * HMAX], f[NT * HMAX];
+    static uint16_t kv[NT * HMAX];
+    uint64_t st = 88172645463325252ull;
+    for (int i = 0; i < NT * HMAX; i++) f[i] = frand(&st);
+    kern->from_float[TL_DTYPE_F16](f, kv, NT * HMAX);
+    for (int i = 0; i < RMAX * HMAX; i++) q[i] = 0.1f * frand(&st);
+    for (int i = 0; i < RMAX * NT; i++) s[i] = frand(&st) * 0.01f;
+    const int rs[] = { 1, 4, 8, 16 }, hds[] = { 64, 128 };
+    for (int hi = 0; hi < 2; hi++)
+        for (int ri = 0; ri < 4; ri++) {
+            const int R = rs[ri], hd = hds[hi];
+            double rate[2];
+            for (int op = 0; op < 2; op++) {
+                int reps = 0;
+                double t0 = cpu_now(), t1;
+                do {
+                    for (int j = 0; j < 64; j++) {
+                        if (op == 0) kern->attn_qk_f16(R, NT, hd, q, kv, (size_t)hd, s, NT);
+                        else kern->attn_pv_f16(R, NT, hd, o, s, NT, kv, (size_t)hd);
+                    }
+                    reps += 64;
+                    t1 = cpu_now();
+                } while (t1 - t0 < 0.2);
+                rate[op] = (double)R * NT * hd * reps / (t1 - t0) * 1e-9;
+            }
+            printf("%-6s attn  R=%-2d hd=%-3d nt=%d   qk %6.2f GMAC/s   pv %6.2f GMAC/s\n", kern->name, R,
+                   hd, NT, rate[0], rate[1]);
+        }
+}
+
 int main(int argc, char **argv) {
     const int64_t k = argc > 1 ? atoll(argv[1]) : 2048, d = argc > 2 ? atoll(argv[2]) : 2048;
     const int ntok = argc > 3 ? atoi(argv[3]) : 64;
@@ -84,6 +120,10 @@ int main(int argc, char **argv) {
     const tl_dtype types[] = { TL_DTYPE_Q4_0, TL_DTYPE_Q8_0, TL_DTYPE_Q4_K, TL_DTYPE_Q6_K, TL_DTYPE_F16,
                               TL_DTYPE_BF16 };
     const tl_kern *kern = tl_kern_get();
+    if (only && !strcmp(only, "attn")) {
+        run_attn(kern);
+        return 0;
+    }
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (!only || !strcmp(only, tl_dtype_name(types[i]))) run(kern, types[i], k, d, ntok);
     return 0;

@@ -10,9 +10,10 @@
  *     and against ref's vec_dot within the float-rounding bound below;
  *   - float vec_dot tails (n not a multiple of the vector width);
  *   - repacked weights (pack + gemm) against ref's vec_dot;
- *   - the row kernels of the non-matmul ops (attention dot, axpy_f16,
- *     axpy_q8_0, scale, silu_mul, norm_row): bit-exact where kern.h says
- *     so, else within a summation-order bound;
+ *   - the row kernels of the non-matmul ops (exp_sum, max_f32, axpy_q8_0, scale,
+ *     silu_mul, norm_row) and the F16 attention tiles (attn_qk_f16,
+ *     attn_pv_f16, around their register tiles' edges): bit-exact where
+ *     kern.h says so, else within a summation-order bound;
  *   - the TL_CPU override;
  *   - whose BF16 kernels each variant holds (printed, for
  *     scripts/test-avx512.sh): avx512's own exactly where the CPU has
@@ -308,6 +309,58 @@ static void test_repack(const tl_kern *v) {
     }
 }
 
+/* ---- attention tiles over an F16 cache ------------------------------------ */
+
+/* attn_qk_f16 and attn_pv_f16 against the reference for row counts, key
+ * counts and head sizes around the variants' tile edges (4 x 2, 1 x 8,
+ * vectors of 8 and 16), with cache rows further apart than a head */
+static void test_attn_tiles(const tl_kern *v) {
+    const tl_kern *ref = tl_kern_ref();
+    enum { RM = 17, NTM = 67, HM = 264 };
+    static float q[RM * HM], sa[RM * NTM], sb[RM * NTM], pw[RM * NTM], oa[RM * HM], ob[RM * HM];
+    static float kvf[NTM * 2 * HM];
+    static uint16_t kv[NTM * 2 * HM];
+    const int Rs[] = { 1, 3, 4, 5, 8, 16, 17 }, nts[] = { 1, 2, 7, 8, 9, 64, 67 };
+    const int hds[] = { 8, 13, 20, 64, 80, 128, 136, 264 };
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+        const int hd = hds[hi];
+        const size_t ld = 2 * (size_t)hd + 8; /* elements between cache rows */
+        for (size_t i = 0; i < NTM * ld; i++) kvf[i] = tl_test_normal();
+        ref->from_float[TL_DTYPE_F16](kvf, kv, (int64_t)(NTM * ld));
+        ref->to_float[TL_DTYPE_F16](kv, kvf, (int64_t)(NTM * ld));
+        for (int i = 0; i < RM * hd; i++) q[i] = tl_test_normal() * 0.3f;
+        for (size_t ri = 0; ri < sizeof Rs / sizeof Rs[0]; ri++)
+            for (size_t ni = 0; ni < sizeof nts / sizeof nts[0]; ni++) {
+                const int R = Rs[ri], nt = nts[ni];
+                int bad = 0;
+                /* S (R, nt) rows NTM apart */
+                ref->attn_qk_f16(R, nt, hd, q, kv, ld, sa, NTM);
+                v->attn_qk_f16(R, nt, hd, q, kv, ld, sb, NTM);
+                for (int r = 0; r < R; r++)
+                    for (int i = 0; i < nt; i++) {
+                        const double tol = dot_tol(q + r * hd, kvf + i * ld, hd, hd / 8 + 1);
+                        bad += !(fabs(sa[r * NTM + i] - sb[r * NTM + i]) <= tol);
+                    }
+                CHECKF(bad == 0, "%s attn_qk_f16 R=%d nt=%d hd=%d: %d scores off ref", v->name, R, nt,
+                       hd, bad);
+                /* O (R, hd) += P (R, nt) @ V, P with zeros as masked keys */
+                for (int i = 0; i < R * NTM; i++) pw[i] = i % 11 == 0 ? 0.0f : tl_test_uniform();
+                for (int i = 0; i < R * hd; i++) oa[i] = ob[i] = tl_test_normal();
+                ref->attn_pv_f16(R, nt, hd, oa, pw, NTM, kv + hd, ld);
+                v->attn_pv_f16(R, nt, hd, ob, pw, NTM, kv + hd, ld);
+                bad = 0;
+                for (int r = 0; r < R; r++)
+                    for (int d = 0; d < hd; d++) {
+                        double m1 = fabs(ob[r * hd + d]);
+                        for (int i = 0; i < nt; i++) m1 += fabs(pw[r * NTM + i] * kvf[i * ld + hd + d]);
+                        bad += !(fabs(oa[r * hd + d] - ob[r * hd + d]) <= (nt + 16) * ldexp(1.0, -23) * m1);
+                    }
+                CHECKF(bad == 0, "%s attn_pv_f16 R=%d nt=%d hd=%d: %d outputs off ref", v->name, R, nt,
+                       hd, bad);
+            }
+    }
+}
+
 /* ---- row kernels of the non-matmul ops ------------------------------------ */
 
 static void test_row_kernels(const tl_kern *v) {
@@ -330,19 +383,18 @@ static void test_row_kernels(const tl_kern *v) {
         static float hd[N];
         tl_kern_ref()->to_float[TL_DTYPE_F16](h, hd, n);
 
-        /* q . K[j] */
-        const float got = v->dot_f32_f16(n, x, h), want = ref->dot_f32_f16(n, x, h);
-        CHECKF(fabs(got - want) <= dot_tol(x, hd, n, n / 8 + 1), "%s dot_f32_f16 n=%d: %.9g vs %.9g",
-               v->name, n, got, want);
-
-        /* y += a * V[j]: one rounding (fma) against two */
+        /* exp(x - m): tl_vexpf lane for lane, the sum in any order */
+        for (int i = 0; i < n; i++) ya[i] = yb[i] = i % 29 == 0 ? -INFINITY : -0.6f * fabsf(g[i]);
+        const float sa = ref->exp_sum(n, ya, 0.5f), sb = v->exp_sum(n, yb, 0.5f);
         int bad = 0;
-        for (int i = 0; i < n; i++) ya[i] = yb[i] = x[i];
-        ref->axpy_f16(n, ya, 0.37f, h);
-        v->axpy_f16(n, yb, 0.37f, h);
-        for (int i = 0; i < n; i++)
-            if (!(fabsf(ya[i] - yb[i]) <= ldexpf(fabsf(x[i]) + fabsf(0.37f * hd[i]), -22))) bad++;
-        CHECKF(bad == 0, "%s axpy_f16 n=%d: %d outputs off", v->name, n, bad);
+        for (int i = 0; i < n; i++) bad += memcmp(&ya[i], &yb[i], sizeof(float)) != 0;
+        CHECKF(bad == 0, "%s exp_sum n=%d: %d outputs differ from ref", v->name, n, bad);
+        CHECKF(fabsf(sa - sb) <= ldexpf(sa, -22) * (float)(n / 8 + 1), "%s exp_sum n=%d: sum %.9g vs %.9g",
+               v->name, n, sb, sa);
+
+        /* max: exact, whatever the order */
+        CHECKF(v->max_f32(n, x) == ref->max_f32(n, x), "%s max_f32 n=%d: %g vs %g", v->name, n,
+               v->max_f32(n, x), ref->max_f32(n, x));
 
         /* y += a * V[j] from Q8_0 blocks (the whole blocks of the row):
          * bit-exact with ref, and ref within two roundings of y + a * deq */
@@ -463,6 +515,7 @@ int main(void) {
         test_float_tails(v);
         const char *types = getenv("TL_TEST_TYPES");
         if (!types || !*types) test_row_kernels(v);
+        if (!types || !*types) test_attn_tiles(v);
         test_repack(v);
     }
     if (!ran) printf("no SIMD variant on this CPU/build: nothing to compare\n");

@@ -30,10 +30,13 @@ typedef enum tl_op {
     TL_OP_COUNT
 } tl_op;
 
-/* One layer's cache: K (n_ctx, n_head_kv * head_dim), V (n_ctx, n_head_kv * head_dim_v)
- * in kv_type (F16, F32, or Q8_0: blocks of 32 along each head, so head_dim and
- * head_dim_v are multiples of 32); a row takes tl_dtype_row_size(kv_type, width)
- * bytes. Memory owned by the backend that allocated it. */
+/* One layer's cache: K n_ctx rows of head_dim and V n_ctx rows of head_dim_v
+ * per KV head, in kv_type (F16, F32, or Q8_0: blocks of 32 along each head,
+ * so head_dim and head_dim_v are multiples of 32); a head's row takes
+ * tl_dtype_row_size(kv_type, head_dim) bytes, a whole K or V cache n_ctx *
+ * n_head_kv of them. How rows are laid out is the backend's (kv_store and
+ * attention are its only readers and writers; the CPU backend keeps each
+ * head's rows together). Memory owned by the backend that allocated it. */
 typedef struct tl_kv_layer {
     void *k;
     void *v;
@@ -42,6 +45,7 @@ typedef struct tl_kv_layer {
 typedef struct tl_attn_params {
     int n_tok;          /* queries in this batch, at positions pos0 .. pos0+n_tok-1 */
     int pos0;
+    int n_ctx;          /* rows the cache holds (per KV head) */
     int n_head, n_head_kv, head_dim, head_dim_v;
     float scale;        /* applied to q.k before softcap and softmax */
     float softcap;      /* 0 = none: s = cap * tanh(s / cap) */

@@ -29,10 +29,22 @@ typedef void (*tl_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *y, size_t l
  * says "bit-exact", a variant must reproduce the reference's bytes, else it
  * may differ by float summation order only. All pointers are borrowed. */
 
-// x (n,) f32 . h (n,) f16 -> float   (attention scores q . K[j])
-typedef float (*tl_dot_f32_f16_fn)(int n, const float *x, const uint16_t *h);
-// y (n,) += a * h (n,) f16   (attention: softmax weight times V[j])
-typedef void (*tl_axpy_f16_fn)(int n, float *y, float a, const uint16_t *h);
+/* Attention tiles over an F16 cache: R query rows that share one KV head
+ * (a GQA group's heads, for one or several tokens) against nt cache rows,
+ * so that each K and V row is read and converted once for all R queries.
+ *   qk: Q (R, hd) f32, rows hd apart . K (nt, hd) f16, rows ldk elements
+ *       apart -> S (R, nt), rows lds apart
+ *   pv: O (R, hdv) f32, rows hdv apart += P (R, nt), rows ldp apart
+ *       @ V (nt, hdv) f16, rows ldv elements apart */
+typedef void (*tl_attn_qk_f16_fn)(int R, int nt, int hd, const float *q, const uint16_t *k,
+                                  size_t ldk, float *s, size_t lds);
+typedef void (*tl_attn_pv_f16_fn)(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                                  const uint16_t *v, size_t ldv);
+// x (n,) -> exp(x - m) (n,), the exp core/vmath.h's tl_vexpf lane for lane
+// (bit-exact; exp(-inf) = 0); returns their sum   (a tile's softmax weights)
+typedef float (*tl_exp_sum_fn)(int n, float *x, float m);
+// max of x (n,), n >= 1, NaN-free   (a tile's largest score)
+typedef float (*tl_max_fn)(int n, const float *x);
 // y (n,) += a * dequant(v) (n,) Q8_0 blocks (n % 32 == 0)   (attention: softmax
 // weight times a Q8_0 V[j]; per block y += (a * d) * q, bit-exact)
 typedef void (*tl_axpy_q8_0_fn)(int n, float *y, float a, const void *v);
@@ -70,8 +82,10 @@ typedef struct tl_kern {
     tl_from_float_fn from_float[TL_DTYPE_COUNT]; /* F32 row -> type (activations) */
     tl_to_float_fn to_float[TL_DTYPE_COUNT];   /* type row -> F32 (embeddings) */
     tl_repack repack[TL_DTYPE_COUNT];          /* rows == 0: none (the reference) */
-    tl_dot_f32_f16_fn dot_f32_f16;
-    tl_axpy_f16_fn axpy_f16;
+    tl_attn_qk_f16_fn attn_qk_f16;
+    tl_attn_pv_f16_fn attn_pv_f16;
+    tl_exp_sum_fn exp_sum;
+    tl_max_fn max_f32;
     tl_axpy_q8_0_fn axpy_q8_0;
     tl_scale_fn scale;
     tl_silu_mul_fn silu_mul;
@@ -88,8 +102,12 @@ const tl_kern *tl_kern_ref(void);
 
 /* The reference row kernels (kern/cpu/ref/kern_ref_f32.c), the tl_kern
  * slots of the same names; exported for the reference table. */
-float tl_ref_dot_f32_f16(int n, const float *x, const uint16_t *h);
-void tl_ref_axpy_f16(int n, float *y, float a, const uint16_t *h);
+void tl_ref_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
+                        float *s, size_t lds);
+void tl_ref_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                        const uint16_t *v, size_t ldv);
+float tl_ref_exp_sum(int n, float *x, float m);
+float tl_ref_max_f32(int n, const float *x);
 void tl_ref_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_ref_scale(int n, float *y, float a);
 void tl_ref_silu_mul(int n, float *o, const float *g, const float *u);

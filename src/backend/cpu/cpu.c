@@ -45,9 +45,11 @@ static void cpu_dealloc(tl_backend *b, void *p) { (void)b; free(p); }
 
 static tl_status cpu_reserve(tl_backend *b, int n_batch, int max_dim, tl_err *err) {
     tl_cpu *c = tl_cpu_of(b);
-    /* converted activations are never larger than F32 ones, plus block slack */
+    /* converted activations are never larger than F32 ones, plus block slack;
+     * per thread, attention's buffers and decode's key splits (cpu_attn.c:
+     * under 40 KiB and 132 KiB a thread for head sizes up to 256) */
     size_t need = (size_t)n_batch * ((size_t)max_dim * sizeof(float) + 1024) +
-                  (size_t)c->n_threads * 65536;
+                  (size_t)c->n_threads * 262144;
     if (!tl_cpu_scratch(c, need))
         return tl_err_set(err, TL_ERR_NOMEM, "cannot reserve %zu bytes of CPU scratch", need);
     return TL_OK;

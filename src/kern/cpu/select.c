@@ -117,8 +117,10 @@ static void overlay(tl_kern *dst, const tl_kern *src) {
         if (src->to_float[t]) dst->to_float[t] = src->to_float[t];
         if (src->repack[t].rows) dst->repack[t] = src->repack[t];
     }
-    if (src->dot_f32_f16) dst->dot_f32_f16 = src->dot_f32_f16;
-    if (src->axpy_f16) dst->axpy_f16 = src->axpy_f16;
+    if (src->attn_qk_f16) dst->attn_qk_f16 = src->attn_qk_f16;
+    if (src->attn_pv_f16) dst->attn_pv_f16 = src->attn_pv_f16;
+    if (src->exp_sum) dst->exp_sum = src->exp_sum;
+    if (src->max_f32) dst->max_f32 = src->max_f32;
     if (src->axpy_q8_0) dst->axpy_q8_0 = src->axpy_q8_0;
     if (src->scale) dst->scale = src->scale;
     if (src->silu_mul) dst->silu_mul = src->silu_mul;

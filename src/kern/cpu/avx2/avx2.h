@@ -20,6 +20,35 @@ TL_AVX2_INLINE float tl_avx2_hsum(__m256 v) {
 
 TL_AVX2_INLINE float tl_avx2_h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+/* exp(x), lane for lane as tl_vexpf (core/vmath.h) */
+TL_AVX2_INLINE __m256 tl_avx2_exp8(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 big = _mm256_cmp_ps(an, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 norm = _mm256_fmadd_ps(j, k, k);
+    if (!_mm256_movemask_ps(big)) return norm;
+    /* |n| > 126: 2^n split in two factors; |n| > 192: overflow / underflow */
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 huge = _mm256_cmp_ps(an, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 scaled = _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1),
+                                           _mm256_mul_ps(s1, s1), huge);
+    return _mm256_blendv_ps(norm, scaled, big);
+}
+
 /* Quantized kernels (quant_avx2.c, kquant_avx2.c), with the kern.h
  * contracts: vec_dot_T (tl_vec_dot_fn), gemm_T (tl_gemm_fn). */
 #define TL_AVX2_QDECL(T)                                                              \
@@ -70,10 +99,14 @@ void tl_avx2_pack_f16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t
 void tl_avx2_gemm_f16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                         size_t ldw, const void *x, size_t ldx);
 
-/* Row kernels of the non-matmul ops (f32_avx2.c), with the kern.h contracts
+/* Row kernels of the non-matmul ops (f32_avx2.c, attn_avx2.c), with the kern.h contracts
  * of the slots of the same names. */
-float tl_avx2_dot_f32_f16(int n, const float *x, const uint16_t *h);
-void tl_avx2_axpy_f16(int n, float *y, float a, const uint16_t *h);
+void tl_avx2_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
+                         float *s, size_t lds);
+void tl_avx2_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                         const uint16_t *v, size_t ldv);
+float tl_avx2_exp_sum(int n, float *x, float m);
+float tl_avx2_max_f32(int n, const float *x);
 void tl_avx2_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_avx2_scale(int n, float *y, float a);
 void tl_avx2_silu_mul(int n, float *o, const float *g, const float *u);

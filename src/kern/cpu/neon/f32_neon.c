@@ -1,42 +1,17 @@
 /* f32_neon.c — NEON row kernels of the non-matmul ops: the kern.h slots
- * dot_f32_f16, axpy_f16, axpy_q8_0, scale, silu_mul and norm_row.
+ * axpy_q8_0, scale, silu_mul and norm_row (the attention slots are in
+ * attn_neon.c).
  *
  * axpy_q8_0, scale and silu_mul are bit-exact with the reference (axpy_q8_0
- * multiplies then adds, as the reference): silu's exp is
- * core/vmath.h's tl_vexpf evaluated lane for lane (each fmaf there is one
- * vfmaq/vfmsq here, each branch a bit select), the division is IEEE in
- * both, and the file is compiled without fp contraction (see neon.h). The
- * others differ from the reference by summation order only. */
+ * multiplies then adds, as the reference): silu's exp is neon.h's
+ * tl_neon_exp4, core/vmath.h's tl_vexpf lane for lane, the division is IEEE
+ * in both, and the file is compiled without fp contraction (see neon.h).
+ * norm_row differs from the reference by summation order only. */
 #include <math.h>
 
 #include "core/fp16.h"
 #include "core/quant.h"
 #include "kern/cpu/neon/neon.h"
-
-TL_NEON_INLINE float32x4_t ld_h4(const uint16_t *p) {
-    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
-}
-
-// x (n,) f32 . h (n,) f16 -> float
-float tl_neon_dot_f32_f16(int n, const float *x, const uint16_t *h) {
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0;
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        a0 = vfmaq_f32(a0, vld1q_f32(x + i), ld_h4(h + i));
-        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), ld_h4(h + i + 4));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), ld_h4(h + i));
-    float s = vaddvq_f32(vaddq_f32(a0, a1));
-    for (; i < n; i++) s += x[i] * tl_neon_h2f(h[i]);
-    return s;
-}
-
-// y (n,) += a * h (n,) f16
-void tl_neon_axpy_f16(int n, float *y, float a, const uint16_t *h) {
-    int i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), ld_h4(h + i), a));
-    for (; i < n; i++) y[i] += a * tl_neon_h2f(h[i]);
-}
 
 // y (4,) += s * q (4,) int16, multiply then add (see the file comment)
 TL_NEON_INLINE void madd4(float *y, float32x4_t s, int16x4_t q) {
@@ -68,34 +43,6 @@ void tl_neon_scale(int n, float *y, float a) {
     for (; i < n; i++) y[i] *= a;
 }
 
-/* exp(x) (4,), lane for lane as tl_vexpf (core/vmath.h) */
-TL_NEON_INLINE float32x4_t vexp4(float32x4_t x) {
-    const float32x4_t r = vdupq_n_f32(0x1.8p23f);
-    const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
-    const float32x4_t n = vsubq_f32(z, r);
-    /* fmaf(-n, c, x) == x - n * c rounded once: vfmsq */
-    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n,
-                                    vdupq_n_f32(0x1.7f7d1cp-20f));
-    const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
-    const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1.0f))));
-    const float32x4_t u = vmulq_f32(b, b);
-    const float32x4_t j = vfmaq_f32(
-        vmulq_f32(vdupq_n_f32(0x1.ffffecp-1f), b),
-        vfmaq_f32(vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b),
-                  vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b), u),
-        u);
-    const uint32x4_t big = vcagtq_f32(n, vdupq_n_f32(126.0f));
-    const float32x4_t norm = vfmaq_f32(k, j, k);
-    if (vmaxvq_u32(big) == 0) return norm;
-    /* |n| > 126: 2^n split in two factors; |n| > 192: overflow / underflow */
-    const uint32x4_t g = vandq_u32(vclezq_f32(n), vdupq_n_u32(0x82000000u));
-    const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(g, vdupq_n_u32(0x7f000000u)));
-    const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, g));
-    const uint32x4_t huge = vcagtq_f32(n, vdupq_n_f32(192.0f));
-    const float32x4_t scaled = vbslq_f32(huge, vmulq_f32(s1, s1), vmulq_f32(vfmaq_f32(s2, s2, j), s1));
-    return vbslq_f32(big, scaled, norm);
-}
-
 // o (n,) = silu(g) (n,) * u (n,)
 void tl_neon_silu_mul(int n, float *o, const float *g, const float *u) {
     /* the vector form on n & ~7 elements and libm's expf on the tail, as
@@ -105,7 +52,7 @@ void tl_neon_silu_mul(int n, float *o, const float *g, const float *u) {
     int i = 0;
     for (; i < nv; i += 4) {
         const float32x4_t x = vld1q_f32(g + i);
-        const float32x4_t s = vdivq_f32(x, vaddq_f32(one, vexp4(vsubq_f32(zero, x))));
+        const float32x4_t s = vdivq_f32(x, vaddq_f32(one, tl_neon_exp4(vsubq_f32(zero, x))));
         vst1q_f32(o + i, vmulq_f32(s, vld1q_f32(u + i)));
     }
     for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];

@@ -276,8 +276,10 @@ static const tl_kern neon_table = {
     .to_float = {
         [TL_DTYPE_F16] = to_float_f16,
     },
-    .dot_f32_f16 = tl_neon_dot_f32_f16,
-    .axpy_f16 = tl_neon_axpy_f16,
+    .attn_qk_f16 = tl_neon_attn_qk_f16,
+    .attn_pv_f16 = tl_neon_attn_pv_f16,
+    .exp_sum = tl_neon_exp_sum,
+    .max_f32 = tl_neon_max_f32,
     .axpy_q8_0 = tl_neon_axpy_q8_0,
     .scale = tl_neon_scale,
     .silu_mul = tl_neon_silu_mul,

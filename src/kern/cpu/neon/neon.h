@@ -3,13 +3,14 @@
  * kern/cpu/neon/, which is compiled with -march=armv8.2-a+dotprod+fp16 and
  * -ffp-contract=off: GCC's arm_neon.h spells vmulq/vaddq as plain C
  * operators, so without it the compiler could fuse them, and the bit-exact
- * slots (scale, silu_mul, the activation quantizers) would drift from the
+ * slots (scale, silu_mul, exp_sum, the activation quantizers) would drift from the
  * reference. Every fused multiply-add here is an explicit vfmaq. */
 #ifndef TL_KERN_NEON_H
 #define TL_KERN_NEON_H
 
 #include <arm_neon.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -44,6 +45,37 @@ TL_NEON_INLINE float tl_neon_hsum8_movehl(float32x4_t lo, float32x4_t hi) {
     return vget_lane_f32(b, 0) + vget_lane_f32(b, 1);
 }
 
+/* exp(x) (4,), lane for lane as core/vmath.h's tl_vexpf (bit-exact): each
+ * fmaf there is one vfmaq / vfmsq here, each branch a bit select, and the
+ * file is compiled without fp contraction (see above). Shared by silu_mul
+ * (f32_neon.c) and exp_sum (attn_neon.c). exp(-inf) = 0. */
+TL_NEON_INLINE float32x4_t tl_neon_exp4(float32x4_t x) {
+    const float32x4_t r = vdupq_n_f32(0x1.8p23f);
+    const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
+    const float32x4_t n = vsubq_f32(z, r);
+    /* fmaf(-n, c, x) == x - n * c rounded once: vfmsq */
+    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n,
+                                    vdupq_n_f32(0x1.7f7d1cp-20f));
+    const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
+    const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1.0f))));
+    const float32x4_t u = vmulq_f32(b, b);
+    const float32x4_t j = vfmaq_f32(
+        vmulq_f32(vdupq_n_f32(0x1.ffffecp-1f), b),
+        vfmaq_f32(vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b),
+                  vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b), u),
+        u);
+    const uint32x4_t big = vcagtq_f32(n, vdupq_n_f32(126.0f));
+    const float32x4_t norm = vfmaq_f32(k, j, k);
+    if (vmaxvq_u32(big) == 0) return norm;
+    /* |n| > 126: 2^n split in two factors; |n| > 192: overflow / underflow */
+    const uint32x4_t g = vandq_u32(vclezq_f32(n), vdupq_n_u32(0x82000000u));
+    const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(g, vdupq_n_u32(0x7f000000u)));
+    const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, g));
+    const uint32x4_t huge = vcagtq_f32(n, vdupq_n_f32(192.0f));
+    const float32x4_t scaled = vbslq_f32(huge, vmulq_f32(s1, s1), vmulq_f32(vfmaq_f32(s2, s2, j), s1));
+    return vbslq_f32(big, scaled, norm);
+}
+
 /* Quantized kernels (quant_neon.c, kquant_neon.c), with the kern.h
  * contracts: vec_dot_T (tl_vec_dot_fn), gemm_T (tl_gemm_fn). */
 #define TL_NEON_QDECL(T)                                                              \
@@ -62,10 +94,17 @@ TL_NEON_QDECL(q5_K)
 TL_NEON_QDECL(q6_K)
 #undef TL_NEON_QDECL
 
+/* Attention tiles over an F16 cache (attn_neon.c), with the kern.h
+ * contracts of the slots attn_qk_f16, attn_pv_f16, exp_sum and max_f32. */
+void tl_neon_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
+                         float *s, size_t lds);
+void tl_neon_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                         const uint16_t *v, size_t ldv);
+float tl_neon_exp_sum(int n, float *x, float m);
+float tl_neon_max_f32(int n, const float *x);
+
 /* Row kernels of the non-matmul ops (f32_neon.c), with the kern.h contracts
  * of the slots of the same names. */
-float tl_neon_dot_f32_f16(int n, const float *x, const uint16_t *h);
-void tl_neon_axpy_f16(int n, float *y, float a, const uint16_t *h);
 void tl_neon_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_neon_scale(int n, float *y, float a);
 void tl_neon_silu_mul(int n, float *o, const float *g, const float *u);

@@ -363,8 +363,10 @@ static const tl_kern ref_table = {
         [TL_DTYPE_Q6_K] = tl_dequant_row_q6_K,
     },
     /* row kernels of the non-matmul ops: kern_ref_f32.c */
-    .dot_f32_f16 = tl_ref_dot_f32_f16,
-    .axpy_f16 = tl_ref_axpy_f16,
+    .attn_qk_f16 = tl_ref_attn_qk_f16,
+    .attn_pv_f16 = tl_ref_attn_pv_f16,
+    .exp_sum = tl_ref_exp_sum,
+    .max_f32 = tl_ref_max_f32,
     .axpy_q8_0 = tl_ref_axpy_q8_0,
     .scale = tl_ref_scale,
     .silu_mul = tl_ref_silu_mul,

@@ -1,6 +1,6 @@
 /* kern_ref_f32.c — scalar reference row kernels of the non-matmul ops
- * (attention, norms, gated activations): the kern.h slots dot_f32_f16,
- * axpy_f16, axpy_q8_0, scale, silu_mul and norm_row. They are the ground truth the
+ * (attention, norms, gated activations): the kern.h slots attn_qk_f16,
+ * attn_pv_f16, exp_sum, max_f32, axpy_q8_0, scale, silu_mul and norm_row. They are the ground truth the
  * SIMD variants are tested against (tests/test_kern_simd.c), so they stay
  * plain loops in the arithmetic order the backend used before it had
  * kernels for them. */
@@ -18,16 +18,48 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-// x (n,) f32 . h (n,) f16 -> float, summed in order in float
-float tl_ref_dot_f32_f16(int n, const float *x, const uint16_t *h) {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += x[i] * tl_f16_to_f32(h[i]);
-    return s;
+// Q (R, hd) . K (nt, hd) f16 rows ldk apart -> S (R, nt) rows lds apart,
+// each dot summed in order in float
+void tl_ref_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
+                        float *s, size_t lds) {
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < nt; i++) {
+            const float *qr = q + (size_t)r * hd;
+            const uint16_t *ki = k + (size_t)i * ldk;
+            float acc = 0.0f;
+            for (int d = 0; d < hd; d++) acc += qr[d] * tl_f16_to_f32(ki[d]);
+            s[(size_t)r * lds + i] = acc;
+        }
 }
 
-// y (n,) += a * h (n,) f16
-void tl_ref_axpy_f16(int n, float *y, float a, const uint16_t *h) {
-    for (int i = 0; i < n; i++) y[i] += a * tl_f16_to_f32(h[i]);
+// O (R, hdv) += P (R, nt) rows ldp apart @ V (nt, hdv) f16 rows ldv apart,
+// key by key in order
+void tl_ref_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                        const uint16_t *v, size_t ldv) {
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < nt; i++) {
+            const float a = p[(size_t)r * ldp + i];
+            const uint16_t *vi = v + (size_t)i * ldv;
+            float *orow = o + (size_t)r * hdv;
+            for (int d = 0; d < hdv; d++) orow[d] += a * tl_f16_to_f32(vi[d]);
+        }
+}
+
+// max of x (n,)
+float tl_ref_max_f32(int n, const float *x) {
+    float m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+// x (n,) -> exp(x - m) in place, summed in order
+float tl_ref_exp_sum(int n, float *x, float m) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = tl_vexpf(x[i] - m);
+        s += x[i];
+    }
+    return s;
 }
 
 // y (32,) += s * q (32,) int8; restrict: int8 may alias y, and without it
