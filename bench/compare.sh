@@ -6,7 +6,9 @@
 #   made by `torchless synth DIR/tiny-f16.gguf` + llama-quantize)
 # Env: TL_BIN (default build/bin), LLAMA_BIN, IK_BIN (peer build/bin dirs; a
 # peer is skipped when its llama-bench is missing), REPS (default 3; the
-# peers' -r too), FILES (default "q4_0 q8_0 q4_k_m f16").
+# peers' -r too), FILES (default "q4_0 q8_0 q4_k_m f16"), DEPTH (also time
+# tg32 after DEPTH tokens in the cache: torchless -d, ik_llama.cpp's -gp
+# DEPTH,32, llama.cpp's -d where its llama-bench has it).
 set -u
 DIR=${1:?usage: bench/compare.sh DIR [THREADS]}
 T=${2:-2}
@@ -53,4 +55,36 @@ while read -r f tp tt gb lp lt ip it; do
     bp = (lp + 0 > ip + 0) ? lp + 0 : ip + 0; bt = (lt + 0 > it + 0) ? lt + 0 : it + 0;
     rp = bp > 0 ? sprintf("%.2fx", tp / bp) : "-"; rt = bt > 0 ? sprintf("%.2fx", tt / bt) : "-";
     printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, tp, lp, ip, rp, tt, lt, it, rt, gb }'
+done < "$SUMMARY"
+
+[ -n "${DEPTH:-}" ] || exit 0
+D=$DEPTH
+echo
+echo "== generation at depth $D"
+: > "$SUMMARY"
+for f in ${FILES:-q4_0 q8_0 q4_k_m f16}; do
+  m=$DIR/tiny-$f.gguf
+  [ -f "$m" ] || continue
+  echo "\$ $TL bench $m -t $T -p 0 -n 32 -d $D -r $R --csv"
+  tl=$("$TL" bench "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" --csv | tee /dev/stderr | cut -d, -f2)
+  lt=- it=-
+  if [ -x "$LLAMA" ] && "$LLAMA" --help 2>&1 | grep -q -- "-d, --n-depth"; then
+    echo "\$ $LLAMA -m $m -t $T -p 0 -n 32 -d $D -r $R"
+    lt=$("$LLAMA" -m "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" 2>/dev/null | tee /dev/stderr |
+         grep -E "tg32" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+  fi
+  if [ -x "$IK" ]; then
+    echo "\$ $IK -m $m -t $T -p 0 -n 0 -gp $D,32 -r $R"
+    it=$("$IK" -m "$m" -t "$T" -p 0 -n 0 -gp "$D,32" -r "$R" 2>/dev/null | tee /dev/stderr |
+         grep -E "tg32" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+  fi
+  echo "$f $tl ${lt:--} ${it:--}" >> "$SUMMARY"
+done
+echo
+echo "| file | torchless tg32@d$D | llama.cpp | ik_llama.cpp | vs best peer |"
+echo "|---|---|---|---|---|"
+while read -r f tt lt it; do
+  awk -v f="$f" -v tt="$tt" -v lt="$lt" -v it="$it" 'BEGIN {
+    bt = (lt + 0 > it + 0) ? lt + 0 : it + 0; rt = bt > 0 ? sprintf("%.2fx", tt / bt) : "-";
+    printf "| %s | %s | %s | %s | %s |\n", f, tt, lt, it, rt }'
 done < "$SUMMARY"

@@ -30,7 +30,6 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
-#include "core/fp16.h"
 
 enum {
     KEY_TILE = 64,     /* keys per tile: a tile's scores stay in L1 */
@@ -69,6 +68,7 @@ struct attn_job {
     int group;             /* query heads per KV head */
     int hg, n_hsub;        /* heads per unit, head subgroups per KV head */
     int tb, n_tb;          /* tokens per unit, token blocks */
+    int rows;              /* most rows a unit has: tb * hg */
     int n_split, units;
     float *out;
     float *part;           /* n_split > 1: per unit and row, m, l, o (hdv) */
@@ -133,9 +133,9 @@ static void store_f32(const tl_kern *kern, const float *x, void *dst, int64_t n)
     memcpy(dst, x, sizeof(float) * (size_t)n);
 }
 
+/* the kernel table's F16 conversion: round to nearest even in every variant */
 static void store_f16(const tl_kern *kern, const float *x, void *dst, int64_t n) {
-    (void)kern;
-    for (int64_t i = 0; i < n; i++) ((tl_f16 *)dst)[i] = tl_f32_to_f16(x[i]);
+    kern->from_float[TL_DTYPE_F16](x, dst, n);
 }
 
 /* head_dim % 32 == 0 (checked at context creation), so a row's blocks
@@ -195,19 +195,21 @@ typedef struct unit_buf {
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-static size_t unit_buf_bytes(const tl_attn_params *p, size_t qc_row) {
-    return align64(ROWS_MAX * qc_row) + align64(sizeof(float) * (size_t)p->head_dim) +
-           align64(sizeof(float) * ROWS_MAX * (KEY_TILE + (size_t)p->head_dim_v + 2));
+static size_t unit_buf_bytes(const attn_job *jb) {
+    const size_t rows = (size_t)jb->rows;
+    return align64(rows * jb->qc_row) + align64(sizeof(float) * (size_t)jb->p->head_dim) +
+           align64(sizeof(float) * rows * (KEY_TILE + (size_t)jb->p->head_dim_v + 2));
 }
 
-static unit_buf unit_buf_at(const tl_attn_params *p, size_t qc_row, uint8_t *base) {
+static unit_buf unit_buf_at(const attn_job *jb, uint8_t *base) {
+    const size_t rows = (size_t)jb->rows;
     unit_buf b;
     b.qc = base;
-    b.qf = (float *)(base + align64(ROWS_MAX * qc_row));
-    b.s = (float *)((uint8_t *)b.qf + align64(sizeof(float) * (size_t)p->head_dim));
-    b.o = b.s + ROWS_MAX * KEY_TILE;
-    b.m = b.o + ROWS_MAX * p->head_dim_v;
-    b.l = b.m + ROWS_MAX;
+    b.qf = (float *)(base + align64(rows * jb->qc_row));
+    b.s = (float *)((uint8_t *)b.qf + align64(sizeof(float) * (size_t)jb->p->head_dim));
+    b.o = b.s + rows * KEY_TILE;
+    b.m = b.o + rows * (size_t)jb->p->head_dim_v;
+    b.l = b.m + rows;
     return b;
 }
 
@@ -270,7 +272,7 @@ static void run_unit(const attn_job *jb, int u, const unit_buf *b) {
     for (int r = 0; r < R; r++) {
         const int t = x.t0 + r / x.nh, h = x.h0 + r % x.nh;
         if (jb->n_split > 1) {
-            float *pr = jb->part + ((size_t)u * ROWS_MAX + r) * (size_t)(hdv + 2);
+            float *pr = jb->part + ((size_t)u * jb->rows + r) * (size_t)(hdv + 2);
             pr[0] = b->m[r];
             pr[1] = b->l[r];
             memcpy(pr + 2, b->o + r * hdv, sizeof(float) * (size_t)hdv);
@@ -293,7 +295,7 @@ static void merge_splits(const attn_job *jb, int t, int h) {
     const float *pr[SPLIT_MAX];
     float mx = -INFINITY;
     for (int sp = 0; sp < jb->n_split; sp++) {
-        pr[sp] = jb->part + ((size_t)(u0 + sp) * ROWS_MAX + r) * (size_t)(hdv + 2);
+        pr[sp] = jb->part + ((size_t)(u0 + sp) * jb->rows + r) * (size_t)(hdv + 2);
         if (pr[sp][1] > 0 && pr[sp][0] > mx) mx = pr[sp][0];
     }
     float *o = jb->out + (size_t)t * p->n_head * hdv + (size_t)h * hdv;
@@ -311,7 +313,7 @@ static void merge_splits(const attn_job *jb, int t, int h) {
 
 static void attn_work(void *arg, int ith, int nth) {
     attn_job *jb = arg;
-    const unit_buf b = unit_buf_at(jb->p, jb->qc_row, jb->scratch + (size_t)ith * jb->thread_bytes);
+    const unit_buf b = unit_buf_at(jb, jb->scratch + (size_t)ith * jb->thread_bytes);
     for (;;) {
         const int i = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
         if (i >= jb->units) break;
@@ -340,6 +342,7 @@ void tl_cpu_attention(tl_backend *b, const tl_attn_params *p, const float *q, in
     jb.hg = jb.group < ROWS_MAX ? jb.group : ROWS_MAX;
     jb.n_hsub = (jb.group + jb.hg - 1) / jb.hg;
     jb.tb = ROWS_MAX / jb.hg < p->n_tok ? ROWS_MAX / jb.hg : p->n_tok;
+    jb.rows = jb.tb * jb.hg;
     jb.n_tb = (p->n_tok + jb.tb - 1) / jb.tb;
     const int units = jb.n_tb * p->n_head_kv * jb.n_hsub;
     /* too few units for the threads: split the keys, SPLIT_KEYS at least each */
@@ -352,10 +355,10 @@ void tl_cpu_attention(tl_backend *b, const tl_attn_params *p, const float *q, in
     }
     jb.units = units * jb.n_split;
     /* per-thread buffers on their own cache lines, then the splits' results */
-    jb.thread_bytes = unit_buf_bytes(p, jb.qc_row);
+    jb.thread_bytes = unit_buf_bytes(&jb);
     const size_t threads_bytes = jb.thread_bytes * (size_t)c->n_threads;
     const size_t part_bytes = jb.n_split > 1
-        ? sizeof(float) * (size_t)jb.units * ROWS_MAX * (size_t)(p->head_dim_v + 2) : 0;
+        ? sizeof(float) * (size_t)jb.units * jb.rows * (size_t)(p->head_dim_v + 2) : 0;
     jb.scratch = tl_cpu_scratch(c, threads_bytes + part_bytes);
     if (!jb.scratch) return; /* reserve() sized the scratch far above this */
     jb.part = (float *)(jb.scratch + threads_bytes);
