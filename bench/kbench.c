@@ -8,8 +8,10 @@
  * gemm), else its gemm, else vec_dot loops, in calls of as many rows as the
  * backend's chunks; reported as GMAC/s of CPU time, and the same for one
  * token (the decode GEMV), with the (original) weight bytes/s.
- * KB_TYPE=Q4_0 (etc.) runs one type; KB_TYPE=attn times the F16 attention
- * tiles (attn_qk_f16, attn_pv_f16) on one L1-resident tile of 64 keys for
+ * KB_TYPE=Q4_0 (etc.) runs one type; KB_TYPE=attn times the attention
+ * tiles over an F16 cache (attn_qk_f16, attn_pv_f16) and a Q8_0 cache
+ * (attn_qk_q8_0, attn_pv_q8_0, next to the per-(row, key) vec_dot and
+ * axpy_q8_0 calls they replace) on one L1-resident tile of 64 keys for
  * R = 1, 4, 8, 16 query rows and head size 64 and 128, as GMAC/s.
  * Also built by CMake: build/bin/kbench. */
 #include <stdio.h>
@@ -80,11 +82,15 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     free(w), free(wp), free(x), free(f), free(y);
 }
 
-/* the attention tiles: S (R, 64) = Q (R, hd) . K^T, O (R, hd) += P (R, 64) @ V */
+/* the attention tiles: S (R, 64) = Q (R, hd) . K^T, O (R, hd) += P (R, 64) @ V,
+ * over an F16 cache (attn_qk_f16, attn_pv_f16) and a Q8_0 one (attn_qk_q8_0,
+ * attn_pv_q8_0; q quantized to Q8_0), and for reference the Q8_0 cache by
+ * one vec_dot / axpy_q8_0 call per (row, key) */
 static void run_attn(const tl_kern *kern) {
-    enum { NT = 64, RMAX = 16, HMAX = 128 };
+    enum { NT = 64, RMAX = 16, HMAX = 128, QROW = HMAX / 32 * 34 };
     static float q[RMAX * HMAX], s[RMAX * NT], o[RMAX * HMAX], f[NT * HMAX];
     static uint16_t kv[NT * HMAX];
+    static uint8_t kq[NT * QROW], qq[RMAX * QROW];
     uint64_t st = 88172645463325252ull;
     for (int i = 0; i < NT * HMAX; i++) f[i] = frand(&st);
     kern->from_float[TL_DTYPE_F16](f, kv, NT * HMAX);
@@ -94,14 +100,32 @@ static void run_attn(const tl_kern *kern) {
     for (int hi = 0; hi < 2; hi++)
         for (int ri = 0; ri < 4; ri++) {
             const int R = rs[ri], hd = hds[hi];
-            double rate[2];
-            for (int op = 0; op < 2; op++) {
+            const size_t krow = (size_t)hd / 32 * 34; /* Q8_0 rows, packed as the cache's */
+            kern->from_float[TL_DTYPE_Q8_0](f, kq, (int64_t)NT * hd);
+            kern->from_float[TL_DTYPE_Q8_0](q, qq, (int64_t)R * hd);
+            double rate[6];
+            for (int op = 0; op < 6; op++) {
                 int reps = 0;
                 double t0 = cpu_now(), t1;
                 do {
                     for (int j = 0; j < 64; j++) {
-                        if (op == 0) kern->attn_qk_f16(R, NT, hd, q, kv, (size_t)hd, s, NT);
-                        else kern->attn_pv_f16(R, NT, hd, o, s, NT, kv, (size_t)hd);
+                        switch (op) {
+                        case 0: kern->attn_qk_f16(R, NT, hd, q, kv, (size_t)hd, s, NT); break;
+                        case 1: kern->attn_pv_f16(R, NT, hd, o, s, NT, kv, (size_t)hd); break;
+                        case 2: kern->attn_qk_q8_0(R, NT, hd, qq, kq, krow, s, NT); break;
+                        case 3: kern->attn_pv_q8_0(R, NT, hd, o, s, NT, kq, krow); break;
+                        case 4:
+                            for (int r = 0; r < R; r++)
+                                for (int i = 0; i < NT; i++)
+                                    kern->vec_dot[TL_DTYPE_Q8_0](hd, s + r * NT + i, kq + i * krow,
+                                                                 qq + r * krow);
+                            break;
+                        default:
+                            for (int r = 0; r < R; r++)
+                                for (int i = 0; i < NT; i++)
+                                    kern->axpy_q8_0(hd, o + r * hd, s[r * NT + i], kq + i * krow);
+                            break;
+                        }
                     }
                     reps += 64;
                     t1 = cpu_now();
@@ -110,6 +134,9 @@ static void run_attn(const tl_kern *kern) {
             }
             printf("%-6s attn  R=%-2d hd=%-3d nt=%d   qk %6.2f GMAC/s   pv %6.2f GMAC/s\n", kern->name, R,
                    hd, NT, rate[0], rate[1]);
+            printf("%-6s q8_0  R=%-2d hd=%-3d nt=%d   qk %6.2f GMAC/s   pv %6.2f GMAC/s   "
+                   "(per row and key: vec_dot %6.2f, axpy_q8_0 %6.2f)\n",
+                   kern->name, R, hd, NT, rate[2], rate[3], rate[4], rate[5]);
         }
 }
 

@@ -11,9 +11,10 @@
  *   - float vec_dot tails (n not a multiple of the vector width);
  *   - repacked weights (pack + gemm) against ref's vec_dot;
  *   - the row kernels of the non-matmul ops (exp_sum, max_f32, axpy_q8_0, scale,
- *     silu_mul, norm_row) and the F16 attention tiles (attn_qk_f16,
- *     attn_pv_f16, around their register tiles' edges): bit-exact where
- *     kern.h says so, else within a summation-order bound;
+ *     silu_mul, norm_row) and the attention tiles over F16 and Q8_0
+ *     caches (attn_qk_f16, attn_pv_f16, attn_qk_q8_0, attn_pv_q8_0, around
+ *     their register tiles' edges): bit-exact where kern.h says so, else
+ *     within a summation-order bound;
  *   - the TL_CPU override;
  *   - whose BF16 kernels each variant holds (printed, for
  *     scripts/test-avx512.sh): avx512's own exactly where the CPU has
@@ -318,8 +319,8 @@ static void test_attn_tiles(const tl_kern *v) {
     const tl_kern *ref = tl_kern_ref();
     enum { RM = 17, NTM = 67, HM = 264 };
     static float q[RM * HM], sa[RM * NTM], sb[RM * NTM], pw[RM * NTM], oa[RM * HM], ob[RM * HM];
-    static float kvf[NTM * 2 * HM];
-    static uint16_t kv[NTM * 2 * HM];
+    static float kvf[NTM * (2 * HM + 8)];
+    static uint16_t kv[NTM * (2 * HM + 8)];
     const int Rs[] = { 1, 3, 4, 5, 8, 16, 17 }, nts[] = { 1, 2, 7, 8, 9, 64, 67 };
     const int hds[] = { 8, 13, 20, 64, 80, 128, 136, 264 };
     for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
@@ -356,6 +357,86 @@ static void test_attn_tiles(const tl_kern *v) {
                         bad += !(fabs(oa[r * hd + d] - ob[r * hd + d]) <= (nt + 16) * ldexp(1.0, -23) * m1);
                     }
                 CHECKF(bad == 0, "%s attn_pv_f16 R=%d nt=%d hd=%d: %d outputs off ref", v->name, R, nt,
+                       hd, bad);
+            }
+    }
+}
+
+/* ---- attention tiles over a Q8_0 cache ------------------------------------- */
+
+/* one random Q8_0 block: quants from lo to 127 (lo = -128 or -127), the
+ * extremes often, a random-sign scale; f (32) gets its dequantized values */
+static void rand_q8_block(tl_block_q8_0 *b, float *f, int lo) {
+    b->d = tl_f32_to_f16(tl_test_normal() * 0.02f);
+    const float d = tl_f16_to_f32(b->d);
+    for (int j = 0; j < TL_QK8_0; j++) {
+        const uint32_t u = tl_test_u32();
+        b->qs[j] = (int8_t)(u % 7 == 0 ? (u & 8 ? lo : 127) : lo + (int)((u >> 8) % (unsigned)(128 - lo)));
+        f[j] = d * b->qs[j];
+    }
+}
+
+/* attn_qk_q8_0 and attn_pv_q8_0 against the reference for row counts, key
+ * counts and head sizes around the variants' tile edges (and past the AVX2
+ * qk's pass of 8 blocks), with cache rows further apart than a head (blocks
+ * 2-byte aligned, as in a cache, but not 4). q quants span the whole int8
+ * range, K quants [-127, 127] (kern.h), V quants all of it. The reference
+ * qk must equal its vec_dot bit for bit. */
+static void test_attn_q8_tiles(const tl_kern *v) {
+    const tl_kern *ref = tl_kern_ref();
+    enum { RM = 17, NTM = 67, HM = 288, RB = HM / TL_QK8_0 * (int)sizeof(tl_block_q8_0) };
+    enum { LDMAX = 2 * RB + 6 };
+    static float qf[RM * HM], sa[RM * NTM], sb[RM * NTM], pw[RM * NTM], oa[RM * HM], ob[RM * HM];
+    static float kf[NTM * HM], vf[NTM * HM];
+    static tl_block_q8_0 qb[RM * HM / TL_QK8_0];
+    _Alignas(32) static uint8_t kv[NTM * LDMAX];
+    const int Rs[] = { 1, 3, 4, 5, 8, 16, 17 }, nts[] = { 1, 2, 7, 8, 9, 64, 67 };
+    const int hds[] = { 32, 64, 96, 128, 256, 288 };
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+        const int hd = hds[hi], nb = hd / TL_QK8_0;
+        const size_t rb = (size_t)nb * sizeof(tl_block_q8_0);
+        const size_t ld = 2 * rb + 6; /* bytes between cache rows: K at 0, V at rb + 2 */
+        tl_block_q8_0 blk;
+        for (int i = 0; i < NTM; i++)
+            for (int b = 0; b < nb; b++) {
+                rand_q8_block(&blk, kf + i * hd + b * TL_QK8_0, -127);
+                memcpy(kv + i * ld + b * sizeof blk, &blk, sizeof blk);
+                rand_q8_block(&blk, vf + i * hd + b * TL_QK8_0, -128);
+                memcpy(kv + i * ld + rb + 2 + b * sizeof blk, &blk, sizeof blk);
+            }
+        for (int b = 0; b < RM * nb; b++) rand_q8_block(qb + b, qf + b * TL_QK8_0, -128);
+        for (size_t ri = 0; ri < sizeof Rs / sizeof Rs[0]; ri++)
+            for (size_t ni = 0; ni < sizeof nts / sizeof nts[0]; ni++) {
+                const int R = Rs[ri], nt = nts[ni];
+                int bad = 0, notdot = 0;
+                /* S (R, nt) rows NTM apart */
+                ref->attn_qk_q8_0(R, nt, hd, qb, kv, ld, sa, NTM);
+                v->attn_qk_q8_0(R, nt, hd, qb, kv, ld, sb, NTM);
+                for (int r = 0; r < R; r++)
+                    for (int i = 0; i < nt; i++) {
+                        float want;
+                        ref->vec_dot[TL_DTYPE_Q8_0](hd, &want, kv + i * ld, qb + r * nb);
+                        notdot += memcmp(&want, &sa[r * NTM + i], sizeof want) != 0;
+                        const double tol = dot_tol(qf + r * hd, kf + i * hd, hd, nb);
+                        bad += !(fabs(sa[r * NTM + i] - sb[r * NTM + i]) <= tol);
+                    }
+                CHECKF(notdot == 0, "ref attn_qk_q8_0 R=%d nt=%d hd=%d: %d scores not ref's vec_dot", R,
+                       nt, hd, notdot);
+                CHECKF(bad == 0, "%s attn_qk_q8_0 R=%d nt=%d hd=%d: %d scores off ref", v->name, R, nt,
+                       hd, bad);
+                /* O (R, hd) += P (R, nt) @ V, P with zeros as masked keys */
+                for (int i = 0; i < R * NTM; i++) pw[i] = i % 11 == 0 ? 0.0f : tl_test_uniform();
+                for (int i = 0; i < R * hd; i++) oa[i] = ob[i] = tl_test_normal();
+                ref->attn_pv_q8_0(R, nt, hd, oa, pw, NTM, kv + rb + 2, ld);
+                v->attn_pv_q8_0(R, nt, hd, ob, pw, NTM, kv + rb + 2, ld);
+                bad = 0;
+                for (int r = 0; r < R; r++)
+                    for (int d = 0; d < hd; d++) {
+                        double m1 = fabs(ob[r * hd + d]);
+                        for (int i = 0; i < nt; i++) m1 += fabs(pw[r * NTM + i] * vf[i * hd + d]);
+                        bad += !(fabs(oa[r * hd + d] - ob[r * hd + d]) <= (nt + 16) * ldexp(1.0, -23) * m1);
+                    }
+                CHECKF(bad == 0, "%s attn_pv_q8_0 R=%d nt=%d hd=%d: %d outputs off ref", v->name, R, nt,
                        hd, bad);
             }
     }
@@ -516,6 +597,7 @@ int main(void) {
         const char *types = getenv("TL_TEST_TYPES");
         if (!types || !*types) test_row_kernels(v);
         if (!types || !*types) test_attn_tiles(v);
+        if (!types || !*types) test_attn_q8_tiles(v);
         test_repack(v);
     }
     if (!ran) printf("no SIMD variant on this CPU/build: nothing to compare\n");

@@ -40,6 +40,23 @@ typedef void (*tl_attn_qk_f16_fn)(int R, int nt, int hd, const float *q, const u
                                   size_t ldk, float *s, size_t lds);
 typedef void (*tl_attn_pv_f16_fn)(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                                   const uint16_t *v, size_t ldv);
+/* The same tiles over a Q8_0 cache (hd, hdv multiples of 32; a row is
+ * hd / 32 tl_block_q8_0 blocks, contiguous). q is quantized to Q8_0 once
+ * per row, so each score is an integer dot product per block:
+ *   qk: Q (R, hd) Q8_0, rows hd / 32 blocks apart . K (nt, hd) Q8_0, rows
+ *       ldk bytes apart -> S (R, nt), rows lds apart: s[r][i] is
+ *       vec_dot[TL_DTYPE_Q8_0](hd, &s, k_i, q_r) up to float summation
+ *       order. K's quants must lie in [-127, 127], as the Q8_0 quantizers
+ *       (from_float) write them: the SIMD tiles multiply |q| by k * sign(q),
+ *       which has no +128 (q may hold -128).
+ *   pv: O (R, hdv) f32, rows hdv apart += P (R, nt), rows ldp apart
+ *       @ dequant(V) (nt, hdv), V Q8_0 rows ldv bytes apart: per row, key
+ *       and block o += (p * d) * q as axpy_q8_0, up to float rounding order
+ *       (a variant may fuse the multiply-add) */
+typedef void (*tl_attn_qk_q8_0_fn)(int R, int nt, int hd, const void *q, const void *k, size_t ldk,
+                                   float *s, size_t lds);
+typedef void (*tl_attn_pv_q8_0_fn)(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                                   const void *v, size_t ldv);
 // x (n,) -> exp(x - m) (n,), the exp core/vmath.h's tl_vexpf lane for lane
 // (bit-exact; exp(-inf) = 0); returns their sum   (a tile's softmax weights)
 typedef float (*tl_exp_sum_fn)(int n, float *x, float m);
@@ -84,6 +101,8 @@ typedef struct tl_kern {
     tl_repack repack[TL_DTYPE_COUNT];          /* rows == 0: none (the reference) */
     tl_attn_qk_f16_fn attn_qk_f16;
     tl_attn_pv_f16_fn attn_pv_f16;
+    tl_attn_qk_q8_0_fn attn_qk_q8_0;
+    tl_attn_pv_q8_0_fn attn_pv_q8_0;
     tl_exp_sum_fn exp_sum;
     tl_max_fn max_f32;
     tl_axpy_q8_0_fn axpy_q8_0;
@@ -106,6 +125,10 @@ void tl_ref_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k
                         float *s, size_t lds);
 void tl_ref_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                         const uint16_t *v, size_t ldv);
+void tl_ref_attn_qk_q8_0(int R, int nt, int hd, const void *q, const void *k, size_t ldk, float *s,
+                         size_t lds);
+void tl_ref_attn_pv_q8_0(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                         const void *v, size_t ldv);
 float tl_ref_exp_sum(int n, float *x, float m);
 float tl_ref_max_f32(int n, const float *x);
 void tl_ref_axpy_q8_0(int n, float *y, float a, const void *v);

@@ -23,9 +23,9 @@
  *   F16   the kernel table's attention tiles attn_qk_f16 and attn_pv_f16;
  *   Q8_0  rows are blocks of 32 along head_dim (one scale each); q is
  *         quantized to Q8_0 once per row, so scores are integer dot
- *         products (vec_dot Q8_0, as the reference engine converts q to
- *         K's vec_dot type); V rows by axpy_q8_0, which dequantizes on
- *         the fly with the block scale folded into the softmax weight. */
+ *         products (as the reference engine converts q to K's vec_dot
+ *         type): attn_qk_q8_0; V rows by attn_pv_q8_0, which dequantizes
+ *         on the fly with the block scale folded into the softmax weight. */
 #include <math.h>
 #include <string.h>
 
@@ -111,23 +111,15 @@ static void accum_f16(const attn_job *jb, int R, float *o, const float *p, const
 
 static void scores_q8_0(const attn_job *jb, int R, const uint8_t *qc, const uint8_t *k, int nt,
                         float *s) {
-    const int hd = jb->p->head_dim;
-    for (int r = 0; r < R; r++)
-        for (int i = 0; i < nt; i++)
-            jb->kern->vec_dot[TL_DTYPE_Q8_0](hd, &s[r * KEY_TILE + i], k + i * jb->k_row,
-                                             qc + r * jb->qc_row);
+    jb->kern->attn_qk_q8_0(R, nt, jb->p->head_dim, qc, k, jb->k_row, s, KEY_TILE);
 }
 
-/* V[i] = d_b * qs per block b: axpy_q8_0 folds the block scale into the
- * weight, so no dequantized copy of the row is made; masked keys (weight
- * 0) are skipped */
+/* V[i] = d_b * qs per block b: the block scale folds into the softmax
+ * weight, so no dequantized copy of a row is made */
 static void accum_q8_0(const attn_job *jb, int R, float *o, const float *p, const uint8_t *v, int nt) {
-    const int hdv = jb->p->head_dim_v;
-    for (int r = 0; r < R; r++)
-        for (int i = 0; i < nt; i++)
-            if (p[r * KEY_TILE + i] != 0.0f)
-                jb->kern->axpy_q8_0(hdv, o + r * hdv, p[r * KEY_TILE + i], v + i * jb->v_row);
+    jb->kern->attn_pv_q8_0(R, nt, jb->p->head_dim_v, o, p, KEY_TILE, v, jb->v_row);
 }
+
 static void store_f32(const tl_kern *kern, const float *x, void *dst, int64_t n) {
     (void)kern;
     memcpy(dst, x, sizeof(float) * (size_t)n);
@@ -153,8 +145,9 @@ static const kv_fmt k_fmt[TL_DTYPE_COUNT] = {
 
 bool tl_cpu_kv_supports(const tl_kern *kern, tl_dtype type) {
     if ((unsigned)type >= TL_DTYPE_COUNT || !k_fmt[type].scores) return false;
-    /* Q8_0 rows are written by from_float and read by vec_dot */
-    return type != TL_DTYPE_Q8_0 || (kern->from_float[type] && kern->vec_dot[type]);
+    /* Q8_0 rows are written by from_float and read by the Q8_0 tiles */
+    return type != TL_DTYPE_Q8_0 ||
+           (kern->from_float[type] && kern->attn_qk_q8_0 && kern->attn_pv_q8_0);
 }
 
 /* A unit's rows: tokens t0 .. t0 + nt_tok - 1 (row r: token t0 + r / nh)

@@ -119,6 +119,8 @@ static void overlay(tl_kern *dst, const tl_kern *src) {
     }
     if (src->attn_qk_f16) dst->attn_qk_f16 = src->attn_qk_f16;
     if (src->attn_pv_f16) dst->attn_pv_f16 = src->attn_pv_f16;
+    if (src->attn_qk_q8_0) dst->attn_qk_q8_0 = src->attn_qk_q8_0;
+    if (src->attn_pv_q8_0) dst->attn_pv_q8_0 = src->attn_pv_q8_0;
     if (src->exp_sum) dst->exp_sum = src->exp_sum;
     if (src->max_f32) dst->max_f32 = src->max_f32;
     if (src->axpy_q8_0) dst->axpy_q8_0 = src->axpy_q8_0;

@@ -99,6 +99,13 @@ void tl_avx2_pack_f16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t
 void tl_avx2_gemm_f16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                         size_t ldw, const void *x, size_t ldx);
 
+/* Attention tiles over a Q8_0 cache (attn_q8_avx2.c), the kern.h slots
+ * attn_qk_q8_0 and attn_pv_q8_0. */
+void tl_avx2_attn_qk_q8_0(int R, int nt, int hd, const void *q, const void *k, size_t ldk,
+                          float *s, size_t lds);
+void tl_avx2_attn_pv_q8_0(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                          const void *v, size_t ldv);
+
 /* Row kernels of the non-matmul ops (f32_avx2.c, attn_avx2.c), with the kern.h contracts
  * of the slots of the same names. */
 void tl_avx2_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,

@@ -287,6 +287,8 @@ static const tl_kern avx2_table = {
     },
     .attn_qk_f16 = tl_avx2_attn_qk_f16,
     .attn_pv_f16 = tl_avx2_attn_pv_f16,
+    .attn_qk_q8_0 = tl_avx2_attn_qk_q8_0,
+    .attn_pv_q8_0 = tl_avx2_attn_pv_q8_0,
     .exp_sum = tl_avx2_exp_sum,
     .max_f32 = tl_avx2_max_f32,
     .axpy_q8_0 = tl_avx2_axpy_q8_0,

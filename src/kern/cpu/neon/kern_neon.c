@@ -278,6 +278,8 @@ static const tl_kern neon_table = {
     },
     .attn_qk_f16 = tl_neon_attn_qk_f16,
     .attn_pv_f16 = tl_neon_attn_pv_f16,
+    .attn_qk_q8_0 = tl_neon_attn_qk_q8_0,
+    .attn_pv_q8_0 = tl_neon_attn_pv_q8_0,
     .exp_sum = tl_neon_exp_sum,
     .max_f32 = tl_neon_max_f32,
     .axpy_q8_0 = tl_neon_axpy_q8_0,

@@ -103,6 +103,13 @@ void tl_neon_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_
 float tl_neon_exp_sum(int n, float *x, float m);
 float tl_neon_max_f32(int n, const float *x);
 
+/* Attention tiles over a Q8_0 cache (attn_q8_neon.c), with the kern.h
+ * contracts of the slots attn_qk_q8_0 and attn_pv_q8_0. */
+void tl_neon_attn_qk_q8_0(int R, int nt, int hd, const void *q, const void *k, size_t ldk,
+                          float *s, size_t lds);
+void tl_neon_attn_pv_q8_0(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                          const void *v, size_t ldv);
+
 /* Row kernels of the non-matmul ops (f32_neon.c), with the kern.h contracts
  * of the slots of the same names. */
 void tl_neon_axpy_q8_0(int n, float *y, float a, const void *v);

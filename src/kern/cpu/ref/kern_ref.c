@@ -365,6 +365,8 @@ static const tl_kern ref_table = {
     /* row kernels of the non-matmul ops: kern_ref_f32.c */
     .attn_qk_f16 = tl_ref_attn_qk_f16,
     .attn_pv_f16 = tl_ref_attn_pv_f16,
+    .attn_qk_q8_0 = tl_ref_attn_qk_q8_0,
+    .attn_pv_q8_0 = tl_ref_attn_pv_q8_0,
     .exp_sum = tl_ref_exp_sum,
     .max_f32 = tl_ref_max_f32,
     .axpy_q8_0 = tl_ref_axpy_q8_0,

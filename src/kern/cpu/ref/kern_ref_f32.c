@@ -1,6 +1,7 @@
 /* kern_ref_f32.c — scalar reference row kernels of the non-matmul ops
  * (attention, norms, gated activations): the kern.h slots attn_qk_f16,
- * attn_pv_f16, exp_sum, max_f32, axpy_q8_0, scale, silu_mul and norm_row. They are the ground truth the
+ * attn_pv_f16, attn_qk_q8_0, attn_pv_q8_0, exp_sum, max_f32, axpy_q8_0,
+ * scale, silu_mul and norm_row. They are the ground truth the
  * SIMD variants are tested against (tests/test_kern_simd.c), so they stay
  * plain loops in the arithmetic order the backend used before it had
  * kernels for them. */
@@ -45,6 +46,18 @@ void tl_ref_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t
         }
 }
 
+// Q (R, hd) Q8_0 rows hd / 32 blocks apart . K (nt, hd) Q8_0 rows ldk bytes
+// apart -> S (R, nt) rows lds apart: the reference vec_dot Q8_0 per pair
+void tl_ref_attn_qk_q8_0(int R, int nt, int hd, const void *q, const void *k, size_t ldk, float *s,
+                         size_t lds) {
+    const tl_vec_dot_fn dot = tl_kern_ref()->vec_dot[TL_DTYPE_Q8_0];
+    const size_t ldq = (size_t)(hd / TL_QK8_0) * sizeof(tl_block_q8_0);
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < nt; i++)
+            dot(hd, &s[(size_t)r * lds + i], (const uint8_t *)k + (size_t)i * ldk,
+                (const uint8_t *)q + (size_t)r * ldq);
+}
+
 // max of x (n,)
 float tl_ref_max_f32(int n, const float *x) {
     float m = x[0];
@@ -76,6 +89,16 @@ void tl_ref_axpy_q8_0(int n, float *y, float a, const void *v) {
     const tl_block_q8_0 *vb = v;
     for (int b = 0; b < n / TL_QK8_0; b++)
         madd_q8_block(y + b * TL_QK8_0, a * tl_f16_to_f32(vb[b].d), vb[b].qs);
+}
+
+// O (R, hdv) += P (R, nt) rows ldp apart @ dequant(V) (nt, hdv), V Q8_0
+// rows ldv bytes apart: axpy_q8_0 per row and key, keys in order
+void tl_ref_attn_pv_q8_0(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                         const void *v, size_t ldv) {
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < nt; i++)
+            tl_ref_axpy_q8_0(hdv, o + (size_t)r * hdv, p[(size_t)r * ldp + i],
+                             (const uint8_t *)v + (size_t)i * ldv);
 }
 
 // y (n,) *= a
