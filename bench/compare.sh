@@ -62,24 +62,27 @@ D=$DEPTH
 echo
 echo "== generation at depth $D"
 : > "$SUMMARY"
+out=$(mktemp)
 for f in ${FILES:-q4_0 q8_0 q4_k_m f16}; do
   m=$DIR/tiny-$f.gguf
   [ -f "$m" ] || continue
   echo "\$ $TL bench $m -t $T -p 0 -n 32 -d $D -r $R --csv"
-  tl=$("$TL" bench "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" --csv | tee /dev/stderr | cut -d, -f2)
+  "$TL" bench "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" --csv | tee "$out"
+  tl=$(cut -d, -f2 "$out")
   lt=- it=-
   if [ -x "$LLAMA" ] && "$LLAMA" --help 2>&1 | grep -q -- "-d, --n-depth"; then
     echo "\$ $LLAMA -m $m -t $T -p 0 -n 32 -d $D -r $R"
-    lt=$("$LLAMA" -m "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" 2>/dev/null | tee /dev/stderr |
-         grep -E "tg32" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+    "$LLAMA" -m "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" 2>/dev/null | tee "$out" | grep tg32
+    lt=$(grep tg32 "$out" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
   fi
   if [ -x "$IK" ]; then
     echo "\$ $IK -m $m -t $T -p 0 -n 0 -gp $D,32 -r $R"
-    it=$("$IK" -m "$m" -t "$T" -p 0 -n 0 -gp "$D,32" -r "$R" 2>/dev/null | tee /dev/stderr |
-         grep -E "tg32" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+    "$IK" -m "$m" -t "$T" -p 0 -n 0 -gp "$D,32" -r "$R" 2>/dev/null | tee "$out" | grep tg32
+    it=$(grep tg32 "$out" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
   fi
   echo "$f $tl ${lt:--} ${it:--}" >> "$SUMMARY"
 done
+rm -f "$out"
 echo
 echo "| file | torchless tg32@d$D | llama.cpp | ik_llama.cpp | vs best peer |"
 echo "|---|---|---|---|---|"
