@@ -15,27 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/backend.h"
 #include "core/dtype.h"
 #include "kern/kern.h"
-
-static double wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static float frand(uint64_t *s) {
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return (float)((*s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 enum { LAYERS = 8 };
 
@@ -72,7 +56,7 @@ int main(int argc, char **argv) {
     double *sec = malloc(sizeof(double) * (size_t)rounds);
     if (!q || !out || !f || !sec) return 1;
     uint64_t s = 88172645463325252ull;
-    for (int i = 0; i < n_tok * nh * hd; i++) q[i] = frand(&s);
+    for (int i = 0; i < n_tok * nh * hd; i++) q[i] = bench_frand(&s);
     tl_attn_params p = { .n_tok = n_tok, .pos0 = depth, .n_ctx = n_ctx, .n_head = nh, .n_head_kv = nkv,
                          .head_dim = hd, .head_dim_v = hd, .scale = 0.125f, .kv_type = kt };
     for (int l = 0; l < LAYERS; l++) {
@@ -82,16 +66,16 @@ int main(int argc, char **argv) {
         for (int t = 0; t < n_ctx; t++) { /* every row written, as kv_store would */
             tl_attn_params one = p;
             one.n_tok = 1, one.pos0 = t;
-            for (int i = 0; i < nkv * hd; i++) f[i] = frand(&s);
+            for (int i = 0; i < nkv * hd; i++) f[i] = bench_frand(&s);
             b->ops->kv_store(b, &one, &kv[l], f, 0, f, 0);
         }
     }
     for (int r = -1; r < rounds; r++) { /* round -1 warms up */
-        const double t0 = wall_now();
+        const double t0 = bench_wall_now();
         for (int l = 0; l < LAYERS; l++) b->ops->attention(b, &p, q, nh * hd, &kv[l], out);
-        if (r >= 0) sec[r] = (wall_now() - t0) / LAYERS;
+        if (r >= 0) sec[r] = (bench_wall_now() - t0) / LAYERS;
     }
-    qsort(sec, (size_t)rounds, sizeof *sec, cmp_double);
+    qsort(sec, (size_t)rounds, sizeof *sec, bench_cmp_double);
     const double bytes = 2.0 * (double)cache;
     printf("attnbench: %s kernels, %d threads, %s cache, heads %d/%d x %d, %d queries at depth %d: "
            "best %.3f ms (%.2f GB/s)  median %.3f ms (%.2f GB/s) per layer\n",

@@ -15,27 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/backend.h"
 #include "core/dtype.h"
 #include "kern/kern.h"
-
-static double wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static float frand(uint64_t *s) {
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return (float)((*s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 enum { NMAT = 7 };
 /* per layer, (k, d) of W (d, k): q, k, v, o, gate, up, down */
@@ -53,14 +37,14 @@ static int run(tl_backend *b, tl_dtype t, int layers, int rounds) {
     double *sec = malloc(sizeof(double) * (size_t)rounds), bytes = 0;
     if (!w || !f || !x || !y || !sec) return 1;
     uint64_t s = 88172645463325252ull;
-    for (int i = 0; i < 5632; i++) x[i] = frand(&s);
+    for (int i = 0; i < 5632; i++) x[i] = bench_frand(&s);
     for (int i = 0; i < nw; i++) {
         const int64_t k = shapes[i % NMAT][0], d = shapes[i % NMAT][1];
         const size_t row = tl_dtype_row_size(t, k);
         uint8_t *data = malloc(row * (size_t)d);
         if (!data) return 1;
         for (int64_t r = 0; r < d; r++) {
-            for (int64_t e = 0; e < k; e++) f[e] = 0.02f * frand(&s);
+            for (int64_t e = 0; e < k; e++) f[e] = 0.02f * bench_frand(&s);
             tr->from_float(f, data + (size_t)r * row, k);
         }
         w[i] = (tl_tensor){ .name = "w", .type = t, .n_dims = 2, .ne = { k, d, 1, 1 },
@@ -69,11 +53,11 @@ static int run(tl_backend *b, tl_dtype t, int layers, int rounds) {
         bytes += (double)w[i].nbytes;
     }
     for (int r = -1; r < rounds; r++) { /* round -1 warms up */
-        const double t0 = wall_now();
+        const double t0 = bench_wall_now();
         for (int i = 0; i < nw; i++) b->ops->matmul(b, &w[i], NULL, x, 1, y);
-        if (r >= 0) sec[r] = wall_now() - t0;
+        if (r >= 0) sec[r] = bench_wall_now() - t0;
     }
-    qsort(sec, (size_t)rounds, sizeof *sec, cmp_double);
+    qsort(sec, (size_t)rounds, sizeof *sec, bench_cmp_double);
     printf("%-5s %d layers %7.1f MB  best %6.2f GB/s  median %6.2f GB/s  (%.2f ms/round)\n",
            tr->name, layers, bytes * 1e-6, bytes / sec[0] * 1e-9, bytes / sec[rounds / 2] * 1e-9,
            sec[rounds / 2] * 1e3);

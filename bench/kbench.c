@@ -17,21 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/dtype.h"
 #include "kern/kern.h"
-
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static float frand(uint64_t *s) {
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return (float)((*s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
+#include "bench_util.h"
 
 static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok) {
     const tl_dtype_traits *tr = tl_dtype_traits_of(t);
@@ -42,11 +31,11 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     float *f = malloc(sizeof(float) * k), *y = malloc(sizeof(float) * d * ntok);
     uint64_t s = 88172645463325252ull;
     for (int64_t r = 0; r < d; r++) {
-        for (int64_t i = 0; i < k; i++) f[i] = 0.02f * frand(&s);
+        for (int64_t i = 0; i < k; i++) f[i] = 0.02f * bench_frand(&s);
         tr->from_float(f, w + r * wrow, k);
     }
     for (int c = 0; c < ntok; c++) {
-        for (int64_t i = 0; i < k; i++) f[i] = frand(&s);
+        for (int64_t i = 0; i < k; i++) f[i] = bench_frand(&s);
         kern->from_float[vt](f, x + c * xrow, k);
     }
     /* with a repack slot: the packed copy and its gemm (KB_NOPACK=1: not) */
@@ -61,7 +50,7 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     for (int pass = 0; pass < 2; pass++) {
         const int nt = pass == 0 ? ntok : 1;
         int reps = 0;
-        double t0 = cpu_now(), t1;
+        double t0 = bench_cpu_now(), t1;
         do {
             if (gemm) {
                 for (int64_t r0 = 0; r0 < d; r0 += rc)
@@ -72,7 +61,7 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
                     for (int c = 0; c < nt; c++) kern->vec_dot[t](k, y + c * d + r, w + r * wrow, x + c * xrow);
             }
             reps++;
-            t1 = cpu_now();
+            t1 = bench_cpu_now();
         } while (t1 - t0 < 0.3);
         const double sec = (t1 - t0) / reps;
         printf("%-6s %-5s %s k=%lld d=%lld n=%-3d %7.2f GMAC/s  %6.2f GB/s weights\n", kern->name,
@@ -92,10 +81,10 @@ static void run_attn(const tl_kern *kern) {
     static uint16_t kv[NT * HMAX];
     static uint8_t kq[NT * QROW], qq[RMAX * QROW];
     uint64_t st = 88172645463325252ull;
-    for (int i = 0; i < NT * HMAX; i++) f[i] = frand(&st);
+    for (int i = 0; i < NT * HMAX; i++) f[i] = bench_frand(&st);
     kern->from_float[TL_DTYPE_F16](f, kv, NT * HMAX);
-    for (int i = 0; i < RMAX * HMAX; i++) q[i] = 0.1f * frand(&st);
-    for (int i = 0; i < RMAX * NT; i++) s[i] = frand(&st) * 0.01f;
+    for (int i = 0; i < RMAX * HMAX; i++) q[i] = 0.1f * bench_frand(&st);
+    for (int i = 0; i < RMAX * NT; i++) s[i] = bench_frand(&st) * 0.01f;
     const int rs[] = { 1, 4, 8, 16 }, hds[] = { 64, 128 };
     for (int hi = 0; hi < 2; hi++)
         for (int ri = 0; ri < 4; ri++) {
@@ -106,7 +95,7 @@ static void run_attn(const tl_kern *kern) {
             double rate[6];
             for (int op = 0; op < 6; op++) {
                 int reps = 0;
-                double t0 = cpu_now(), t1;
+                double t0 = bench_cpu_now(), t1;
                 do {
                     for (int j = 0; j < 64; j++) {
                         switch (op) {
@@ -128,7 +117,7 @@ static void run_attn(const tl_kern *kern) {
                         }
                     }
                     reps += 64;
-                    t1 = cpu_now();
+                    t1 = bench_cpu_now();
                 } while (t1 - t0 < 0.2);
                 rate[op] = (double)R * NT * hd * reps / (t1 - t0) * 1e-9;
             }
