@@ -92,6 +92,11 @@ int cmd_bench(int argc, char **argv, int first) {
         printf("| model | type | size | threads | cpu | test | t/s | GB/s |\n");
         printf("|---|---|---|---|---|---|---|---|\n");
         const char *name = strrchr(o.model, '/') ? strrchr(o.model, '/') + 1 : o.model;
+        /* bytes a generated token reads: the weights, and the cache rows it
+         * attends to, d + (n + 1) / 2 on average (fewer under a sliding
+         * window: then this overstates) */
+        const double kv_row = (double)tl_context_memory(c) / cp.n_ctx;
+        const double tok_bytes = (double)in.weight_bytes + kv_row * (d + (n + 1) / 2.0);
         double gib = in.weight_bytes / 1073741824.0;
         if (p > 0)
             printf("| %s | %s | %.2f GiB | %d | %s | pp%d%s | %.2f ± %.2f | |\n", name,
@@ -99,7 +104,7 @@ int cmd_bench(int argc, char **argv, int first) {
         if (n > 0)
             printf("| %s | %s | %.2f GiB | %d | %s | tg%d%s | %.2f ± %.2f | %.1f |\n", name,
                    in.file_type, gib, o.threads, tl_cpu_variant(), n, at, gm, gs,
-                   gm * in.weight_bytes / 1e9);
+                   gm * tok_bytes / 1e9);
     }
     free(pp);
     free(tg);
