@@ -4,13 +4,19 @@
  * dequantized rows. (The ref kernels were additionally verified, off-line,
  * to be bit-identical to GGML's scalar ggml_vec_dot_* for every quant type.)
  * Any SIMD variant this build and CPU can run is checked against ref the
- * same way. */
+ * same way. gelu_mul (the f16 GELU table) is checked against the formula it
+ * tabulates on every f16 value, every f16 rounding tie and its neighbours,
+ * the clamps, infinities, NaNs and denormals, and a stride through all
+ * float bit patterns. */
+#include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dtype.h"
+#include "core/gelu.h"
 #include "core/quant.h"
 #include "harness.h"
 #include "kern/kern.h"
@@ -245,10 +251,99 @@ static void test_to_float(const tl_kern *kern) {
     }
 }
 
+/* ---- gelu_mul against the formula ------------------------------------------ */
+
+/* The CPU backend's per-element GELU before the table (src/backend/cpu/cpu.c
+ * up to the gelu_mul slot), verbatim: the ground truth the table must
+ * reproduce bit for bit. Unfused, as it was compiled. */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+static float gelu_formula(float x) {
+    const float c = 0.79788456080286535588f; /* sqrt(2/pi) */
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float xh = tl_f16_to_f32(tl_f32_to_f16(x));
+    return tl_f16_to_f32(tl_f32_to_f16(0.5f * xh * (1.0f + tanhf(c * xh * (1.0f + 0.044715f * xh * xh)))));
+}
+#pragma GCC pop_options
+
+/* the same float, NaN payloads aside */
+static bool same_float(float a, float b) {
+    return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+}
+
+/* Checks ref->gelu_mul on x (n,), with u = NULL, with u, and in place. */
+static void check_gelu(const float *x, int n, const char *what) {
+    const tl_kern *ref = tl_kern_ref();
+    float *y = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n);
+    if (!y || !u) {
+        CHECK(y && u);
+        free(y), free(u);
+        return;
+    }
+    ref->gelu_mul(n, y, x, NULL);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        if (!same_float(y[i], gelu_formula(x[i])) && bad++ < 4)
+            fprintf(stderr, "gelu(%a = 0x%08x): %a, formula %a\n", x[i], tl_f32_bits(x[i]), y[i],
+                    gelu_formula(x[i]));
+    CHECKF(bad == 0, "ref gelu_mul %s: %d of %d outputs differ from the formula", what, bad, n);
+    for (int i = 0; i < n; i++) u[i] = tl_test_normal();
+    memcpy(y, x, sizeof(float) * n);
+    ref->gelu_mul(n, y, y, u); /* in place over g */
+    bad = 0;
+    for (int i = 0; i < n; i++) bad += !same_float(y[i], gelu_formula(x[i]) * u[i]);
+    CHECKF(bad == 0, "ref gelu_mul %s with u: %d of %d outputs differ from formula * u", what, bad, n);
+    free(y), free(u);
+}
+
+static void test_gelu(void) {
+    /* every f16 value, NaNs and infinities included */
+    enum { NH = 65536 };
+    static float x[4 * NH];
+    for (int h = 0; h < NH; h++) x[h] = tl_f16_to_f32((tl_f16)h);
+    check_gelu(x, NH, "f16 grid");
+    /* the f16 rounding boundaries: each midpoint between neighbouring f16
+     * values (a tie, rounded to even) and the floats either side of it */
+    int n = 0;
+    for (int h = 0; h < NH; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue;
+        const float a = tl_f16_to_f32((tl_f16)h);
+        /* half an f16 ulp further from zero: 2^-25 below 2^-14 (subnormal
+         * halves), else 13 - 1 bits of the float's 23-bit mantissa */
+        const float m = (h & 0x7c00) == 0 ? a + copysignf(0x1p-25f, a)
+                                          : tl_f32_from_bits(tl_f32_bits(a) + ((uint32_t)1 << 12));
+        x[n++] = m;
+        x[n++] = nextafterf(m, 0.0f);
+        x[n++] = nextafterf(m, m * 2.0f);
+    }
+    check_gelu(x, n, "f16 midpoints");
+    /* the clamps, infinities, NaNs, float denormals, the f16 overflow */
+    const float sp[] = {
+        -10.0f, 10.0f, nextafterf(-10.0f, 0.0f), nextafterf(10.0f, 0.0f), nextafterf(-10.0f, -20.0f),
+        nextafterf(10.0f, 20.0f), -9.999f, 9.999f, -9.99609375f, 9.99609375f, -9.9921875f, 9.9921875f,
+        INFINITY, -INFINITY, NAN, -NAN, tl_f32_from_bits(0x7f800001u), tl_f32_from_bits(0xffbfffffu),
+        tl_f32_from_bits(0x7fffffffu), 0.0f, -0.0f, tl_f32_from_bits(1), tl_f32_from_bits(0x80000001u),
+        tl_f32_from_bits(0x007fffffu), tl_f32_from_bits(0x807fffffu), 0x1p-24f, -0x1p-24f, 0x1p-25f,
+        -0x1p-25f, 0x1.8p-25f, 0x1p-14f, 65504.0f, -65504.0f, 65519.99f, 65520.0f, -65520.0f, 1e30f,
+        -1e30f, FLT_MAX, -FLT_MAX, 0.5f, -0.5f, 1.0f, -1.0f, 3.0f, -3.0f,
+    };
+    n = (int)(sizeof sp / sizeof sp[0]);
+    memcpy(x, sp, sizeof sp);
+    check_gelu(x, n, "special values");
+    /* all float bit patterns, strided */
+    n = 0;
+    for (uint64_t b = 12345; b < ((uint64_t)1 << 32) && n < 4 * NH; b += 65521) x[n++] = tl_f32_from_bits((uint32_t)b);
+    check_gelu(x, n, "strided bit patterns");
+    /* the table is built once: the same pointer on every call */
+    CHECK(tl_gelu_table() == tl_gelu_table());
+}
+
 int main(void) {
     tl_test_seed(0x2545F4914F6CDD1Dull);
     test_tables();
     test_vec_dot(tl_kern_ref());
+    test_gelu();
     static const char *const names[] = { "avx2", "avx512", "neon" };
     for (int v = 0; v < 3; v++) {
         const tl_kern *vk = tl_kern_variant(names[v]);

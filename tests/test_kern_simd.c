@@ -11,10 +11,13 @@
  *   - float vec_dot tails (n not a multiple of the vector width);
  *   - repacked weights (pack + gemm) against ref's vec_dot;
  *   - the row kernels of the non-matmul ops (exp_sum, max_f32, axpy_q8_0, scale,
- *     silu_mul, norm_row) and the attention tiles over F16 and Q8_0
+ *     silu_mul, gelu_mul, norm_row) and the attention tiles over F16 and Q8_0
  *     caches (attn_qk_f16, attn_pv_f16, attn_qk_q8_0, attn_pv_q8_0, around
  *     their register tiles' edges): bit-exact where kern.h says so, else
  *     within a summation-order bound;
+ *   - gelu_mul on every f16 value, every f16 rounding tie and the floats
+ *     either side, the clamps, NaNs, infinities, denormals and a stride
+ *     through all float bit patterns: bit-exact (NaN: NaN), in place too;
  *   - the TL_CPU override;
  *   - whose BF16 kernels each variant holds (printed, for
  *     scripts/test-avx512.sh): avx512's own exactly where the CPU has
@@ -22,6 +25,7 @@
  * TL_TEST_VARIANTS=avx512 checks only the variants named; TL_TEST_TYPES=bf16
  * (dtype names, comma-separated) only those types' slots, and none of the
  * type-less row kernels. */
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +33,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "core/fp16.h"
 #include "core/quant.h"
 #include "harness.h"
 #include "kern/kern.h"
@@ -514,6 +519,10 @@ static void test_row_kernels(const tl_kern *v) {
         v->silu_mul(n, yb, yb, u); /* in place */
         CHECKF(memcmp(ya, yb, sizeof(float) * n) == 0, "%s silu_mul in place n=%d", v->name, n);
 
+        ref->gelu_mul(n, ya, g, u);
+        v->gelu_mul(n, yb, g, u);
+        CHECKF(memcmp(ya, yb, sizeof(float) * n) == 0, "%s gelu_mul n=%d differs from ref", v->name, n);
+
         /* norms: the double sums differ in order only, so the scale is the
          * same float or one ulp off */
         for (int mode = 0; mode < 4; mode++) {
@@ -529,6 +538,91 @@ static void test_row_kernels(const tl_kern *v) {
                    layer, pw != NULL, pb != NULL, bad);
         }
     }
+}
+
+/* ---- gelu_mul on every f16 value and rounding tie ------------------------- */
+
+/* the same float, NaN payloads aside */
+static bool same_float(float a, float b) {
+    return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+}
+
+/* v->gelu_mul against ref's on g (n,): without u, with u, in place over g
+ * and over u, at every start offset mod 8 and with tails of every length */
+static void check_gelu_rows(const tl_kern *v, const float *g, int n, const char *what) {
+    const tl_kern *ref = tl_kern_ref();
+    float *u = malloc(sizeof(float) * n), *ya = malloc(sizeof(float) * n), *yb = malloc(sizeof(float) * n);
+    if (!u || !ya || !yb) {
+        CHECK(u && ya && yb);
+        free(u), free(ya), free(yb);
+        return;
+    }
+    for (int i = 0; i < n; i++) u[i] = tl_test_normal();
+    for (int pass = 0; pass < 4; pass++) {
+        const float *pu = pass == 0 ? NULL : u;
+        ref->gelu_mul(n, ya, g, pu);
+        if (pass < 2) {
+            v->gelu_mul(n, yb, g, pu);
+        } else if (pass == 2) { /* o == g */
+            memcpy(yb, g, sizeof(float) * n);
+            v->gelu_mul(n, yb, yb, u);
+        } else {                /* o == u */
+            memcpy(yb, u, sizeof(float) * n);
+            v->gelu_mul(n, yb, g, yb);
+        }
+        int bad = 0;
+        for (int i = 0; i < n; i++)
+            if (!same_float(ya[i], yb[i]) && bad++ < 4)
+                fprintf(stderr, "%s gelu(0x%08x): %a, ref %a\n", v->name, tl_f32_bits(g[i]), yb[i], ya[i]);
+        CHECKF(bad == 0, "%s gelu_mul %s pass %d: %d of %d outputs differ from ref", v->name, what, pass,
+               bad, n);
+    }
+    /* short rows at every offset: each tail length, each alignment */
+    for (int off = 0; off < 8 && off < n; off++)
+        for (int len = 1; len <= 19 && off + len <= n; len++) {
+            ref->gelu_mul(len, ya, g + off, u + off);
+            v->gelu_mul(len, yb, g + off, u + off);
+            int bad = 0;
+            for (int i = 0; i < len; i++) bad += !same_float(ya[i], yb[i]);
+            CHECKF(bad == 0, "%s gelu_mul %s off=%d n=%d: %d outputs differ", v->name, what, off, len, bad);
+        }
+    free(u), free(ya), free(yb);
+}
+
+static void test_gelu(const tl_kern *v) {
+    enum { NH = 65536 };
+    static float x[3 * NH];
+    /* every f16 value (NaNs, infinities, subnormals included) */
+    for (int h = 0; h < NH; h++) x[h] = tl_f16_to_f32((tl_f16)h);
+    check_gelu_rows(v, x, NH, "f16 grid");
+    /* the f16 rounding ties (half an f16 ulp from each value) and the
+     * floats either side, where a conversion that rounds otherwise than
+     * tl_f32_to_f16 would pick another entry */
+    int n = 0;
+    for (int h = 0; h < NH; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue;
+        const float a = tl_f16_to_f32((tl_f16)h);
+        const float m = (h & 0x7c00) == 0 ? a + copysignf(0x1p-25f, a)
+                                          : tl_f32_from_bits(tl_f32_bits(a) + ((uint32_t)1 << 12));
+        x[n++] = m;
+        x[n++] = nextafterf(m, 0.0f);
+        x[n++] = nextafterf(m, m * 2.0f);
+    }
+    check_gelu_rows(v, x, n, "f16 ties");
+    /* the clamps and the values that round onto +-10, infinities, NaNs,
+     * float denormals, the f16 overflow boundary; then strided bit patterns */
+    const float sp[] = {
+        -10.0f, 10.0f, nextafterf(-10.0f, 0.0f), nextafterf(10.0f, 0.0f), nextafterf(-10.0f, -20.0f),
+        nextafterf(10.0f, 20.0f), -9.999f, 9.999f, -9.99609375f, 9.99609375f, INFINITY, -INFINITY,
+        NAN, -NAN, tl_f32_from_bits(0x7f800001u), tl_f32_from_bits(0xffbfffffu), 0.0f, -0.0f,
+        tl_f32_from_bits(1), tl_f32_from_bits(0x80000001u), tl_f32_from_bits(0x807fffffu), 0x1p-25f,
+        -0x1.8p-25f, 65504.0f, 65519.99f, 65520.0f, -65520.0f, FLT_MAX, -FLT_MAX,
+    };
+    n = 0;
+    for (int r = 0; r < 8; r++) /* every special in every lane */
+        for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) x[n++] = sp[(i + (size_t)r) % (sizeof sp / sizeof sp[0])];
+    for (uint64_t b = 777; b < ((uint64_t)1 << 32); b += 65537) x[n++] = tl_f32_from_bits((uint32_t)b);
+    check_gelu_rows(v, x, n, "specials and strided bit patterns");
 }
 
 /* ---- whose BF16 kernels ---------------------------------------------------- *
@@ -596,6 +690,7 @@ int main(void) {
         test_float_tails(v);
         const char *types = getenv("TL_TEST_TYPES");
         if (!types || !*types) test_row_kernels(v);
+        if (!types || !*types) test_gelu(v);
         if (!types || !*types) test_attn_tiles(v);
         if (!types || !*types) test_attn_q8_tiles(v);
         test_repack(v);

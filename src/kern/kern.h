@@ -70,6 +70,10 @@ typedef void (*tl_scale_fn)(int n, float *y, float a);
 // o (n,) = silu(g) (n,) * u (n,), silu as core/vmath.h's tl_vsilu on the
 // first n & ~7 elements and libm's expf on the tail (bit-exact); o may alias g or u
 typedef void (*tl_silu_mul_fn)(int n, float *o, const float *g, const float *u);
+// o (n,) = gelu(g) (n,) * u (n,), or gelu(g) when u is NULL; gelu as
+// core/gelu.h's tl_gelu_f16 (tanh form on the f16 grid: clamps at +-10, else
+// the f16 table), then one float product (bit-exact); o may alias g or u
+typedef void (*tl_gelu_mul_fn)(int n, float *o, const float *g, const float *u);
 // y (n,) = (x - mean) / sqrt(var + eps) * w + b, mean = 0 unless layer
 // (RMSNorm vs LayerNorm); sums in double; w, b may be NULL; y may alias x
 typedef void (*tl_norm_row_fn)(int n, float *y, const float *x, const float *w, const float *b,
@@ -108,6 +112,7 @@ typedef struct tl_kern {
     tl_axpy_q8_0_fn axpy_q8_0;
     tl_scale_fn scale;
     tl_silu_mul_fn silu_mul;
+    tl_gelu_mul_fn gelu_mul;
     tl_norm_row_fn norm_row;
 } tl_kern;
 
@@ -134,6 +139,7 @@ float tl_ref_max_f32(int n, const float *x);
 void tl_ref_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_ref_scale(int n, float *y, float a);
 void tl_ref_silu_mul(int n, float *o, const float *g, const float *u);
+void tl_ref_gelu_mul(int n, float *o, const float *g, const float *u);
 void tl_ref_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
                      bool layer);
 

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
-#include "core/fp16.h"
 #include "core/vmath.h"
 
 void *tl_cpu_scratch(tl_cpu *c, size_t n) {
@@ -168,23 +167,17 @@ static void cpu_rope(tl_backend *b, const tl_rope_params *p, float *x, int n, in
     tl_pool_run(tl_cpu_of(b)->pool, rope_work, &j);
 }
 
-/* GELU (tanh form) evaluated on the half-precision grid, input and output:
- * the reference engine tabulates GELU over all f16 values, and matching it
- * moves Phi-2/Gemma logits 20-80x closer to its output. */
-static inline float gelu_tanh(float x) {
-    const float c = 0.79788456080286535588f; /* sqrt(2/pi) */
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    float xh = tl_f16_to_f32(tl_f32_to_f16(x));
-    return tl_f16_to_f32(tl_f32_to_f16(0.5f * xh * (1.0f + tanhf(c * xh * (1.0f + 0.044715f * xh * xh)))));
-}
 /* SiLU as the reference engine's vector silu (core/vmath.h), not libm:
  * its exp differs in the last bit often enough to flip Q8 rounding ties. */
 static inline float silu(float x) { return tl_vsilu(x); }
 
+/* GELU (tanh form, Phi-2, Gemma) is the kernels' gelu_mul: the reference
+ * engine's f16 table (core/gelu.h), which puts logits 20-80x closer to its
+ * output than the float formula. */
 typedef struct glu_job {
     tl_act_kind act;
     tl_silu_mul_fn silu_mul;
+    tl_gelu_mul_fn gelu_mul;
     const float *gate, *up;
     int stride, n, d;
     float *out;
@@ -205,26 +198,58 @@ static void glu_work(void *arg, int ith, int nth) {
         if (j->act == TL_ACT_SILU)
             j->silu_mul(c1 - c0, o + c0, g + c0, u + c0);
         else
-            for (int i = c0; i < c1; i++) o[i] = gelu_tanh(g[i]) * u[i];
+            j->gelu_mul(c1 - c0, o + c0, g + c0, u + c0);
     }
 }
 
 static void cpu_glu(tl_backend *b, tl_act_kind act, const float *gate, const float *up, int stride,
                     int n, int d, float *out) {
-    glu_job j = { act, tl_cpu_of(b)->kern->silu_mul, gate, up, stride, n, d, out };
+    const tl_kern *k = tl_cpu_of(b)->kern;
+    glu_job j = { act, k->silu_mul, k->gelu_mul, gate, up, stride, n, d, out };
     tl_pool_run(tl_cpu_of(b)->pool, glu_work, &j);
 }
 
-static void cpu_unary(tl_backend *b, tl_unary op, float arg, float *x, size_t count) {
-    (void)b;
-    switch (op) {
-    case TL_UNARY_SILU: for (size_t i = 0; i < count; i++) x[i] = silu(x[i]); break;
-    case TL_UNARY_GELU_TANH: for (size_t i = 0; i < count; i++) x[i] = gelu_tanh(x[i]); break;
-    case TL_UNARY_SCALE: for (size_t i = 0; i < count; i++) x[i] *= arg; break;
-    case TL_UNARY_SOFTCAP:
-        for (size_t i = 0; i < count; i++) x[i] = arg * tanhf(x[i] / arg);
-        break;
+typedef struct unary_job {
+    tl_unary op;
+    float arg;
+    float *x;
+    size_t count;
+    const tl_kern *kern;
+} unary_job;
+
+/* Element-wise, so any split computes the same bytes; the per-thread
+ * ranges start at multiples of 8 all the same, so a vector kernel's tail
+ * only ever falls at the end of x. */
+static void unary_work(void *arg, int ith, int nth) {
+    const unary_job *j = arg;
+    const size_t per = ((j->count + (size_t)nth - 1) / (size_t)nth + 7) & ~(size_t)7;
+    const size_t i0 = (size_t)ith * per < j->count ? (size_t)ith * per : j->count;
+    const size_t i1 = i0 + per < j->count ? i0 + per : j->count;
+    float *x = j->x;
+    /* kernels take int counts: a range in int-sized pieces, multiples of 8 */
+    for (size_t c0 = i0; c0 < i1; c0 += (size_t)1 << 30) {
+        const size_t c1 = i1 - c0 > ((size_t)1 << 30) ? c0 + ((size_t)1 << 30) : i1;
+        const int n = (int)(c1 - c0);
+        switch (j->op) {
+        case TL_UNARY_SILU:
+            for (size_t i = c0; i < c1; i++) x[i] = silu(x[i]);
+            break;
+        case TL_UNARY_GELU_TANH: j->kern->gelu_mul(n, x + c0, x + c0, NULL); break;
+        case TL_UNARY_SCALE: j->kern->scale(n, x + c0, j->arg); break;
+        case TL_UNARY_SOFTCAP:
+            for (size_t i = c0; i < c1; i++) x[i] = j->arg * tanhf(x[i] / j->arg);
+            break;
+        }
     }
+}
+
+// x (count,) -> op(x) (count,), in place
+static void cpu_unary(tl_backend *b, tl_unary op, float arg, float *x, size_t count) {
+    tl_cpu *c = tl_cpu_of(b);
+    unary_job j = { op, arg, x, count, c->kern };
+    /* waking the workers costs more than a few thousand elements */
+    if (count < 4096) unary_work(&j, 0, 1);
+    else tl_pool_run(c->pool, unary_work, &j);
 }
 
 static void cpu_add(tl_backend *b, float *y, const float *x, size_t count) {

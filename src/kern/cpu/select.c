@@ -126,6 +126,7 @@ static void overlay(tl_kern *dst, const tl_kern *src) {
     if (src->axpy_q8_0) dst->axpy_q8_0 = src->axpy_q8_0;
     if (src->scale) dst->scale = src->scale;
     if (src->silu_mul) dst->silu_mul = src->silu_mul;
+    if (src->gelu_mul) dst->gelu_mul = src->gelu_mul;
     if (src->norm_row) dst->norm_row = src->norm_row;
 }
 

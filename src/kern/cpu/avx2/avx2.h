@@ -117,6 +117,7 @@ float tl_avx2_max_f32(int n, const float *x);
 void tl_avx2_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_avx2_scale(int n, float *y, float a);
 void tl_avx2_silu_mul(int n, float *o, const float *g, const float *u);
+void tl_avx2_gelu_mul(int n, float *o, const float *g, const float *u);
 void tl_avx2_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
                       bool layer);
 

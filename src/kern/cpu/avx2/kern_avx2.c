@@ -294,6 +294,7 @@ static const tl_kern avx2_table = {
     .axpy_q8_0 = tl_avx2_axpy_q8_0,
     .scale = tl_avx2_scale,
     .silu_mul = tl_avx2_silu_mul,
+    .gelu_mul = tl_avx2_gelu_mul,
     .norm_row = tl_avx2_norm_row,
 };
 

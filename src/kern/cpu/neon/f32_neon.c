@@ -1,15 +1,17 @@
 /* f32_neon.c — NEON row kernels of the non-matmul ops: the kern.h slots
- * axpy_q8_0, scale, silu_mul and norm_row (the attention slots are in
- * attn_neon.c).
+ * axpy_q8_0, scale, silu_mul, gelu_mul and norm_row (the attention slots
+ * are in attn_neon.c).
  *
- * axpy_q8_0, scale and silu_mul are bit-exact with the reference (axpy_q8_0
- * multiplies then adds, as the reference): silu's exp is neon.h's
+ * axpy_q8_0, scale, silu_mul and gelu_mul are bit-exact with the reference
+ * (axpy_q8_0 multiplies then adds, as the reference): silu's exp is neon.h's
  * tl_neon_exp4, core/vmath.h's tl_vexpf lane for lane, the division is IEEE
- * in both, and the file is compiled without fp contraction (see neon.h).
- * norm_row differs from the reference by summation order only. */
+ * in both, and the file is compiled without fp contraction (see neon.h);
+ * gelu reads the reference's table. norm_row differs from the reference by
+ * summation order only. */
 #include <math.h>
 
 #include "core/fp16.h"
+#include "core/gelu.h"
 #include "core/quant.h"
 #include "kern/cpu/neon/neon.h"
 
@@ -56,6 +58,36 @@ void tl_neon_silu_mul(int n, float *o, const float *g, const float *u) {
         vst1q_f32(o + i, vmulq_f32(s, vld1q_f32(u + i)));
     }
     for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* gelu(x) (4,) as core/gelu.h's tl_gelu_f16: fcvtn rounds to nearest even
+ * (the default FPCR mode), as tl_f32_to_f16 (test_kern_simd checks every
+ * f16 rounding tie; NaNs keep their payload, but every NaN entry of one sign
+ * is the same); NEON has no gather, so four scalar loads, and the clamps
+ * test x itself */
+TL_NEON_INLINE float32x4_t gelu4(const float *tab, float32x4_t x) {
+    const uint16x4_t h = vreinterpret_u16_f16(vcvt_f16_f32(x));
+    float32x4_t y = vdupq_n_f32(tab[vget_lane_u16(h, 0)]);
+    y = vsetq_lane_f32(tab[vget_lane_u16(h, 1)], y, 1);
+    y = vsetq_lane_f32(tab[vget_lane_u16(h, 2)], y, 2);
+    y = vsetq_lane_f32(tab[vget_lane_u16(h, 3)], y, 3);
+    const uint32x4_t lo = vcleq_f32(x, vdupq_n_f32(-10.0f));
+    const uint32x4_t hi = vcgeq_f32(x, vdupq_n_f32(10.0f));
+    /* x <= -10: +0 */
+    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(vbslq_f32(hi, x, y)), lo));
+}
+
+// o (n,) = gelu(g) (n,) * u (n,), or gelu(g) (n,) when u is NULL
+void tl_neon_gelu_mul(int n, float *o, const float *g, const float *u) {
+    const float *tab = tl_gelu_table();
+    int i = 0;
+    if (u) {
+        for (; i + 4 <= n; i += 4) vst1q_f32(o + i, vmulq_f32(gelu4(tab, vld1q_f32(g + i)), vld1q_f32(u + i)));
+        for (; i < n; i++) o[i] = tl_gelu_f16(tab, g[i]) * u[i];
+    } else {
+        for (; i + 4 <= n; i += 4) vst1q_f32(o + i, gelu4(tab, vld1q_f32(g + i)));
+        for (; i < n; i++) o[i] = tl_gelu_f16(tab, g[i]);
+    }
 }
 
 /* sum of (x (n,) - m)^2 in two double lanes: each float difference squared

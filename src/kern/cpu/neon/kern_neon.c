@@ -285,6 +285,7 @@ static const tl_kern neon_table = {
     .axpy_q8_0 = tl_neon_axpy_q8_0,
     .scale = tl_neon_scale,
     .silu_mul = tl_neon_silu_mul,
+    .gelu_mul = tl_neon_gelu_mul,
     .norm_row = tl_neon_norm_row,
 };
 

@@ -115,6 +115,7 @@ void tl_neon_attn_pv_q8_0(int R, int nt, int hdv, float *o, const float *p, size
 void tl_neon_axpy_q8_0(int n, float *y, float a, const void *v);
 void tl_neon_scale(int n, float *y, float a);
 void tl_neon_silu_mul(int n, float *o, const float *g, const float *u);
+void tl_neon_gelu_mul(int n, float *o, const float *g, const float *u);
 void tl_neon_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
                       bool layer);
 

@@ -372,6 +372,7 @@ static const tl_kern ref_table = {
     .axpy_q8_0 = tl_ref_axpy_q8_0,
     .scale = tl_ref_scale,
     .silu_mul = tl_ref_silu_mul,
+    .gelu_mul = tl_ref_gelu_mul,
     .norm_row = tl_ref_norm_row,
 };
 

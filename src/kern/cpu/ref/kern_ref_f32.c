@@ -1,13 +1,14 @@
 /* kern_ref_f32.c — scalar reference row kernels of the non-matmul ops
  * (attention, norms, gated activations): the kern.h slots attn_qk_f16,
  * attn_pv_f16, attn_qk_q8_0, attn_pv_q8_0, exp_sum, max_f32, axpy_q8_0,
- * scale, silu_mul and norm_row. They are the ground truth the
+ * scale, silu_mul, gelu_mul and norm_row. They are the ground truth the
  * SIMD variants are tested against (tests/test_kern_simd.c), so they stay
  * plain loops in the arithmetic order the backend used before it had
  * kernels for them. */
 #include <math.h>
 
 #include "core/fp16.h"
+#include "core/gelu.h"
 #include "core/quant.h"
 #include "core/vmath.h"
 #include "kern/kern.h"
@@ -115,6 +116,17 @@ void tl_ref_silu_mul(int n, float *o, const float *g, const float *u) {
     int i = 0;
     for (; i < nv; i++) o[i] = tl_vsilu(g[i]) * u[i];
     for (; i < n; i++) o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+// o (n,) = gelu(g) (n,) * u (n,), or gelu(g) (n,) when u is NULL
+void tl_ref_gelu_mul(int n, float *o, const float *g, const float *u) {
+    /* gelu then the product, two roundings, as the reference engine's
+     * separate gelu and mul ops */
+    const float *tab = tl_gelu_table();
+    if (u)
+        for (int i = 0; i < n; i++) o[i] = tl_gelu_f16(tab, g[i]) * u[i];
+    else
+        for (int i = 0; i < n; i++) o[i] = tl_gelu_f16(tab, g[i]);
 }
 
 // x (n,) -> y (n,) = (x - mean) * 1/sqrt(var + eps) * w + b
