@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
         tl_backend_free(b);
         return 1;
     }
-    const int n_ctx = depth + n_tok;
+    const int n_ctx = (depth + n_tok + TL_KV_CTX_ALIGN - 1) / TL_KV_CTX_ALIGN * TL_KV_CTX_ALIGN;
     const size_t row = tl_dtype_row_size(kt, (int64_t)nkv * hd), cache = row * (size_t)n_ctx;
     tl_kv_layer kv[LAYERS];
     float *q = malloc(sizeof(float) * (size_t)n_tok * nh * hd);

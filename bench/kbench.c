@@ -103,7 +103,7 @@ static void run_attn(const tl_kern *kern) {
                 do {
                     for (int j = 0; j < 64; j++) {
                         switch (op) {
-                        case 0: kern->attn_qk_f16(R, NT, hd, q, kv, (size_t)hd, s, NT); break;
+                        case 0: kern->attn_qk_f16(R, NT, hd, q, kv, s, NT); break;
                         case 1: kern->attn_pv_f16(R, NT, hd, o, s, NT, kv, (size_t)hd); break;
                         case 2: kern->attn_qk_q8_0(R, NT, hd, qq, kq, krow, s, NT); break;
                         case 3: kern->attn_pv_q8_0(R, NT, hd, o, s, NT, kq, krow); break;

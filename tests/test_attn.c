@@ -86,7 +86,7 @@ typedef struct inputs {
 
 static void inputs_make(const acase *c, inputs *in) {
     in->n_pos = c->pos0 + c->n_tok;
-    in->n_ctx = in->n_pos + SLACK;
+    in->n_ctx = (in->n_pos + SLACK + TL_KV_CTX_ALIGN - 1) / TL_KV_CTX_ALIGN * TL_KV_CTX_ALIGN;
     in->kvw = c->n_head_kv * c->hd;
     in->pre_stride = in->kvw + 7;
     in->qkv_stride = c->n_head * c->hd + 2 * in->kvw;

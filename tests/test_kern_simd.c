@@ -318,14 +318,16 @@ static void test_repack(const tl_kern *v) {
 /* ---- attention tiles over an F16 cache ------------------------------------ */
 
 /* attn_qk_f16 and attn_pv_f16 against the reference for row counts, key
- * counts and head sizes around the variants' tile edges (4 x 2, 1 x 8,
- * vectors of 8 and 16), with cache rows further apart than a head */
+ * counts and head sizes around the variants' tile edges (4 rows x 2 blocks
+ * of 8 keys, partial blocks, vectors of 8 and 16), V rows further apart
+ * than a head */
 static void test_attn_tiles(const tl_kern *v) {
     const tl_kern *ref = tl_kern_ref();
     enum { RM = 17, NTM = 67, HM = 264 };
     static float q[RM * HM], sa[RM * NTM], sb[RM * NTM], pw[RM * NTM], oa[RM * HM], ob[RM * HM];
     static float kvf[NTM * (2 * HM + 8)];
     static uint16_t kv[NTM * (2 * HM + 8)];
+    static uint16_t kb[(NTM + TL_KV_KEYS) * HM]; /* K rows of kv, in blocks of 8 keys (kern.h) */
     const int Rs[] = { 1, 3, 4, 5, 8, 16, 17 }, nts[] = { 1, 2, 7, 8, 9, 64, 67 };
     const int hds[] = { 8, 13, 20, 64, 80, 128, 136, 264 };
     for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
@@ -334,14 +336,19 @@ static void test_attn_tiles(const tl_kern *v) {
         for (size_t i = 0; i < NTM * ld; i++) kvf[i] = tl_test_normal();
         ref->from_float[TL_DTYPE_F16](kvf, kv, (int64_t)(NTM * ld));
         ref->to_float[TL_DTYPE_F16](kv, kvf, (int64_t)(NTM * ld));
+        for (int i = 0; i < (NTM + TL_KV_KEYS) / TL_KV_KEYS * TL_KV_KEYS; i++)
+            for (int d = 0; d < hd; d++)
+                kb[(size_t)(i / TL_KV_KEYS) * TL_KV_KEYS * hd + (size_t)d * TL_KV_KEYS + i % TL_KV_KEYS] =
+                    i < NTM ? kv[i * ld + d] : 0x7e00; /* past the keys: NaN, never a score */
         for (int i = 0; i < RM * hd; i++) q[i] = tl_test_normal() * 0.3f;
         for (size_t ri = 0; ri < sizeof Rs / sizeof Rs[0]; ri++)
             for (size_t ni = 0; ni < sizeof nts / sizeof nts[0]; ni++) {
                 const int R = Rs[ri], nt = nts[ni];
                 int bad = 0;
                 /* S (R, nt) rows NTM apart */
-                ref->attn_qk_f16(R, nt, hd, q, kv, ld, sa, NTM);
-                v->attn_qk_f16(R, nt, hd, q, kv, ld, sb, NTM);
+                for (int i = 0; i < R * NTM; i++) sa[i] = sb[i] = 12345.0f;
+                ref->attn_qk_f16(R, nt, hd, q, kb, sa, NTM);
+                v->attn_qk_f16(R, nt, hd, q, kb, sb, NTM);
                 for (int r = 0; r < R; r++)
                     for (int i = 0; i < nt; i++) {
                         const double tol = dot_tol(q + r * hd, kvf + i * ld, hd, hd / 8 + 1);
@@ -349,6 +356,11 @@ static void test_attn_tiles(const tl_kern *v) {
                     }
                 CHECKF(bad == 0, "%s attn_qk_f16 R=%d nt=%d hd=%d: %d scores off ref", v->name, R, nt,
                        hd, bad);
+                /* a partial last block's other lanes are read, never written */
+                bad = 0;
+                for (int i = nt; i < R * NTM; i++) bad += i % NTM >= nt && sb[i] != 12345.0f;
+                CHECKF(bad == 0, "%s attn_qk_f16 R=%d nt=%d hd=%d: %d writes past the keys", v->name,
+                       R, nt, hd, bad);
                 /* O (R, hd) += P (R, nt) @ V, P with zeros as masked keys */
                 for (int i = 0; i < R * NTM; i++) pw[i] = i % 11 == 0 ? 0.0f : tl_test_uniform();
                 for (int i = 0; i < R * hd; i++) oa[i] = ob[i] = tl_test_normal();

@@ -233,7 +233,7 @@ size_t tl_context_memory(const tl_context *c) {
     const tl_hparams *hp = &c->model->hp;
     const size_t row = tl_dtype_row_size(c->kv_type, (int64_t)hp->n_head_kv * hp->head_dim) +
                        tl_dtype_row_size(c->kv_type, (int64_t)hp->n_head_kv * hp->head_dim_v);
-    return (size_t)hp->n_layer * c->n_ctx * row;
+    return (size_t)hp->n_layer * c->kv_rows * row;
 }
 
 const char *tl_cpu_variant(void) { return tl_kern_get()->name; }

@@ -36,7 +36,11 @@ typedef enum tl_op {
  * tl_dtype_row_size(kv_type, head_dim) bytes, a whole K or V cache n_ctx *
  * n_head_kv of them. How rows are laid out is the backend's (kv_store and
  * attention are its only readers and writers; the CPU backend keeps each
- * head's rows together). Memory owned by the backend that allocated it. */
+ * head's rows together, and an F16 K in blocks of 8 positions), within
+ * that size; n_ctx is a multiple of TL_KV_CTX_ALIGN so that blocks of
+ * positions never straddle two heads. Memory owned by the backend that
+ * allocated it. */
+enum { TL_KV_CTX_ALIGN = 8 };
 typedef struct tl_kv_layer {
     void *k;
     void *v;
@@ -45,7 +49,7 @@ typedef struct tl_kv_layer {
 typedef struct tl_attn_params {
     int n_tok;          /* queries in this batch, at positions pos0 .. pos0+n_tok-1 */
     int pos0;
-    int n_ctx;          /* rows the cache holds (per KV head) */
+    int n_ctx;          /* rows the cache holds (per KV head), a multiple of TL_KV_CTX_ALIGN */
     int n_head, n_head_kv, head_dim, head_dim_v;
     float scale;        /* applied to q.k before softcap and softmax */
     float softcap;      /* 0 = none: s = cap * tanh(s / cap) */

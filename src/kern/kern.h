@@ -32,12 +32,17 @@ typedef void (*tl_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *y, size_t l
 /* Attention tiles over an F16 cache: R query rows that share one KV head
  * (a GQA group's heads, for one or several tokens) against nt cache rows,
  * so that each K and V row is read and converted once for all R queries.
- *   qk: Q (R, hd) f32, rows hd apart . K (nt, hd) f16, rows ldk elements
- *       apart -> S (R, nt), rows lds apart
+ *   qk: Q (R, hd) f32, rows hd apart . K (nt, hd) f16 -> S (R, nt), rows
+ *       lds apart. K is stored in blocks of TL_KV_KEYS keys, dim-major:
+ *       key i, dim d at k[(i / 8) * 8 * hd + d * 8 + i % 8], so a vector
+ *       of 8 lanes holds one dim of 8 keys and a score needs no horizontal
+ *       sum. k points at a block's start; the last block may be partial
+ *       (nt % 8 != 0): its other lanes are read but their scores not written.
  *   pv: O (R, hdv) f32, rows hdv apart += P (R, nt), rows ldp apart
  *       @ V (nt, hdv) f16, rows ldv elements apart */
+enum { TL_KV_KEYS = 8 };
 typedef void (*tl_attn_qk_f16_fn)(int R, int nt, int hd, const float *q, const uint16_t *k,
-                                  size_t ldk, float *s, size_t lds);
+                                  float *s, size_t lds);
 typedef void (*tl_attn_pv_f16_fn)(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                                   const uint16_t *v, size_t ldv);
 /* The same tiles over a Q8_0 cache (hd, hdv multiples of 32; a row is
@@ -126,8 +131,8 @@ const tl_kern *tl_kern_ref(void);
 
 /* The reference row kernels (kern/cpu/ref/kern_ref_f32.c), the tl_kern
  * slots of the same names; exported for the reference table. */
-void tl_ref_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
-                        float *s, size_t lds);
+void tl_ref_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, float *s,
+                        size_t lds);
 void tl_ref_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                         const uint16_t *v, size_t ldv);
 void tl_ref_attn_qk_q8_0(int R, int nt, int hd, const void *q, const void *k, size_t ldk, float *s,

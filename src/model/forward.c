@@ -94,7 +94,7 @@ static void attention(tl_context *c, int il, int n) {
     tl_attn_params ap = {
         .n_tok = n,
         .pos0 = c->n_past,
-        .n_ctx = c->n_ctx,
+        .n_ctx = c->kv_rows,
         .n_head = hp->n_head,
         .n_head_kv = hp->n_head_kv,
         .head_dim = hp->head_dim,

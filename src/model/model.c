@@ -1,5 +1,6 @@
 /* model.c — opening a model (source -> descriptor -> hyperparameters ->
  * tokenizer -> bound weights) and creating contexts (KV cache + buffers). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,8 @@ tl_status tl_context_open(tl_model *m, int n_ctx, int n_batch, tl_dtype kv_type,
     if (n_ctx <= 0) n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
     if (n_batch <= 0) n_batch = 512;
     if (n_batch > n_ctx) n_batch = n_ctx;
+    if (n_ctx > INT_MAX - TL_KV_CTX_ALIGN)
+        return tl_err_set(err, TL_ERR_INVALID_ARG, "a context of %d tokens is too large", n_ctx);
     tl_backend *b = m->backend;
     if (!b->ops->supports(b, TL_OP_ATTENTION, kv_type))
         return tl_err_set(err, TL_ERR_UNSUPPORTED, "the %s backend has no attention over a %s KV cache",
@@ -113,6 +116,7 @@ tl_status tl_context_open(tl_model *m, int n_ctx, int n_batch, tl_dtype kv_type,
     c->model = m;
     c->be = m->backend;
     c->n_ctx = n_ctx;
+    c->kv_rows = (n_ctx + TL_KV_CTX_ALIGN - 1) / TL_KV_CTX_ALIGN * TL_KV_CTX_ALIGN;
     c->n_batch = n_batch;
     c->kv_type = kv_type;
     c->all_logits = all_logits;
@@ -124,8 +128,8 @@ tl_status tl_context_open(tl_model *m, int n_ctx, int n_batch, tl_dtype kv_type,
     const size_t v_row = tl_dtype_row_size(kv_type, (int64_t)VD);
     bool ok = (c->kv = calloc((size_t)hp->n_layer, sizeof(tl_kv_layer))) != NULL;
     for (int il = 0; ok && il < hp->n_layer; il++) {
-        ok = (c->kv[il].k = b->ops->alloc(b, (size_t)n_ctx * k_row)) &&
-             (c->kv[il].v = b->ops->alloc(b, (size_t)n_ctx * v_row));
+        ok = (c->kv[il].k = b->ops->alloc(b, (size_t)c->kv_rows * k_row)) &&
+             (c->kv[il].v = b->ops->alloc(b, (size_t)c->kv_rows * v_row));
     }
     const size_t wide = E > OD ? E : OD;
     c->logits_cap = all_logits ? n_batch : 1;

@@ -59,6 +59,7 @@ struct tl_context {
     tl_model *model;
     tl_backend *be;
     int n_ctx, n_batch, n_past;
+    int kv_rows;            // cache rows per KV head: n_ctx rounded up to TL_KV_CTX_ALIGN
     bool all_logits;
     tl_dtype kv_type;
     tl_kv_layer *kv;        // n_layer

@@ -21,15 +21,21 @@
  * and how a tile of V rows is accumulated (k_fmt below):
  *   F32   q . K[j] by vec_dot F32, V rows added in F32;
  *   F16   the kernel table's attention tiles attn_qk_f16 and attn_pv_f16;
+ *         K is kept in blocks of 8 positions with the positions in the
+ *         lanes (kern.h), so units and splits start on a block;
  *   Q8_0  rows are blocks of 32 along head_dim (one scale each); q is
  *         quantized to Q8_0 once per row, so scores are integer dot
  *         products (as the reference engine converts q to K's vec_dot
  *         type): attn_qk_q8_0; V rows by attn_pv_q8_0, which dequantizes
  *         on the fly with the block scale folded into the softmax weight. */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+
+/* an F16 K block never straddles two heads (backend.h) */
+static_assert(TL_KV_CTX_ALIGN % TL_KV_KEYS == 0, "cache rows hold whole K blocks");
 
 enum {
     KEY_TILE = 64,     /* keys per tile: a tile's scores stay in L1 */
@@ -37,6 +43,7 @@ enum {
     SPLIT_KEYS = 512,  /* fewest keys per split of a decode unit */
     SPLIT_MAX = 16,
 };
+static_assert(KEY_TILE % TL_KV_KEYS == 0, "tiles start on a K block");
 
 typedef struct attn_job attn_job;
 
@@ -52,6 +59,8 @@ typedef struct kv_fmt {
     void (*accum)(const attn_job *jb, int R, float *o, const float *p, const uint8_t *v, int nt);
     // x (n,) f32 -> dst (n,) cache row (one KV head at one position)
     void (*store)(const tl_kern *kern, const float *x, void *dst, int64_t n);
+    // the same for K, into head's cache at position pos; NULL: store, at row pos
+    void (*store_k)(const tl_kern *kern, const float *x, uint8_t *head, int pos, int64_t n);
 } kv_fmt;
 
 struct attn_job {
@@ -100,8 +109,7 @@ static void accum_f32(const attn_job *jb, int R, float *o, const float *p, const
 
 static void scores_f16(const attn_job *jb, int R, const uint8_t *qc, const uint8_t *k, int nt,
                        float *s) {
-    jb->kern->attn_qk_f16(R, nt, jb->p->head_dim, (const float *)qc, (const uint16_t *)k,
-                          jb->k_row / sizeof(uint16_t), s, KEY_TILE);
+    jb->kern->attn_qk_f16(R, nt, jb->p->head_dim, (const float *)qc, (const uint16_t *)k, s, KEY_TILE);
 }
 
 static void accum_f16(const attn_job *jb, int R, float *o, const float *p, const uint8_t *v, int nt) {
@@ -130,6 +138,19 @@ static void store_f16(const tl_kern *kern, const float *x, void *dst, int64_t n)
     kern->from_float[TL_DTYPE_F16](x, dst, n);
 }
 
+/* K at position pos into its block of TL_KV_KEYS positions: dim d of the
+ * block's position j at element d * TL_KV_KEYS + j (kern.h's attn_qk_f16) */
+static void store_k_f16(const tl_kern *kern, const float *x, uint8_t *head, int pos, int64_t n) {
+    uint16_t *blk = (uint16_t *)head + (size_t)(pos / TL_KV_KEYS) * TL_KV_KEYS * (size_t)n;
+    blk += pos % TL_KV_KEYS;
+    uint16_t h[8]; /* 8 dims at a time through the table's F16 conversion */
+    for (int64_t d0 = 0; d0 < n; d0 += 8) {
+        const int64_t m = n - d0 < 8 ? n - d0 : 8;
+        kern->from_float[TL_DTYPE_F16](x + d0, h, m);
+        for (int64_t d = 0; d < m; d++) blk[(size_t)(d0 + d) * TL_KV_KEYS] = h[d];
+    }
+}
+
 /* head_dim % 32 == 0 (checked at context creation), so a row's blocks
  * never straddle two heads; the activation quantizer, as the reference
  * engine's cache writes */
@@ -138,9 +159,9 @@ static void store_q8_0(const tl_kern *kern, const float *x, void *dst, int64_t n
 }
 
 static const kv_fmt k_fmt[TL_DTYPE_COUNT] = {
-    [TL_DTYPE_F32] = { TL_DTYPE_F32, scores_f32, accum_f32, store_f32 },
-    [TL_DTYPE_F16] = { TL_DTYPE_F32, scores_f16, accum_f16, store_f16 },
-    [TL_DTYPE_Q8_0] = { TL_DTYPE_Q8_0, scores_q8_0, accum_q8_0, store_q8_0 },
+    [TL_DTYPE_F32] = { TL_DTYPE_F32, scores_f32, accum_f32, store_f32, NULL },
+    [TL_DTYPE_F16] = { TL_DTYPE_F32, scores_f16, accum_f16, store_f16, store_k_f16 },
+    [TL_DTYPE_Q8_0] = { TL_DTYPE_Q8_0, scores_q8_0, accum_q8_0, store_q8_0, NULL },
 };
 
 bool tl_cpu_kv_supports(const tl_kern *kern, tl_dtype type) {
@@ -161,6 +182,12 @@ static int first_key(const tl_attn_params *p, int pos) {
     return p->window > 0 && pos - p->window + 1 > 0 ? pos - p->window + 1 : 0;
 }
 
+/* the start of split sp of n over keys [lo, hi): a block start, hi for sp = n */
+static int split_at(int lo, int hi, int sp, int n) {
+    if (sp == n) return hi;
+    return lo + (int)((int64_t)(hi - lo) * sp / n) / TL_KV_KEYS * TL_KV_KEYS;
+}
+
 static unit unit_of(const attn_job *jb, int u) {
     const tl_attn_params *p = jb->p;
     const int sp = u % jb->n_split, hs = u / jb->n_split % jb->n_hsub;
@@ -171,10 +198,12 @@ static unit unit_of(const attn_job *jb, int u) {
     x.nt_tok = p->n_tok - x.t0 < jb->tb ? p->n_tok - x.t0 : jb->tb;
     x.h0 = hkv * jb->group + hs * jb->hg;
     x.nh = jb->group - hs * jb->hg < jb->hg ? jb->group - hs * jb->hg : jb->hg;
-    /* the union of the tokens' visible keys, split evenly */
-    const int lo = first_key(p, p->pos0 + x.t0), hi = p->pos0 + x.t0 + x.nt_tok;
-    x.k0 = lo + (int)((int64_t)(hi - lo) * sp / jb->n_split);
-    x.k1 = lo + (int)((int64_t)(hi - lo) * (sp + 1) / jb->n_split);
+    /* the union of the tokens' visible keys from a block start (the mask
+     * drops the keys before lo), split evenly on block starts */
+    const int lo = first_key(p, p->pos0 + x.t0) / TL_KV_KEYS * TL_KV_KEYS;
+    const int hi = p->pos0 + x.t0 + x.nt_tok;
+    x.k0 = split_at(lo, hi, sp, jb->n_split);
+    x.k1 = split_at(lo, hi, sp + 1, jb->n_split);
     return x;
 }
 
@@ -373,8 +402,12 @@ void tl_cpu_kv_store(tl_backend *b, const tl_attn_params *p, tl_kv_layer *kv, co
     for (int h = 0; h < p->n_head_kv; h++)
         for (int t = 0; t < p->n_tok; t++) {
             const size_t row = (size_t)h * p->n_ctx + (size_t)(p->pos0 + t);
-            f->store(kn, k + (size_t)t * k_stride + (size_t)h * p->head_dim,
-                     (uint8_t *)kv->k + row * k_row, p->head_dim);
+            const float *kt = k + (size_t)t * k_stride + (size_t)h * p->head_dim;
+            if (f->store_k)
+                f->store_k(kn, kt, (uint8_t *)kv->k + (size_t)h * p->n_ctx * k_row, p->pos0 + t,
+                           p->head_dim);
+            else
+                f->store(kn, kt, (uint8_t *)kv->k + row * k_row, p->head_dim);
             f->store(kn, v + (size_t)t * v_stride + (size_t)h * p->head_dim_v,
                      (uint8_t *)kv->v + row * v_row, p->head_dim_v);
         }

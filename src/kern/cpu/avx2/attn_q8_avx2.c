@@ -31,7 +31,7 @@
 /* blocks per pass of qk: the q scales of a pass are laid out once per row
  * group in a table of this many entries; longer heads take several passes,
  * each adding to the scores of the previous ones */
-enum { QK_BLOCKS = 8 };
+enum { QK_BLOCKS = 8, QK_PF_KEYS = 64 /* keys ahead that qk prefetches */ };
 
 TL_AVX2_INLINE uint16_t ld_u16(const uint8_t *p) {
     uint16_t h;
@@ -132,7 +132,7 @@ TL_AVX2_INLINE void qk_tile(const int RC, const int KC, int nb, const tl_block_q
 /* RC rows (of nq blocks) against all nt keys: per pass of up to QK_BLOCKS
  * blocks, the table of q scales, then full tiles and one short tile */
 TL_AVX2_INLINE void qk_rows(const int RC, int nt, int nq, const tl_block_q8_0 *q, const uint8_t *k,
-                            size_t ldk, float *s, size_t lds) {
+                            size_t ldk, float *s, size_t lds, bool pf) {
     const int KF = 8 / RC;
     __m256 qs[2 * QK_BLOCKS];
     for (int b0 = 0; b0 < nq; b0 += QK_BLOCKS) {
@@ -152,8 +152,13 @@ TL_AVX2_INLINE void qk_rows(const int RC, int nt, int nq, const tl_block_q8_0 *q
         const uint8_t *kg = k + (size_t)b0 * sizeof(tl_block_q8_0);
         const bool add = b0 > 0;
         int i = 0;
-        for (; i + KF <= nt; i += KF)
+        for (; i + KF <= nt; i += KF) {
+            /* the rows QK_PF_KEYS on, each line once (as attn_avx2.c) */
+            if (pf && !add)
+                for (size_t off = 0; off < (size_t)KF * ldk; off += 64)
+                    _mm_prefetch((const char *)(k + (size_t)(i + QK_PF_KEYS) * ldk + off), _MM_HINT_T0);
             qk_tile(RC, KF, nb, qg, nq, kg + (size_t)i * ldk, ldk, qs, s + i, lds, add);
+        }
         const uint8_t *ki = kg + (size_t)i * ldk;
         float *si = s + i;
         switch (nt - i) { /* KC a constant (< KF) per call: the tile's loops stay unrolled */
@@ -177,12 +182,13 @@ void tl_avx2_attn_qk_q8_0(int R, int nt, int hd, const void *q, const void *k, s
     const tl_block_q8_0 *qb = q;
     int r = 0;
     /* 4 rows x 2 keys: per block 2 K loads and 4 q loads for 8 pair dots */
-    for (; r + 4 <= R; r += 4) qk_rows(4, nt, nq, qb + (size_t)r * nq, k, ldk, s + (size_t)r * lds, lds);
+    for (; r + 4 <= R; r += 4)
+        qk_rows(4, nt, nq, qb + (size_t)r * nq, k, ldk, s + (size_t)r * lds, lds, r == 0);
     if (r + 2 <= R) {
-        qk_rows(2, nt, nq, qb + (size_t)r * nq, k, ldk, s + (size_t)r * lds, lds);
+        qk_rows(2, nt, nq, qb + (size_t)r * nq, k, ldk, s + (size_t)r * lds, lds, r == 0);
         r += 2;
     }
-    if (r < R) qk_rows(1, nt, nq, qb + (size_t)r * nq, k, ldk, s + (size_t)r * lds, lds);
+    if (r < R) qk_rows(1, nt, nq, qb + (size_t)r * nq, k, ldk, s + (size_t)r * lds, lds, r == 0);
 }
 
 /* ---- pv ------------------------------------------------------------------ */
@@ -248,8 +254,12 @@ static void pv_rows4(int R4, int nt, int hdv, float *o, const float *p, size_t l
         const uint8_t *vc = v + (size_t)i0 * ldv;
         for (int b = 0; b < nb; b++) {
             const uint8_t *vb = vc + (size_t)b * sizeof(tl_block_q8_0);
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < n; i++) {
+                /* the first touch of the key's block: fetch the next chunk's
+                 * (as attn_avx2.c, for a cache past the L2) */
+                _mm_prefetch((const char *)(vb + (size_t)(i + PV_KEYS) * ldv), _MM_HINT_T0);
                 d[i] = tl_avx2_h2f(((const tl_block_q8_0 *)(vb + (size_t)i * ldv))->d);
+            }
             for (int r0 = 0; r0 < R4; r0 += 4) {
                 for (int r = 0; r < 4; r++) {
                     const float *pr = p + (size_t)(r0 + r) * ldp + i0;

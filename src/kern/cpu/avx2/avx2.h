@@ -108,7 +108,7 @@ void tl_avx2_attn_pv_q8_0(int R, int nt, int hdv, float *o, const float *p, size
 
 /* Row kernels of the non-matmul ops (f32_avx2.c, attn_avx2.c), with the kern.h contracts
  * of the slots of the same names. */
-void tl_avx2_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
+void tl_avx2_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k,
                          float *s, size_t lds);
 void tl_avx2_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                          const uint16_t *v, size_t ldv);

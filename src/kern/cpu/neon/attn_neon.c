@@ -4,9 +4,9 @@
  * Both tiles keep up to 16 four-lane accumulators in registers (AArch64 has
  * 32 vector registers) and convert each K or V vector once for every query
  * row of the tile (the R rows share one KV head), instead of once per
- * (head, key). Scores are summed in 4 lanes and reduced by one pairwise-add
- * tree per 4 keys; the outputs differ from the reference by summation order
- * only. exp_sum is tl_vexpf lane for lane (neon.h's tl_neon_exp4; bit-exact:
+ * (head, key). K is stored with 8 keys in the lanes (kern.h), so qk's
+ * accumulators are scores with no pairwise-add tree. Both differ from the
+ * reference by summation order only. exp_sum is tl_vexpf lane for lane (neon.h's tl_neon_exp4; bit-exact:
  * the file is compiled without fp contraction, see neon.h). */
 #include "core/vmath.h"
 #include "kern/cpu/neon/neon.h"
@@ -15,67 +15,75 @@ TL_NEON_INLINE float32x4_t ld_h4(const uint16_t *p) {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
 }
 
-/* rows RC x keys KC (RC * KC <= 16) of S = Q . K^T:
- *   Q (RC, hd) rows hd apart . K (KC, hd) rows ldk apart -> s[r * lds + i] */
-TL_NEON_INLINE void qk_tile(const int RC, const int KC, int hd, const float *q, const uint16_t *k,
-                            size_t ldk, float *s, size_t lds) {
+/* rows RC x blocks BC (RC <= 4, BC <= 2) of S = Q . K^T, K in blocks of
+ * 8 keys, dim-major (kern.h): per dim, a block is two 4-lane vectors of
+ * keys, each multiplied by every row's q element, so the accumulators are
+ * scores with no pairwise-add tree.
+ *   Q (RC, hd) rows hd apart . K (8 BC keys) -> s[r * lds + 8 b + i], the
+ *   last block's first `last` (1..8) keys only */
+TL_NEON_INLINE void qk_tile(const int RC, const int BC, int hd, const float *q, const uint16_t *k,
+                            float *s, size_t lds, int last) {
     float32x4_t acc[16];
 #pragma GCC unroll 16
-    for (int a = 0; a < RC * KC; a++) acc[a] = vdupq_n_f32(0.0f);
-    int d = 0;
-    for (; d + 4 <= hd; d += 4) {
-        float32x4_t kv[8];
-#pragma GCC unroll 8
-        for (int i = 0; i < KC; i++) kv[i] = ld_h4(k + (size_t)i * ldk + d);
+    for (int a = 0; a < RC * BC * 2; a++) acc[a] = vdupq_n_f32(0.0f);
+#pragma GCC unroll 2
+    for (int d = 0; d < hd; d++) {
+        float32x4_t kv[4];
+#pragma GCC unroll 2
+        for (int b = 0; b < BC; b++) {
+            const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(k + ((size_t)b * hd + d) * TL_KV_KEYS));
+            kv[2 * b] = vcvt_f32_f16(vget_low_f16(h));
+            kv[2 * b + 1] = vcvt_high_f32_f16(h);
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < RC; r++) {
-            const float32x4_t qv = vld1q_f32(q + (size_t)r * hd + d);
-#pragma GCC unroll 8
-            for (int i = 0; i < KC; i++) acc[r * KC + i] = vfmaq_f32(acc[r * KC + i], qv, kv[i]);
+            const float qd = q[(size_t)r * hd + d];
+#pragma GCC unroll 4
+            for (int j = 0; j < 2 * BC; j++) acc[r * 2 * BC + j] = vfmaq_n_f32(acc[r * 2 * BC + j], kv[j], qd);
         }
     }
-    /* 4 keys of a row -> one vector of their 4 sums: two pairwise-add levels */
 #pragma GCC unroll 4
-    for (int r = 0; r < RC; r++) {
-        float *sr = s + (size_t)r * lds;
-        int i = 0;
+    for (int r = 0; r < RC; r++)
 #pragma GCC unroll 2
-        for (; i + 4 <= KC; i += 4) {
-            const float32x4_t *a = acc + r * KC + i;
-            vst1q_f32(sr + i, vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])));
+        for (int b = 0; b < BC; b++) {
+            float *sr = s + (size_t)r * lds + (size_t)b * TL_KV_KEYS;
+            const float32x4_t lo = acc[r * 2 * BC + 2 * b], hi = acc[r * 2 * BC + 2 * b + 1];
+            if (b < BC - 1 || last == TL_KV_KEYS) {
+                vst1q_f32(sr, lo);
+                vst1q_f32(sr + 4, hi);
+            } else {
+                float t[TL_KV_KEYS];
+                vst1q_f32(t, lo);
+                vst1q_f32(t + 4, hi);
+                for (int i = 0; i < last; i++) sr[i] = t[i];
+            }
         }
-#pragma GCC unroll 4
-        for (; i < KC; i++) sr[i] = vaddvq_f32(acc[r * KC + i]);
-    }
-    for (; d < hd; d++) /* hd % 4 */
-        for (int r = 0; r < RC; r++)
-            for (int i = 0; i < KC; i++)
-                s[(size_t)r * lds + i] += q[(size_t)r * hd + d] * tl_neon_h2f(k[(size_t)i * ldk + d]);
 }
 
-/* RC rows against all nt keys: tiles of KC keys, then single keys */
-TL_NEON_INLINE void qk_rows(const int RC, const int KC, int nt, int hd, const float *q,
-                            const uint16_t *k, size_t ldk, float *s, size_t lds) {
-    int i = 0;
-    for (; i + KC <= nt; i += KC) qk_tile(RC, KC, hd, q, k + (size_t)i * ldk, ldk, s + i, lds);
-    if (KC > 4)
-        for (; i + 4 <= nt; i += 4) qk_tile(RC, 4, hd, q, k + (size_t)i * ldk, ldk, s + i, lds);
-    for (; i < nt; i++) qk_tile(RC, 1, hd, q, k + (size_t)i * ldk, ldk, s + i, lds);
-}
-
-// Q (R, hd) . K (nt, hd) f16 rows ldk apart -> S (R, nt) rows lds apart
-void tl_neon_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
-                         float *s, size_t lds) {
-    int r = 0;
-    /* 4 rows x 4 keys: 4 conversions and 4 loads per 16 fma */
-    for (; r + 4 <= R; r += 4) qk_rows(4, 4, nt, hd, q + (size_t)r * hd, k, ldk, s + (size_t)r * lds, lds);
-    const float *qr = q + (size_t)r * hd;
-    float *sr = s + (size_t)r * lds;
-    switch (R - r) {
-    case 3: qk_rows(3, 4, nt, hd, qr, k, ldk, sr, lds); break;
-    case 2: qk_rows(2, 4, nt, hd, qr, k, ldk, sr, lds); break;
-    case 1: qk_rows(1, 8, nt, hd, qr, k, ldk, sr, lds); break; /* 8 independent chains */
-    default: break;
+// Q (R, hd) . K (nt, hd) f16 in blocks of 8 keys -> S (R, nt) rows lds apart
+void tl_neon_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, float *s,
+                         size_t lds) {
+    const int nb = (nt + TL_KV_KEYS - 1) / TL_KV_KEYS, last = nt - TL_KV_KEYS * (nb - 1);
+    /* 4 rows x 2 blocks: 4 conversions and 4 scalars per 16 fma */
+    for (int r = 0; r < R; r += 4) {
+        const int rc = R - r < 4 ? R - r : 4;
+        const float *qr = q + (size_t)r * hd;
+        float *sr = s + (size_t)r * lds;
+        for (int b = 0; b < nb; b += 2) {
+            const int bc = nb - b < 2 ? 1 : 2, lb = b + bc == nb ? last : TL_KV_KEYS;
+            const uint16_t *kb = k + (size_t)b * TL_KV_KEYS * hd;
+            float *sb = sr + (size_t)b * TL_KV_KEYS;
+            switch ((rc - 1) * 2 + bc - 1) {
+            case 0: qk_tile(1, 1, hd, qr, kb, sb, lds, lb); break;
+            case 1: qk_tile(1, 2, hd, qr, kb, sb, lds, lb); break;
+            case 2: qk_tile(2, 1, hd, qr, kb, sb, lds, lb); break;
+            case 3: qk_tile(2, 2, hd, qr, kb, sb, lds, lb); break;
+            case 4: qk_tile(3, 1, hd, qr, kb, sb, lds, lb); break;
+            case 5: qk_tile(3, 2, hd, qr, kb, sb, lds, lb); break;
+            case 6: qk_tile(4, 1, hd, qr, kb, sb, lds, lb); break;
+            default: qk_tile(4, 2, hd, qr, kb, sb, lds, lb); break;
+            }
+        }
     }
 }
 

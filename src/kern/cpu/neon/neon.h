@@ -96,8 +96,8 @@ TL_NEON_QDECL(q6_K)
 
 /* Attention tiles over an F16 cache (attn_neon.c), with the kern.h
  * contracts of the slots attn_qk_f16, attn_pv_f16, exp_sum and max_f32. */
-void tl_neon_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
-                         float *s, size_t lds);
+void tl_neon_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, float *s,
+                         size_t lds);
 void tl_neon_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                          const uint16_t *v, size_t ldv);
 float tl_neon_exp_sum(int n, float *x, float m);

@@ -20,16 +20,16 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-// Q (R, hd) . K (nt, hd) f16 rows ldk apart -> S (R, nt) rows lds apart,
-// each dot summed in order in float
-void tl_ref_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, size_t ldk,
-                        float *s, size_t lds) {
+// Q (R, hd) . K (nt, hd) f16 in blocks of 8 keys, dim-major (kern.h)
+// -> S (R, nt) rows lds apart, each dot summed in order in float
+void tl_ref_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, float *s,
+                        size_t lds) {
     for (int r = 0; r < R; r++)
         for (int i = 0; i < nt; i++) {
             const float *qr = q + (size_t)r * hd;
-            const uint16_t *ki = k + (size_t)i * ldk;
+            const uint16_t *ki = k + (size_t)(i / TL_KV_KEYS) * TL_KV_KEYS * hd + i % TL_KV_KEYS;
             float acc = 0.0f;
-            for (int d = 0; d < hd; d++) acc += qr[d] * tl_f16_to_f32(ki[d]);
+            for (int d = 0; d < hd; d++) acc += qr[d] * tl_f16_to_f32(ki[(size_t)d * TL_KV_KEYS]);
             s[(size_t)r * lds + i] = acc;
         }
 }
