@@ -1,7 +1,10 @@
 #include "harness.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "core/fp16.h"
 
 int tl_test_failures;
 
@@ -48,4 +51,20 @@ float tl_test_normal(void) {
     float s = 0;
     for (int i = 0; i < 4; i++) s += tl_test_uniform();
     return (s - 2.0f) * 1.7320508f;
+}
+
+int tl_test_f16_ties(float *x) {
+    int n = 0;
+    for (int h = 0; h < 65536; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue; /* infinities and NaNs */
+        const float a = tl_f16_to_f32((tl_f16)h);
+        /* half an f16 ulp further from zero: 2^-25 below 2^-14 (subnormal
+         * halves), else bit 12 of the float's 23-bit mantissa */
+        const float m = (h & 0x7c00) == 0 ? a + copysignf(0x1p-25f, a)
+                                          : tl_f32_from_bits(tl_f32_bits(a) + ((uint32_t)1 << 12));
+        x[n++] = m;
+        x[n++] = nextafterf(m, 0.0f);
+        x[n++] = nextafterf(m, m * 2.0f);
+    }
+    return n;
 }

@@ -27,6 +27,13 @@ uint32_t tl_test_u32(void);
 float tl_test_uniform(void);   /* [0, 1) */
 float tl_test_normal(void);
 
+/* The floats where a conversion to f16 that rounds otherwise than
+ * tl_f32_to_f16 (round to nearest even) would show: for every finite f16
+ * value, the tie half an f16 ulp further from zero and the floats either
+ * side of it. Writes 3 * 63488 floats to x (caller-sized) and returns how
+ * many. */
+int tl_test_f16_ties(float *x);
+
 /* Prints "N passed, M failed" and returns the exit code for main. */
 int tl_test_finish(const char *name, int n_checks_hint);
 

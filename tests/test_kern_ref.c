@@ -305,18 +305,7 @@ static void test_gelu(void) {
     check_gelu(x, NH, "f16 grid");
     /* the f16 rounding boundaries: each midpoint between neighbouring f16
      * values (a tie, rounded to even) and the floats either side of it */
-    int n = 0;
-    for (int h = 0; h < NH; h++) {
-        if ((h & 0x7c00) == 0x7c00) continue;
-        const float a = tl_f16_to_f32((tl_f16)h);
-        /* half an f16 ulp further from zero: 2^-25 below 2^-14 (subnormal
-         * halves), else 13 - 1 bits of the float's 23-bit mantissa */
-        const float m = (h & 0x7c00) == 0 ? a + copysignf(0x1p-25f, a)
-                                          : tl_f32_from_bits(tl_f32_bits(a) + ((uint32_t)1 << 12));
-        x[n++] = m;
-        x[n++] = nextafterf(m, 0.0f);
-        x[n++] = nextafterf(m, m * 2.0f);
-    }
+    int n = tl_test_f16_ties(x);
     check_gelu(x, n, "f16 midpoints");
     /* the clamps, infinities, NaNs, float denormals, the f16 overflow */
     const float sp[] = {

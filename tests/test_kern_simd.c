@@ -610,16 +610,7 @@ static void test_gelu(const tl_kern *v) {
     /* the f16 rounding ties (half an f16 ulp from each value) and the
      * floats either side, where a conversion that rounds otherwise than
      * tl_f32_to_f16 would pick another entry */
-    int n = 0;
-    for (int h = 0; h < NH; h++) {
-        if ((h & 0x7c00) == 0x7c00) continue;
-        const float a = tl_f16_to_f32((tl_f16)h);
-        const float m = (h & 0x7c00) == 0 ? a + copysignf(0x1p-25f, a)
-                                          : tl_f32_from_bits(tl_f32_bits(a) + ((uint32_t)1 << 12));
-        x[n++] = m;
-        x[n++] = nextafterf(m, 0.0f);
-        x[n++] = nextafterf(m, m * 2.0f);
-    }
+    int n = tl_test_f16_ties(x);
     check_gelu_rows(v, x, n, "f16 ties");
     /* the clamps and the values that round onto +-10, infinities, NaNs,
      * float denormals, the f16 overflow boundary; then strided bit patterns */
