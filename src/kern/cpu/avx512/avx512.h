@@ -155,6 +155,13 @@ TL_AVX512_RDECL(q6_Kx16)
 TL_AVX512_RDECL(f16x16)
 #undef TL_AVX512_RDECL
 
+/* Attention tiles over an F16 cache (attn_avx512.c), with the kern.h
+ * contracts of the slots attn_qk_f16 and attn_pv_f16. */
+void tl_avx512_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, float *s,
+                           size_t lds);
+void tl_avx512_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
+                           const uint16_t *v, size_t ldv);
+
 /* BF16 (bf16_avx512.c, the one file built with -mavx512bf16): kern.h's
  * vec_dot and gemm contracts. Callable only where CPUID reports
  * AVX512_BF16, which kern_avx512.c checks before it puts them in its

@@ -64,6 +64,8 @@ static const tl_kern avx512_table = {
         [TL_DTYPE_Q5_K] = { 16, tl_avx512_row_size_q5_Kx16, tl_avx512_pack_q5_Kx16, tl_avx512_gemm_q5_Kx16 },
         [TL_DTYPE_Q6_K] = { 16, tl_avx512_row_size_q6_Kx16, tl_avx512_pack_q6_Kx16, tl_avx512_gemm_q6_Kx16 },
     },
+    .attn_qk_f16 = tl_avx512_attn_qk_f16,
+    .attn_pv_f16 = tl_avx512_attn_pv_f16,
 };
 
 /* ---- BF16: a second table, for CPUs with AVX512_BF16 --------------------- *
