@@ -1,7 +1,8 @@
 /* test_kv_cache.c — the KV cache types through the public API: a Q8_0 cache
  * tracks an F32 one over contexts longer than one 64-key attention tile
  * (with a sliding window and softcap on gemma2), token-by-token decoding
- * reads back what batched decoding wrote, the memory report follows the
+ * reads back what batched decoding wrote (F16 too, in a context whose
+ * length is not a multiple of 8), the memory report follows the
  * type, and the refusals are clear: an unknown tl_kv_type value, and Q8_0
  * on a model whose head size is not a multiple of 32 (built here from
  * llama.f32.gguf with twice the heads at half the size). The fixture logits
@@ -95,6 +96,49 @@ static void compare_caches(const char *rel, const tl_token *toks) {
     tl_model_free(m);
 }
 
+/* An F16 cache in a context whose length is not a multiple of 8 (its K
+ * is kept in blocks of 8 positions, the rows per head rounded up): against
+ * an F32 cache by the half tier of cmp_logits.py, and fed one token at a
+ * time from an odd prefix, reading back the batched rows. */
+static void compare_f16(const char *rel, const tl_token *base) {
+    enum { N = N_TOK + 3 }; /* the context's length, and tokens to fill it */
+    tl_token toks[N];
+    for (int i = 0; i < N; i++) toks[i] = base[i % N_TOK];
+    tl_model *m = load(rel);
+    CHECKF(m != NULL, "%s", rel);
+    if (!m) return;
+    const int nv = tl_model_n_vocab(m);
+    tl_context *cf = context(m, TL_KV_F32, N, true), *ch = context(m, TL_KV_F16, N, true);
+    tl_context *ci = context(m, TL_KV_F16, N, false);
+    CHECK(cf && ch && ci);
+    if (cf && ch && ci && tl_decode(cf, toks, N) == TL_OK && tl_decode(ch, toks, N) == TL_OK &&
+        tl_decode(ci, toks, 131) == TL_OK) {
+        double min_cos = 1, min_inc = 1;
+        int agree = 0;
+        for (int i = 0; i < N; i++) {
+            const float *a = tl_get_logits(cf, i), *b = tl_get_logits(ch, i);
+            const double cs = cosine(a, b, nv);
+            min_cos = cs < min_cos ? cs : min_cos;
+            agree += argmax(a, nv) == argmax(b, nv);
+        }
+        CHECKF(min_cos >= 0.9999, "%s: F16 vs F32 cache min cosine %.6f", rel, min_cos);
+        CHECKF(agree >= N * 95 / 100, "%s: top-1 agrees on %d of %d", rel, agree, N);
+        for (int i = 131; i < N; i++) {
+            CHECK(tl_decode(ci, &toks[i], 1) == TL_OK);
+            const double cs = cosine(tl_get_logits(ci, -1), tl_get_logits(ch, i), nv);
+            min_inc = cs < min_inc ? cs : min_inc;
+        }
+        CHECKF(min_inc >= 0.99999, "%s: F16 token-by-token vs batched min cosine %.7f", rel, min_inc);
+        CHECK(tl_decode(ci, toks, 1) == TL_ERR_CONTEXT_FULL);
+    } else {
+        CHECKF(false, "%s: decode failed: %s", rel, tl_last_error());
+    }
+    tl_context_free(cf);
+    tl_context_free(ch);
+    tl_context_free(ci);
+    tl_model_free(m);
+}
+
 /* Copies llama.f32.gguf to path with n_head and n_head_kv doubled (head
  * size 16, every tensor shape still consistent) and no rope.dimension_count
  * (it then follows the head size). Returns 0 on success. */
@@ -175,6 +219,8 @@ int main(void) {
 
     compare_caches("fixtures/models/llama.f32.gguf", toks);
     compare_caches("fixtures/models/gemma2.f32.gguf", toks); /* window 32, softcap, head size 64 */
+    compare_f16("fixtures/models/llama.f32.gguf", toks);
+    compare_f16("fixtures/models/gemma2.f32.gguf", toks);
 
     tl_model *m = load("fixtures/models/llama.f32.gguf");
     CHECK(m != NULL);
