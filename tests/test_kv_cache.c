@@ -54,87 +54,47 @@ static int argmax(const float *x, int n) {
     return k;
 }
 
-/* Q8_0 vs F32 cache on N_TOK tokens in one batch, then the Q8_0 cache fed
- * one token at a time past a batched prefix must give the batched rows. */
-static void compare_caches(const char *rel, const tl_token *toks) {
+/* A cache of type kv against an F32 one on n tokens in one batch (a
+ * context of exactly n), by a cmp_logits.py tier (min cosine, top-1
+ * agreement in percent); then the kv cache fed one token at a time past a
+ * batched prefix of `prefix` tokens must give the batched rows (rows
+ * already in the cache are read back, not recomputed: the incremental rows
+ * differ from the batched ones by matmul order only), up to a full
+ * context. */
+static void compare_caches(const char *rel, const tl_token *toks, int n, tl_kv_type kv,
+                           const char *name, double min_cos_tier, int top1_pct, int prefix) {
     tl_model *m = load(rel);
     CHECKF(m != NULL, "%s", rel);
     if (!m) return;
     const int nv = tl_model_n_vocab(m);
-    tl_context *cf = context(m, TL_KV_F32, N_TOK, true), *cq = context(m, TL_KV_Q8_0, N_TOK, true);
-    CHECK(cf && cq);
-    if (cf && cq && tl_decode(cf, toks, N_TOK) == TL_OK && tl_decode(cq, toks, N_TOK) == TL_OK) {
-        double min_cos = 1;
-        int agree = 0;
-        for (int i = 0; i < N_TOK; i++) {
-            const float *a = tl_get_logits(cf, i), *b = tl_get_logits(cq, i);
-            const double cs = cosine(a, b, nv);
-            min_cos = cs < min_cos ? cs : min_cos;
-            agree += argmax(a, nv) == argmax(b, nv);
-        }
-        /* the quant tier of cmp_logits.py */
-        CHECKF(min_cos >= 0.995, "%s: Q8_0 vs F32 cache min cosine %.6f", rel, min_cos);
-        CHECKF(agree >= N_TOK * 85 / 100, "%s: top-1 agrees on %d of %d", rel, agree, N_TOK);
-
-        /* rows already in the cache are read back, not recomputed: the
-         * incremental rows differ from the batched ones by matmul order only */
-        tl_context *ci = context(m, TL_KV_Q8_0, N_TOK, false);
-        CHECK(ci && tl_decode(ci, toks, 130) == TL_OK);
-        double min_inc = 1;
-        for (int i = 130; ci && i < N_TOK; i++) {
-            CHECK(tl_decode(ci, &toks[i], 1) == TL_OK);
-            const double cs = cosine(tl_get_logits(ci, -1), tl_get_logits(cq, i), nv);
-            min_inc = cs < min_inc ? cs : min_inc;
-        }
-        CHECKF(min_inc >= 0.99999, "%s: Q8_0 token-by-token vs batched min cosine %.7f", rel, min_inc);
-        tl_context_free(ci);
-    } else {
-        CHECKF(false, "%s: decode failed: %s", rel, tl_last_error());
-    }
-    tl_context_free(cf);
-    tl_context_free(cq);
-    tl_model_free(m);
-}
-
-/* An F16 cache in a context whose length is not a multiple of 8 (its K
- * is kept in blocks of 8 positions, the rows per head rounded up): against
- * an F32 cache by the half tier of cmp_logits.py, and fed one token at a
- * time from an odd prefix, reading back the batched rows. */
-static void compare_f16(const char *rel, const tl_token *base) {
-    enum { N = N_TOK + 3 }; /* the context's length, and tokens to fill it */
-    tl_token toks[N];
-    for (int i = 0; i < N; i++) toks[i] = base[i % N_TOK];
-    tl_model *m = load(rel);
-    CHECKF(m != NULL, "%s", rel);
-    if (!m) return;
-    const int nv = tl_model_n_vocab(m);
-    tl_context *cf = context(m, TL_KV_F32, N, true), *ch = context(m, TL_KV_F16, N, true);
-    tl_context *ci = context(m, TL_KV_F16, N, false);
-    CHECK(cf && ch && ci);
-    if (cf && ch && ci && tl_decode(cf, toks, N) == TL_OK && tl_decode(ch, toks, N) == TL_OK &&
-        tl_decode(ci, toks, 131) == TL_OK) {
+    tl_context *cf = context(m, TL_KV_F32, n, true), *ck = context(m, kv, n, true);
+    tl_context *ci = context(m, kv, n, false);
+    CHECK(cf && ck && ci);
+    if (cf && ck && ci && tl_decode(cf, toks, n) == TL_OK && tl_decode(ck, toks, n) == TL_OK &&
+        tl_decode(ci, toks, prefix) == TL_OK) {
         double min_cos = 1, min_inc = 1;
         int agree = 0;
-        for (int i = 0; i < N; i++) {
-            const float *a = tl_get_logits(cf, i), *b = tl_get_logits(ch, i);
+        for (int i = 0; i < n; i++) {
+            const float *a = tl_get_logits(cf, i), *b = tl_get_logits(ck, i);
             const double cs = cosine(a, b, nv);
             min_cos = cs < min_cos ? cs : min_cos;
             agree += argmax(a, nv) == argmax(b, nv);
         }
-        CHECKF(min_cos >= 0.9999, "%s: F16 vs F32 cache min cosine %.6f", rel, min_cos);
-        CHECKF(agree >= N * 95 / 100, "%s: top-1 agrees on %d of %d", rel, agree, N);
-        for (int i = 131; i < N; i++) {
+        CHECKF(min_cos >= min_cos_tier, "%s: %s vs F32 cache min cosine %.6f", rel, name, min_cos);
+        CHECKF(agree >= n * top1_pct / 100, "%s: top-1 agrees on %d of %d", rel, agree, n);
+        for (int i = prefix; i < n; i++) {
             CHECK(tl_decode(ci, &toks[i], 1) == TL_OK);
-            const double cs = cosine(tl_get_logits(ci, -1), tl_get_logits(ch, i), nv);
+            const double cs = cosine(tl_get_logits(ci, -1), tl_get_logits(ck, i), nv);
             min_inc = cs < min_inc ? cs : min_inc;
         }
-        CHECKF(min_inc >= 0.99999, "%s: F16 token-by-token vs batched min cosine %.7f", rel, min_inc);
+        CHECKF(min_inc >= 0.99999, "%s: %s token-by-token vs batched min cosine %.7f", rel, name,
+               min_inc);
         CHECK(tl_decode(ci, toks, 1) == TL_ERR_CONTEXT_FULL);
     } else {
         CHECKF(false, "%s: decode failed: %s", rel, tl_last_error());
     }
     tl_context_free(cf);
-    tl_context_free(ch);
+    tl_context_free(ck);
     tl_context_free(ci);
     tl_model_free(m);
 }
@@ -213,14 +173,20 @@ static void head_size_refusal(void) {
 int main(void) {
     tl_test_require_shared();
     tl_test_seed(0x6b76);
-    tl_token toks[N_TOK];
+    tl_token toks[N_TOK + 3];
     toks[0] = 1;
-    for (int i = 1; i < N_TOK; i++) toks[i] = (tl_token)(3 + tl_test_u32() % 509);
+    for (int i = 1; i < N_TOK + 3; i++) toks[i] = (tl_token)(3 + tl_test_u32() % 509);
 
-    compare_caches("fixtures/models/llama.f32.gguf", toks);
-    compare_caches("fixtures/models/gemma2.f32.gguf", toks); /* window 32, softcap, head size 64 */
-    compare_f16("fixtures/models/llama.f32.gguf", toks);
-    compare_f16("fixtures/models/gemma2.f32.gguf", toks);
+    /* gemma2: window 32, softcap, head size 64 */
+    const char *models[] = { "fixtures/models/llama.f32.gguf", "fixtures/models/gemma2.f32.gguf" };
+    for (int i = 0; i < 2; i++) {
+        /* Q8_0 by the quant tier */
+        compare_caches(models[i], toks, N_TOK, TL_KV_Q8_0, "Q8_0", 0.995, 85, 130);
+        /* F16 by the half tier, in a context whose length is not a multiple
+         * of 8 (its K is kept in blocks of 8 positions, the rows per head
+         * rounded up), from an odd prefix */
+        compare_caches(models[i], toks, N_TOK + 3, TL_KV_F16, "F16", 0.9999, 95, 131);
+    }
 
     tl_model *m = load("fixtures/models/llama.f32.gguf");
     CHECK(m != NULL);
