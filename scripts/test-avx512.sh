@@ -19,7 +19,9 @@
 # test under the emulator with TL_CPU=avx512 (and TL_TEST_VARIANTS=avx512:
 # avx2 runs natively in ctest), failing unless it reports having checked
 # the avx512 variant — and, for test_kern_simd, with BF16 left to the avx2
-# kernels (Tiger Lake has no AVX512_BF16); test_kern_simd once more on the
+# kernels (Tiger Lake has no AVX512_BF16) and split into TL_EMU_SHARDS
+# processes (default: the CPU count, at least 2; TL_TEST_SHARD in the test)
+# that run side by side; test_kern_simd once more on the
 # Sapphire Rapids model, narrowed to BF16 (TL_TEST_TYPES=bf16: the rest of
 # the table is the same on both), failing unless the avx512 BF16 kernels
 # were the ones checked. Exit: 0 pass or SKIP, 1 a failure.
@@ -89,24 +91,35 @@ if [ "$have_avx512" = 0 ]; then
 fi
 
 # ---- (4) kernel tests, concurrently (each is single-threaded). A run is
-# test:cpu:types; its log is $OUT/test.log on the default model, else
-# $OUT/test.cpu.log.
+# test:cpu:types:shard; its log is $OUT/test[.cpu][.shard-i-of-n].log
+# (.cpu: not the default model).
+SHARDS=${TL_EMU_SHARDS:-$(nproc 2>/dev/null || echo 2)}
+[ "$SHARDS" -ge 2 ] 2>/dev/null || SHARDS=2
 runs=()
 for t in $TESTS; do
     [ -x "$BIN/$t" ] || die "$BIN/$t was not built"
-    runs+=("$t:avx512:")
-    [ "$t" = test_kern_simd ] && runs+=("$t:avx512bf16:bf16")
+    if [ "$t" = test_kern_simd ]; then
+        for ((i = 0; i < SHARDS; i++)); do runs+=("$t:avx512::$i/$SHARDS"); done
+        runs+=("$t:avx512bf16:bf16:")
+    else
+        runs+=("$t:avx512::")
+    fi
 done
-job_log() { if [ "$2" = avx512 ]; then echo "$OUT/$1"; else echo "$OUT/$1.$2"; fi; }
+job_log() {
+    local l=$OUT/$1
+    [ "$2" = avx512 ] || l=$l.$2
+    [ -z "$3" ] || l=$l.shard-${3%/*}-of-${3#*/}
+    echo "$l"
+}
 pids=()
 for j in "${runs[@]}"; do
-    IFS=: read -r t cpu types <<<"$j"
-    log=$(job_log "$t" "$cpu")
+    IFS=: read -r t cpu types shard <<<"$j"
+    log=$(job_log "$t" "$cpu" "$shard")
     rm -f "$log.status"
     (
         s=$(date +%s)
-        TL_CPU=avx512 TL_TEST_VARIANTS=avx512 TL_TEST_TYPES=$types "$PY" "$RUN" --cpu "$cpu" --stats \
-            "$BIN/$t" >"$log.log" 2>&1
+        TL_CPU=avx512 TL_TEST_VARIANTS=avx512 TL_TEST_TYPES=$types TL_TEST_SHARD=$shard \
+            "$PY" "$RUN" --cpu "$cpu" --stats "$BIN/$t" >"$log.log" 2>&1
         rc=$?
         echo "rc=$rc seconds=$(( $(date +%s) - s ))" >"$log.status"
     ) &
@@ -116,9 +129,9 @@ wait "${pids[@]}"
 
 fail=0
 for j in "${runs[@]}"; do
-    IFS=: read -r t cpu types <<<"$j"
-    log=$(job_log "$t" "$cpu")
-    name="$t${types:+ ($types)} on $cpu"
+    IFS=: read -r t cpu types shard <<<"$j"
+    log=$(job_log "$t" "$cpu" "$shard")
+    name="$t${types:+ ($types)}${shard:+ (shard $shard)} on $cpu"
     status=$(cat "$log.status" 2>/dev/null || echo "rc=? seconds=?")
     rc=${status#rc=}
     rc=${rc%% *}

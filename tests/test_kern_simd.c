@@ -24,7 +24,10 @@
  *     AVX512_BF16, and vec_dot, gemm and repack from the same table.
  * TL_TEST_VARIANTS=avx512 checks only the variants named; TL_TEST_TYPES=bf16
  * (dtype names, comma-separated) only those types' slots, and none of the
- * type-less row kernels. */
+ * type-less row kernels; TL_TEST_SHARD=i/n only the units (a group of
+ * checks for one type, or one type-less group) whose number is i mod n, so
+ * that n processes share an emulated run. Each unit seeds the random
+ * numbers from its own number: its inputs do not depend on the sharding. */
 #include <float.h>
 #include <math.h>
 #include <stdbool.h>
@@ -53,6 +56,27 @@ static bool type_wanted(tl_dtype t) {
         if (tl_dtype_from_name(tok, &u) && u == t) return true;
     }
     return false;
+}
+
+/* TL_TEST_SHARD=i/n: this process takes the units of checks numbered i mod
+ * n (unset: all of them); each unit it takes starts from its own seed. */
+static int g_shard, g_nshards = 1;
+
+static void shard_init(void) {
+    const char *s = getenv("TL_TEST_SHARD");
+    if (s && *s && (sscanf(s, "%d/%d", &g_shard, &g_nshards) != 2 || g_nshards < 1 ||
+                    g_shard < 0 || g_shard >= g_nshards)) {
+        fprintf(stderr, "TL_TEST_SHARD=%s: want i/n with 0 <= i < n\n", s);
+        exit(2);
+    }
+}
+
+static bool unit_mine(void) {
+    static int unit;
+    const int u = unit++;
+    if (u % g_nshards != g_shard) return false;
+    tl_test_seed(0x9E3779B97F4A7C15ull ^ ((uint64_t)(u + 1) * 0xD1B54A32D192ED03ull));
+    return true;
 }
 
 /* ---- activation quantizers ------------------------------------------------ */
@@ -88,7 +112,7 @@ static void test_from_float(const tl_kern *v) {
     const tl_kern *ref = tl_kern_ref();
     for (size_t ti = 0; ti < sizeof act_types / sizeof act_types[0]; ti++) {
         const tl_dtype t = act_types[ti];
-        if (!type_wanted(t)) continue;
+        if (!type_wanted(t) || !unit_mine()) continue;
         const int bs = tl_dtype_traits_of(t)->block_size;
         for (int mode = 0; mode < 7; mode++) {
             for (int64_t k = bs; k <= KMAX; k += (k < 4 * bs ? bs : KMAX - 4 * bs)) {
@@ -141,7 +165,7 @@ static void test_gemm(const tl_kern *v) {
     static float y[NCMAX * LDY];
     for (size_t ti = 0; ti < sizeof weight_types / sizeof weight_types[0]; ti++) {
         const tl_dtype t = weight_types[ti];
-        if (!v->gemm[t] || !type_wanted(t)) continue;
+        if (!v->gemm[t] || !type_wanted(t) || !unit_mine()) continue;
         const tl_dtype_traits *tr = tl_dtype_traits_of(t);
         const tl_dtype vt = tr->vec_dot_type;
         const int bs = tr->block_size == 1 ? 8 : tr->block_size;
@@ -216,7 +240,7 @@ static void test_float_tails(const tl_kern *v) {
     const int64_t ns[] = { 1, 7, 8, 9, 31, 33, 100, 2051 };
     for (size_t ti = 0; ti < 3; ti++) {
         const tl_dtype t = types[ti];
-        if (!type_wanted(t)) continue;
+        if (!type_wanted(t) || !unit_mine()) continue;
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
             const int64_t n = ns[ni];
             for (int64_t i = 0; i < n; i++) w[i] = tl_test_normal(), x[i] = tl_test_normal() * 100.0f;
@@ -247,7 +271,7 @@ static void test_repack(const tl_kern *v) {
     const tl_kern *ref = tl_kern_ref();
     for (int t = 0; t < TL_DTYPE_COUNT; t++) {
         const tl_repack *rp = &v->repack[t];
-        if (!rp->rows || !type_wanted((tl_dtype)t)) continue;
+        if (!rp->rows || !type_wanted((tl_dtype)t) || !unit_mine()) continue;
         const tl_dtype_traits *tr = tl_dtype_traits_of((tl_dtype)t);
         const tl_dtype vt = tr->vec_dot_type;
         printf("checking %s repack %s x%d\n", v->name, tr->name, rp->rows);
@@ -662,6 +686,7 @@ static void test_bf16_origin(const tl_kern *v) {
 }
 
 int main(void) {
+    shard_init();
     tl_test_seed(0x9E3779B97F4A7C15ull);
     /* TL_CPU picks the variant at the first tl_kern_get(): ask for this
      * architecture's baseline SIMD variant, which must be honoured exactly
@@ -691,12 +716,13 @@ int main(void) {
         test_from_float(v);
         test_gemm(v);
         test_float_tails(v);
-        const char *types = getenv("TL_TEST_TYPES");
-        if (!types || !*types) test_row_kernels(v);
-        if (!types || !*types) test_gelu(v);
-        if (!types || !*types) test_attn_tiles(v);
-        if (!types || !*types) test_attn_q8_tiles(v);
         test_repack(v);
+        const char *types = getenv("TL_TEST_TYPES");
+        if (types && *types) continue;
+        if (unit_mine()) test_row_kernels(v);
+        if (unit_mine()) test_gelu(v);
+        if (unit_mine()) test_attn_tiles(v);
+        if (unit_mine()) test_attn_q8_tiles(v);
     }
     if (!ran) printf("no SIMD variant on this CPU/build: nothing to compare\n");
     return tl_test_finish("test_kern_simd", 0);
