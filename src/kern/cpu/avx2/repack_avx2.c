@@ -672,6 +672,8 @@ size_t tl_avx2_row_size_q6_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeo
 // block b of 8 q6_K rows -> one blk_q6_Kx8
 static void pack_blk_q6_K(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q6_Kx8 *out = vo;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m128i m3 = _mm_set1_epi8(3), top = _mm_setr_epi32(0, 2, 4, 6);
     for (int i = 0; i < 8; i++) {
         const tl_block_q6_K *src = (const tl_block_q6_K *)row[i] + b;
         out->d[i] = src->d;
@@ -679,27 +681,42 @@ static void pack_blk_q6_K(void *vo, const uint8_t *const row[8], int64_t b) {
             out->scp[p][2 * i] = src->scales[2 * p];
             out->scp[p][2 * i + 1] = src->scales[2 * p + 1];
         }
-        /* element 128h + 32k + l: low 4 bits from ql[64h + l + 32 (k & 1)]
-         * (high nibble when k >= 2), top 2 from qh[32h + l] >> 2k */
+        /* u, element 128h + 32k + l: low 4 bits from ql[64h + l + 32 (k & 1)]
+         * (the high nibble when k >= 2), top 2 from qh[32h + l] >> 2k; the
+         * 16-bit shifts only bleed bits that the masks drop */
         uint8_t u[TL_QK_K];
-        for (int e = 0; e < TL_QK_K; e++) {
-            const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-            const uint8_t lo = src->ql[64 * h + l + 32 * (k & 1)] >> (4 * (k >> 1)) & 0xF;
-            const uint8_t hi = src->qh[32 * h + l] >> (2 * k) & 3;
-            u[e] = (uint8_t)(lo | hi << 4);
+        for (int h = 0; h < 2; h++) {
+            const __m256i A = ld256(src->ql + 64 * h), B = ld256(src->ql + 64 * h + 32);
+            const __m256i H = ld256(src->qh + 32 * h);
+            __m256i *o = (__m256i *)(u + 128 * h);
+            _mm256_storeu_si256(o, _mm256_or_si256(_mm256_and_si256(A, m4),
+                                                   _mm256_and_si256(_mm256_slli_epi16(H, 4), m30)));
+            _mm256_storeu_si256(o + 1, _mm256_or_si256(_mm256_and_si256(B, m4),
+                                                       _mm256_and_si256(_mm256_slli_epi16(H, 2), m30)));
+            _mm256_storeu_si256(o + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4),
+                                                       _mm256_and_si256(H, m30)));
+            _mm256_storeu_si256(o + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),
+                                                       _mm256_and_si256(_mm256_srli_epi16(H, 2), m30)));
         }
-        for (int p = 0; p < 8; p++)
+        /* chunk m = 4h + k of pair p, bytes r = 0..3: u[32p + 16 (r >> 1) +
+         * 2m + (r & 1)], which is 16-bit unit 4h + k of u[32p ..] then of
+         * u[32p + 16 ..]: an unpack of the two halves gives v_k (k = 0..3)
+         * as the 32-bit lanes; A, B, C take v0..v2 and v3's bit pairs */
+        for (int p = 0; p < 8; p++) {
+            const __m128i lo = ld128(u + 32 * p), hi = ld128(u + 32 * p + 16);
             for (int h = 0; h < 2; h++) {
+                const __m128i v = h ? _mm_unpackhi_epi16(lo, hi) : _mm_unpacklo_epi16(lo, hi);
+                const __m128i v3 = _mm_shuffle_epi32(v, 0xFF);
+                const __m128i abc = _mm_or_si128(
+                    v, _mm_slli_epi32(_mm_and_si128(_mm_srlv_epi32(v3, top), m3), 6));
                 uint8_t *t = out->q[2 * p + h];
-                for (int r = 0; r < 4; r++) {
-                    uint8_t v[4]; /* u of chunks m = 4h + k */
-                    for (int k = 0; k < 4; k++)
-                        v[k] = u[32 * p + 16 * (r >> 1) + 2 * (4 * h + k) + (r & 1)];
-                    t[4 * i + r] = (uint8_t)(v[0] | (v[3] & 3) << 6);
-                    t[32 + 4 * i + r] = (uint8_t)(v[1] | (v[3] >> 2 & 3) << 6);
-                    t[64 + 4 * i + r] = (uint8_t)(v[2] | (v[3] >> 4) << 6);
-                }
+                const int32_t a = _mm_cvtsi128_si32(abc), bb = _mm_extract_epi32(abc, 1),
+                              c = _mm_extract_epi32(abc, 2);
+                memcpy(t + 4 * i, &a, 4);
+                memcpy(t + 32 + 4 * i, &bb, 4);
+                memcpy(t + 64 + 4 * i, &c, 4);
             }
+        }
     }
 }
 

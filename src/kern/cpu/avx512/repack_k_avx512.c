@@ -281,21 +281,39 @@ void tl_avx512_pack_q6_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int
                 const tl_block_q6_K *src =
                     (const tl_block_q6_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
                 /* element 128h + 32k + l: low 4 bits from ql[64h + l + 32 (k & 1)]
-                 * (high nibble when k >= 2), top 2 from qh[32h + l] >> 2k */
-                uint8_t lo[TL_QK_K], hi[TL_QK_K];
-                for (int e = 0; e < TL_QK_K; e++) {
-                    const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-                    lo[e] = src->ql[64 * h + l + 32 * (k & 1)] >> (4 * (k >> 1)) & 0xF;
-                    hi[e] = src->qh[32 * h + l] >> (2 * k) & 3;
+                 * (high nibble when k >= 2), top 2 from qh[32h + l] >> 2k. So
+                 * ql's bytes e < 64 join element e's nibble (ql[e] & 15) with
+                 * element 128 + e's (ql[64 + e] & 15), and bytes 64 <= e < 128
+                 * the high nibbles of the same source bytes; qh's byte e < 64
+                 * (e = 32k + l) gathers the bit pairs k and k + 2 of qh[l] and
+                 * of qh[32 + l] */
+                uint8_t xl[128], xh[64];
+                const __m256i m4 = _mm256_set1_epi8(0x0F), m33 = _mm256_set1_epi8(0x33);
+                for (int e = 0; e < 64; e += 32) {
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)(src->ql + e));
+                    const __m256i c = _mm256_loadu_si256((const __m256i *)(src->ql + 64 + e));
+                    _mm256_storeu_si256((__m256i *)(xl + e),
+                                        _mm256_or_si256(_mm256_and_si256(a, m4),
+                                                        _mm256_slli_epi16(_mm256_and_si256(c, m4), 4)));
+                    _mm256_storeu_si256((__m256i *)(xl + 64 + e),
+                                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
+                                                        _mm256_andnot_si256(m4, c)));
                 }
-                for (int m = 0; m < 32; m++)
-                    for (int t = 0; t < 4; t++)
-                        body[b].ql[m][4 * i + t] = (uint8_t)(lo[4 * m + t] | lo[128 + 4 * m + t] << 4);
-                for (int m = 0; m < 16; m++)
-                    for (int t = 0; t < 4; t++)
-                        body[b].qh[m][4 * i + t] =
-                            (uint8_t)(hi[4 * m + t] | hi[4 * m + 64 + t] << 2 |
-                                      hi[4 * m + 128 + t] << 4 | hi[4 * m + 192 + t] << 6);
+                /* bit pairs k and k + 2 of a byte, to bits 0-1 and 2-3:
+                 * (q >> 2k) & 0x33 holds them at bits 0-1 and 4-5 */
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)src->qh);
+                const __m256i q1 = _mm256_loadu_si256((const __m256i *)(src->qh + 32));
+                for (int k = 0; k < 2; k++) {
+                    const __m256i p0 = _mm256_and_si256(_mm256_srli_epi16(q0, 2 * k), m33);
+                    const __m256i p1 = _mm256_and_si256(_mm256_srli_epi16(q1, 2 * k), m33);
+                    /* p | p >> 2 puts bits 4-5 at 2-3 (bits 0-1 stay) */
+                    const __m256i t0 = _mm256_and_si256(_mm256_or_si256(p0, _mm256_srli_epi16(p0, 2)), m4);
+                    const __m256i t1 = _mm256_and_si256(_mm256_or_si256(p1, _mm256_srli_epi16(p1, 2)), m4);
+                    _mm256_storeu_si256((__m256i *)(xh + 32 * k),
+                                        _mm256_or_si256(t0, _mm256_slli_epi16(t1, 4)));
+                }
+                for (int m = 0; m < 32; m++) memcpy(&body[b].ql[m][4 * i], xl + 4 * m, 4);
+                for (int m = 0; m < 16; m++) memcpy(&body[b].qh[m][4 * i], xh + 4 * m, 4);
                 for (int j = 0; j < 16; j++) body[b].sc[j][i] = src->scales[j];
                 memcpy(d + (size_t)(16 * b + i) * 2, &src->d, 2);
             }
