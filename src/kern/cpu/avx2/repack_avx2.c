@@ -288,12 +288,38 @@ typedef struct {
     int32_t sy;  /* 8 * the sum of its quants */
 } act_q4_0;
 
+static_assert(sizeof(act_q4_0) == 8, "act_q4_0: (d, sy) pairs, 8 blocks in 64 bytes");
+
+/* 8 * the quant sums of 8 blocks, as int32 lane j = block j: a tree of
+ * horizontal adds (per 128-bit half) over their 8-lane partial sums */
+TL_AVX2_INLINE __m256i sums8_q8_0(const tl_block_q8_0 *xb) {
+    const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    __m256i m[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) m[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, ld256(xb[j].qs)), ones);
+    const __m256i g0 = _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
+    const __m256i g1 = _mm256_hadd_epi32(_mm256_hadd_epi32(m[4], m[5]), _mm256_hadd_epi32(m[6], m[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
+}
+
 static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx);
         act_q4_0 *o = (act_q4_0 *)(a + (size_t)c * lda);
-        for (int64_t b = 0; b < nb; b++) {
+        int64_t b = 0;
+        for (; b + 8 <= nb; b += 8) {
+            const __m256i sy = sums8_q8_0(xb + b);
+            const __m256 d = _mm256_cvtph_ps(_mm_setr_epi16(
+                (short)xb[b].d, (short)xb[b + 1].d, (short)xb[b + 2].d, (short)xb[b + 3].d,
+                (short)xb[b + 4].d, (short)xb[b + 5].d, (short)xb[b + 6].d, (short)xb[b + 7].d));
+            /* (d, sy) pairs: halves [0 1 | 4 5] and [2 3 | 6 7], then in order */
+            const __m256i lo = _mm256_unpacklo_epi32(_mm256_castps_si256(d), sy);
+            const __m256i hi = _mm256_unpackhi_epi32(_mm256_castps_si256(d), sy);
+            _mm256_storeu_si256((__m256i *)(o + b), _mm256_permute2x128_si256(lo, hi, 0x20));
+            _mm256_storeu_si256((__m256i *)(o + b + 4), _mm256_permute2x128_si256(lo, hi, 0x31));
+        }
+        for (; b < nb; b++) {
             const __m256i v = ld256(xb[b].qs);
             o[b].sy = hsum_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(eight, v), ones));
             o[b].d = tl_avx2_h2f(xb[b].d);
