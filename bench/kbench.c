@@ -7,7 +7,8 @@
  * repacked gemm when it has one ("pack"; KB_NOPACK=1 for the row-major
  * gemm), else its gemm, else vec_dot loops, in calls of as many rows as the
  * backend's chunks; reported as GMAC/s of CPU time, and the same for one
- * token (the decode GEMV), with the (original) weight bytes/s.
+ * token (the decode GEMV), with the (original) weight bytes/s; and how
+ * fast the repack slot packs the matrix (load time), in weight bytes/s.
  * KB_TYPE=Q4_0 (etc.) runs one type; KB_TYPE=attn times the attention
  * tiles over an F16 cache (attn_qk_f16, attn_pv_f16) and a Q8_0 cache
  * (attn_qk_q8_0, attn_pv_q8_0, next to the per-(row, key) vec_dot and
@@ -47,7 +48,18 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     const bool packed = rp->rows && d % rp->rows == 0 && !getenv("KB_NOPACK");
     const size_t prow = packed ? rp->row_size(k) : wrow;
     uint8_t *wp = packed ? aligned_alloc(64, (prow * d + 63) & ~(size_t)63) : NULL;
-    if (packed) rp->pack(wp, w, wrow, k, d);
+    if (packed) {
+        /* packing is load time (time to the first token): timed too */
+        int reps = 0;
+        double t0 = bench_cpu_now(), t1;
+        do {
+            rp->pack(wp, w, wrow, k, d);
+            reps++;
+            t1 = bench_cpu_now();
+        } while (t1 - t0 < 0.1);
+        printf("%-6s %-5s pack k=%lld d=%lld  repacking %6.2f GB/s\n", kern->name, tr->name,
+               (long long)k, (long long)d, (double)wrow * d * reps / (t1 - t0) * 1e-9);
+    }
     const tl_gemm_fn gemm = packed ? rp->gemm : kern->gemm[t];
     const uint8_t *wu = packed ? wp : w;
     const int64_t rc = packed ? 64 : 24; /* rows per call, as the driver's prefill chunks */
