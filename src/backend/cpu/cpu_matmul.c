@@ -27,7 +27,8 @@
  * its speed in TLB misses and prefetch stops. The cost is memory: on AVX2,
  * Q4_0, Q8_0, Q6_K, F16 and BF16 (a plain copy, for the huge pages) pack to the
  * same size, Q4_K to 1184/1152 of it (AVX-512: 16-row groups, Q4_K +2.8%,
- * Q5_K +2.3%, the others the same size); so a model of these types takes about
+ * Q5_K +2.3%, the others the same size; NEON: 4-row groups of Q4_0, Q8_0,
+ * Q4_K (+2.8%) and Q6_K); so a model of these types takes about
  * its file size once more, in anonymous memory (the original's mmap'd pages
  * are no longer read and can be evicted). TL_REPACK=0 turns it off. */
 #include <stdlib.h>

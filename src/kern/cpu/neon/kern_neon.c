@@ -276,6 +276,12 @@ static const tl_kern neon_table = {
     .to_float = {
         [TL_DTYPE_F16] = to_float_f16,
     },
+    .repack = {
+        [TL_DTYPE_Q4_0] = { 4, tl_neon_row_size_q4_0x4, tl_neon_pack_q4_0x4, tl_neon_gemm_q4_0x4 },
+        [TL_DTYPE_Q8_0] = { 4, tl_neon_row_size_q8_0x4, tl_neon_pack_q8_0x4, tl_neon_gemm_q8_0x4 },
+        [TL_DTYPE_Q4_K] = { 4, tl_neon_row_size_q4_Kx4, tl_neon_pack_q4_Kx4, tl_neon_gemm_q4_Kx4 },
+        [TL_DTYPE_Q6_K] = { 4, tl_neon_row_size_q6_Kx4, tl_neon_pack_q6_Kx4, tl_neon_gemm_q6_Kx4 },
+    },
     .attn_qk_f16 = tl_neon_attn_qk_f16,
     .attn_pv_f16 = tl_neon_attn_pv_f16,
     .attn_qk_q8_0 = tl_neon_attn_qk_q8_0,

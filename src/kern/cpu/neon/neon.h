@@ -94,6 +94,21 @@ TL_NEON_QDECL(q5_K)
 TL_NEON_QDECL(q6_K)
 #undef TL_NEON_QDECL
 
+/* Repacked weights (repack_neon.c), groups of 4 rows, with the kern.h
+ * tl_repack contracts: row_size_Tx4 (packed bytes per row of n elements),
+ * pack_Tx4 (W (nr, n) rows of T -> dst, nr % 4 == 0; dst caller-owned,
+ * nr * row_size bytes), gemm_Tx4 (tl_gemm_fn over the packed rows). */
+#define TL_NEON_RDECL(T)                                                                  \
+    size_t tl_neon_row_size_##T##x4(int64_t n);                                           \
+    void tl_neon_pack_##T##x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr); \
+    void tl_neon_gemm_##T##x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,    \
+                              const void *w, size_t ldw, const void *x, size_t ldx);
+TL_NEON_RDECL(q4_0)
+TL_NEON_RDECL(q8_0)
+TL_NEON_RDECL(q4_K)
+TL_NEON_RDECL(q6_K)
+#undef TL_NEON_RDECL
+
 /* Attention tiles over an F16 cache (attn_neon.c), with the kern.h
  * contracts of the slots attn_qk_f16, attn_pv_f16, exp_sum and max_f32. */
 void tl_neon_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, float *s,

@@ -1,0 +1,769 @@
+/* repack_neon.c — Q4_0, Q8_0, Q4_K and Q6_K weights repacked 4 rows to a
+ * group (the kern.h repack slot), and the NEON dotprod tiles over them.
+ *
+ * Why: the row-major tiles (quant_neon.c Q32_TILE, kquant_neon.c kdot) end
+ * each (row, token, block) with an int32x4 of partial sums of its own,
+ * which must be converted and scaled in float: per Q4_0 block 2 sdot, 2
+ * scvtf, 2 fma and a scalar multiply, more float work than integer work.
+ * sdot by element (vdotq_laneq_s32) multiplies 4 bytes of each of 4 weight
+ * rows, one row per int32 lane, by the same 4 activation bytes (one 32-bit
+ * lane of a 16-byte activation vector). With 4 rows interleaved, a "chunk"
+ * of 16 bytes holds 4 consecutive quants of each row (row i at bytes
+ * 4i .. 4i+3), a 16-byte activation load feeds 4 chunks, a block's 4 row
+ * sums build up in one int32x4, and what is left in float is one scvtf,
+ * one fmul by the 4 rows' scales and one fma by the token's scale per
+ * block, group and token.
+ *
+ * One driver, gemm_x4, serves every type, as repack_avx2.c's gemm_x8 does:
+ * tiles of CT tokens (2 groups at once where the type has such a tile),
+ * the call's row groups innermost so that a token tile's activations stay
+ * in L1 while the weights stream past; fewer tokens (decode) go one token
+ * at a time over GD groups at once where the type has such a tile, else
+ * group by group. The blocks go in segments, and for each segment prep()
+ * lays out once what the tiles want from the activations (float scales,
+ * sub-block sums), token-interleaved so that a full tile loads its CT
+ * tokens' scales as one vector.
+ *
+ * Register budget (32 q registers): a 2-group x 4-token tile keeps 8 float
+ * and 8 int32 accumulators, the 8 activation vectors of its 4 tokens' block
+ * and the chunk being decoded; each chunk is decoded, used by every token
+ * of the tile and dropped. The K tiles take one group (their sub-block
+ * sums and scales use the registers a second group would need), also for
+ * decode, as repack_avx2.c's do.
+ *
+ * Memory: Q4_0, Q8_0 and Q6_K pack to their own size; Q4_K to 148 bytes per
+ * row and super-block (144: its scales and mins are stored unpacked).
+ *
+ * Every block's integer sum is exact (bounds at each type); outputs
+ * accumulate in float per lane, in block order, so results differ from
+ * the reference by rounding only.
+ *
+ * Speed: untimed (tested under qemu only; no ARM machine). Instructions
+ * per 32 elements per (row, token) in the inner loop, counted in
+ * aarch64-linux-gnu-objdump -d of gcc 12 -O2; old = the row-major tiles
+ * (quant_neon.c, kquant_neon.c; their spills counted, the K-quants' row
+ * decode, once per row and call, not):
+ *          4 tokens                              1 token (decode, prefetches counted)
+ *   Q4_0   17.75 (tile_q4_0_2x4) -> 4.25 (2x4)   18.75 -> 7.8 (4 groups)
+ *   Q8_0   16.9  (tile_q8_0_2x4) -> 4.25 (2x4)   17    -> 7.0 (4 groups)
+ *   Q4_K    9.3  (kdot_q4_K_c)   -> 4.4  (1x4)   11.75 -> 7.1
+ *   Q6_K    9.8  (kdot)          -> 5.0  (1x4)   13    -> 9.7
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "core/quant.h"
+#include "kern/cpu/neon/neon.h"
+#include "kern/cpu/tiles.h"
+
+enum {
+    CT = 4,            /* tokens per full tile */
+    GT = 2,            /* groups per full tile, where the type has one */
+    GD = 4,            /* groups per decode tile, where the type has one */
+    ACT_BYTES = 8192,  /* prep scratch per call: one segment of CT tokens */
+};
+
+TL_NEON_INLINE int8x16_t s8(uint8x16_t v) { return vreinterpretq_s8_u8(v); }
+
+/* acc + w . x[4 lane .. 4 lane + 3] per row lane (lane: a constant once
+ * inlined and unrolled; the switch makes it one for the intrinsic) */
+TL_NEON_INLINE int32x4_t dot_lane(int32x4_t acc, int8x16_t w, int8x16_t x, const int lane) {
+    switch (lane) {
+    case 0: return vdotq_laneq_s32(acc, w, x, 0);
+    case 1: return vdotq_laneq_s32(acc, w, x, 1);
+    case 2: return vdotq_laneq_s32(acc, w, x, 2);
+    default: return vdotq_laneq_s32(acc, w, x, 3);
+    }
+}
+
+/* A compiler barrier for memory accesses: the loads after it stay after
+ * it. gcc's pre-RA scheduler otherwise hoists every chunk load and decode
+ * of a block to its start (16 decoded chunks live in a 2-group tile), which
+ * leaves no registers for the accumulators: they went to the stack, a load
+ * and a store per fma (objdump). Register values are not affected. */
+#define ORDER() __asm__ volatile("" ::: "memory")
+
+/* acc + a * v[lane] (fused) */
+TL_NEON_INLINE float32x4_t fma_lane(float32x4_t acc, float32x4_t a, float32x4_t v, const int lane) {
+    switch (lane) {
+    case 0: return vfmaq_laneq_f32(acc, a, v, 0);
+    case 1: return vfmaq_laneq_f32(acc, a, v, 1);
+    case 2: return vfmaq_laneq_f32(acc, a, v, 2);
+    default: return vfmaq_laneq_f32(acc, a, v, 3);
+    }
+}
+
+/* the 4 rows' f16 scales -> float */
+TL_NEON_INLINE float32x4_t ld_f16x4(const uint16_t *p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
+TL_NEON_INLINE float32x4_t acc_init(bool first, const float *y) {
+    return first ? vdupq_n_f32(0.0f) : vld1q_f32(y);
+}
+
+/* Decode streams each weight byte once, from DRAM. As on x86 (see
+ * repack_avx2.c, measured there on Zen 3), the one-token tiles ask for the
+ * block PF_AHEAD bytes ahead as they start it (one group) or each of their
+ * GD streams PF_DEC ahead; a stream's prefetch past its group's end goes
+ * to the same offset in the next tile's group, which would otherwise start
+ * cold (tl_tile_pf_target). PRFM never faults, so running past the call's
+ * last group is harmless. The distances are x86's, not tuned on ARM. */
+enum { PF_AHEAD = 2048, PF_DEC = 1024 };
+
+TL_NEON_INLINE void prefetch_lines(const uint8_t *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
+/* Slice part (< nparts) of the lines of the block PF_AHEAD past p: a K
+ * super-block is 9-14 lines, asked for a slice per sub-block step rather
+ * than all at once (repack_avx2.c prefetch_part: measured there). */
+TL_NEON_INLINE void prefetch_part(const uint8_t *p, size_t bytes, int part, int nparts) {
+    const size_t n = (bytes + 63) / 64;
+    for (size_t i = n * (size_t)part / (size_t)nparts; i < n * (size_t)(part + 1) / (size_t)nparts; i++)
+        __builtin_prefetch(p + PF_AHEAD + 64 * i, 0, 3);
+}
+
+/* wb[g] = block b (blk bytes) of group g < G of a tile (groups gs bytes
+ * apart, end bytes of blocks each), prefetching ahead when C == 1 */
+TL_NEON_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t end,
+                                 size_t blk, int64_t b, const int G, const int C) {
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++) {
+        const uint8_t *p = w + (size_t)g * gs;
+        wb[g] = p + (size_t)b * blk;
+        if (C == 1)
+            prefetch_lines(tl_tile_pf_target(p, (size_t)b * blk, G == 1 ? PF_AHEAD : PF_DEC, end,
+                                             p + (size_t)G * gs),
+                           blk);
+    }
+}
+
+/* ---- the driver ------------------------------------------------------------ */
+
+/* Per token c < nc and block b < nb of x (vec_dot_type rows ldx apart, from
+ * block b0) -> the segment's prep a (one struct per block, token lanes
+ * interleaved). */
+typedef void (*prep_fn)(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb);
+
+/* G groups of 4 packed rows (w: the first group, groups gs bytes apart, nbt
+ * blocks each) x C tokens (x: token 0's row, rows ldx bytes apart; prep
+ * lanes ct .. ct + C - 1 of a), over blocks [b0, b0 + nb):
+ *   y[c * ldy + 4 g + i] (+)= row 4 g + i . token c   (first: from 0, else onto y)
+ * The shape (G, C) is the instance's: (GT, CT) or (1, CT) tiles, (GD, 1) or
+ * (1, 1) decode. */
+typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
+                        const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,
+                        const uint8_t *a, int ct);
+
+typedef struct x4_kind {
+    int64_t qk;    /* elements per block */
+    int64_t seg;   /* blocks per segment: seg blocks of prep fit ACT_BYTES */
+    prep_fn prep;
+    tile_fn tile_g; /* GT groups x CT tokens (NULL: tile_c on each group) */
+    tile_fn tile_c; /* 1 group x CT tokens */
+    tile_fn dec;    /* GD groups x 1 token (NULL: tile_1 on each group) */
+    tile_fn tile_1; /* 1 group x 1 token */
+} x4_kind;
+
+// W (nr, n) packed by 4 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 4 == 0)
+static void gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
+                    const void *vw, size_t ldw, const void *vx, size_t ldx) {
+    const int64_t nbt = n / k->qk;
+    const size_t gs = 4 * ldw; /* bytes per group */
+    _Alignas(16) uint8_t a[ACT_BYTES];
+    const uint8_t *w = vw, *x = vx;
+    for (int64_t c0 = 0; c0 < nc; c0 += CT) {
+        const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
+        const uint8_t *xc = x + (size_t)c0 * ldx;
+        float *yc = y + (size_t)c0 * ldy;
+        for (int64_t b0 = 0; b0 < nbt; b0 += k->seg) {
+            const int64_t sb = nbt - b0 < k->seg ? nbt - b0 : k->seg;
+            const bool first = b0 == 0;
+            k->prep(a, xc, ldx, cc, b0, sb);
+            int64_t r0 = 0;
+            if (cc == CT) {
+                if (k->tile_g)
+                    for (; r0 + 4 * GT <= nr; r0 += 4 * GT)
+                        k->tile_g(b0, sb, nbt, first, yc + r0, ldy, w + (size_t)r0 * ldw, gs, xc, ldx, a, 0);
+                for (; r0 < nr; r0 += 4)
+                    k->tile_c(b0, sb, nbt, first, yc + r0, ldy, w + (size_t)r0 * ldw, gs, xc, ldx, a, 0);
+                continue;
+            }
+            /* tokens innermost: the groups' weights serve every token from cache */
+            if (k->dec)
+                for (; r0 + 4 * GD <= nr; r0 += 4 * GD)
+                    for (int c = 0; c < cc; c++)
+                        k->dec(b0, sb, nbt, first, yc + (size_t)c * ldy + r0, 0, w + (size_t)r0 * ldw,
+                               gs, xc + (size_t)c * ldx, 0, a, c);
+            for (; r0 < nr; r0 += 4)
+                for (int c = 0; c < cc; c++)
+                    k->tile_1(b0, sb, nbt, first, yc + (size_t)c * ldy + r0, 0, w + (size_t)r0 * ldw,
+                              gs, xc + (size_t)c * ldx, 0, a, c);
+        }
+    }
+}
+
+/* The tile_fn instances of an always-inline body tile_T(G, C, ...) */
+#define X4_TILE(T, NAME, G, C)                                                                 \
+    static void NAME(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,     \
+                     const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,                 \
+                     const uint8_t *a, int ct) {                                                \
+        tile_##T(G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);                      \
+    }
+
+/* Fills packed block b of a group from block b of its 4 rows. */
+typedef void (*pack_blk_fn)(void *out, const uint8_t *const row[4], int64_t b);
+
+// W (nr, nb blocks) rows ldw bytes apart -> dst (nr / 4 groups of nb packed blocks of wblk bytes)
+static void pack_x4(void *dst, const void *w, size_t ldw, int64_t nb, int64_t nr, size_t wblk,
+                    pack_blk_fn f) {
+    uint8_t *out = dst;
+    for (int64_t g0 = 0; g0 < nr; g0 += 4) {
+        const uint8_t *row[4];
+        for (int i = 0; i < 4; i++) row[i] = (const uint8_t *)w + (size_t)(g0 + i) * ldw;
+        for (int64_t b = 0; b < nb; b++, out += wblk) f(out, row, b);
+    }
+}
+
+/* ---- Q4_0 and Q8_0 --------------------------------------------------------- *
+ * Per group and block (the size of the 4 original blocks): d[4], the rows'
+ * f16 scales, then the chunks; chunk j holds, for row i, the 4 bytes
+ * qs[4j .. 4j+3] of its block at bytes 4i .. 4i+3.
+ *   q8_0: 8 chunks, chunk j is elements 4j .. 4j+3, i.e. chunk j < 4 meets
+ *     lane j of the activation's bytes 0..15, chunk 4 + j lane j of 16..31.
+ *   q4_0: 4 chunks, stored as qs ^ 0x88: a byte's low nibble is element
+ *     4j + t, its high nibble element 16 + 4j + t, each holding v = u ^ 8,
+ *     whose 4-bit two's complement value is u - 8. So shl #4 (low nibble
+ *     to the top) and and #0xF0 (high nibble in place) each give, in one
+ *     instruction, signed bytes 16 (u - 8): no subtraction, and no
+ *     activation-sum correction as the unsigned x86 products need.
+ * Arithmetic, per row lane: q8_0 sum_j q_j y_j, q4_0 16 sum_j (u_j - 8) y_j,
+ * by sdot (signed x signed, exact for every byte, -128 included; |sum| <=
+ * 32 * 128 * 128 = 2^19: exact in int32 and in float), then
+ * acc += (float(isum) * d_w) * dy per block; prep folds q4_0's 1/16 into dy
+ * (a power of two: exact). */
+
+typedef struct {
+    uint16_t d[4];
+    uint8_t qs[64];
+} blk_q4_0x4;
+static_assert(sizeof(blk_q4_0x4) == 4 * sizeof(tl_block_q4_0), "q4_0x4 is 4 q4_0 blocks");
+
+typedef struct {
+    uint16_t d[4];
+    int8_t qs[128];
+} blk_q8_0x4;
+static_assert(sizeof(blk_q8_0x4) == 4 * sizeof(tl_block_q8_0), "q8_0x4 is 4 q8_0 blocks");
+
+// packed bytes per row of n elements: the q4_0 row size
+size_t tl_neon_row_size_q4_0x4(int64_t n) { return (size_t)(n / TL_QK4_0) * sizeof(tl_block_q4_0); }
+
+// packed bytes per row of n elements: the q8_0 row size
+size_t tl_neon_row_size_q8_0x4(int64_t n) { return (size_t)(n / TL_QK8_0) * sizeof(tl_block_q8_0); }
+
+// block b of 4 q4_0 rows -> one blk_q4_0x4
+static void pack_blk_q4_0(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q4_0x4 *out = vo;
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q4_0 *src = (const tl_block_q4_0 *)row[i] + b;
+        out->d[i] = src->d;
+        for (int j = 0; j < 4; j++)
+            for (int t = 0; t < 4; t++) out->qs[16 * j + 4 * i + t] = src->qs[4 * j + t] ^ 0x88;
+    }
+}
+
+// block b of 4 q8_0 rows -> one blk_q8_0x4
+static void pack_blk_q8_0(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q8_0x4 *out = vo;
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q8_0 *src = (const tl_block_q8_0 *)row[i] + b;
+        out->d[i] = src->d;
+        for (int j = 0; j < 8; j++) memcpy(out->qs + 16 * j + 4 * i, src->qs + 4 * j, 4);
+    }
+}
+
+// W (nr, n) q4_0, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q4_0x4)
+void tl_neon_pack_q4_0x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    pack_x4(dst, w, ldw, n / TL_QK4_0, nr, sizeof(blk_q4_0x4), pack_blk_q4_0);
+}
+
+// W (nr, n) q8_0, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q8_0x4)
+void tl_neon_pack_q8_0x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    pack_x4(dst, w, ldw, n / TL_QK8_0, nr, sizeof(blk_q8_0x4), pack_blk_q8_0);
+}
+
+/* per block: the CT tokens' scales (times the type's factor) */
+typedef struct {
+    float d[CT];
+} act_d;
+
+static void prep_q8_0_scaled(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0,
+                             int64_t nb, float f) {
+    act_d *o = (act_d *)a;
+    for (int c = 0; c < nc; c++) {
+        const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0;
+        for (int64_t b = 0; b < nb; b++) o[b].d[c] = tl_neon_h2f(xb[b].d) * f;
+    }
+}
+
+static void prep_q4_0(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb) {
+    prep_q8_0_scaled(a, x, ldx, nc, b0, nb, 0x1p-4f);
+}
+
+static void prep_q8_0(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb) {
+    prep_q8_0_scaled(a, x, ldx, nc, b0, nb, 1.0f);
+}
+
+/* G groups x C tokens of q4_0 (q8 false) or q8_0 (q8 true) */
+TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0, int64_t nb,
+                             int64_t nbt, bool first, float *y, size_t ldy, const uint8_t *w,
+                             size_t gs, const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    const size_t blk = q8 ? sizeof(blk_q8_0x4) : sizeof(blk_q4_0x4);
+    /* one group and one token: the low and high halves in two chains, so
+     * that the sdot latency does not bound the block */
+    const bool two = G * C == 1;
+    float32x4_t acc[GD][CT];
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 4 * g);
+    const uint8x16_t mhi = vdupq_n_u8(0xF0);
+    const int32x4_t zero = vdupq_n_s32(0);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb[GD];
+        group_blocks(wb, w, gs, nbt * blk, blk, b0 + b, G, C);
+        /* two loads, not one ld1 {2 regs}: that wants consecutive
+         * registers and costs the tile movs */
+        int8x16x2_t xv[CT];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            const int8_t *xq = ((const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0 + b)->qs;
+            xv[c].val[0] = vld1q_s8(xq);
+            xv[c].val[1] = vld1q_s8(xq + 16);
+        }
+        int32x4_t s[GD][CT], s1 = zero;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            ORDER();
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++) {
+                const uint8_t *qs = wb[g] + 4 * sizeof(uint16_t);
+                int8x16_t lo, hi;
+                if (q8) {
+                    lo = vld1q_s8((const int8_t *)qs + 16 * j);
+                    hi = vld1q_s8((const int8_t *)qs + 64 + 16 * j);
+                } else {
+                    const uint8x16_t v = vld1q_u8(qs + 16 * j);
+                    lo = s8(vshlq_n_u8(v, 4));
+                    hi = s8(vandq_u8(v, mhi));
+                }
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) {
+                    int32x4_t t = dot_lane(j ? s[g][c] : zero, lo, xv[c].val[0], j);
+                    if (two) s1 = dot_lane(s1, hi, xv[c].val[1], j);
+                    else t = dot_lane(t, hi, xv[c].val[1], j);
+                    s[g][c] = t;
+                }
+            }
+        }
+        const act_d *ad = (const act_d *)a + b;
+        const float32x4_t dy = C == CT ? vld1q_f32(ad->d) : vdupq_n_f32(ad->d[ct]);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) {
+            const float32x4_t dw = ld_f16x4((const uint16_t *)wb[g]);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const int32x4_t is = two ? vaddq_s32(s[g][c], s1) : s[g][c];
+                const float32x4_t t = vmulq_f32(vcvtq_f32_s32(is), dw);
+                acc[g][c] = fma_lane(acc[g][c], t, dy, C == CT ? c : 0);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy + 4 * g, acc[g][c]);
+}
+
+TL_NEON_INLINE void tile_q4_0(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
+                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    tile_q32(false, G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);
+}
+
+TL_NEON_INLINE void tile_q8_0(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
+                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    tile_q32(true, G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);
+}
+
+X4_TILE(q4_0, tile_q4_0_g2c4, GT, CT)
+X4_TILE(q4_0, tile_q4_0_g1c4, 1, CT)
+X4_TILE(q4_0, tile_q4_0_g4c1, GD, 1)
+X4_TILE(q4_0, tile_q4_0_g1c1, 1, 1)
+X4_TILE(q8_0, tile_q8_0_g2c4, GT, CT)
+X4_TILE(q8_0, tile_q8_0_g1c4, 1, CT)
+X4_TILE(q8_0, tile_q8_0_g4c1, GD, 1)
+X4_TILE(q8_0, tile_q8_0_g1c1, 1, 1)
+
+static const x4_kind kind_q4_0 = {
+    .qk = TL_QK4_0, .seg = 512, .prep = prep_q4_0,
+    .tile_g = tile_q4_0_g2c4, .tile_c = tile_q4_0_g1c4, .dec = tile_q4_0_g4c1, .tile_1 = tile_q4_0_g1c1,
+};
+static const x4_kind kind_q8_0 = {
+    .qk = TL_QK8_0, .seg = 512, .prep = prep_q8_0,
+    .tile_g = tile_q8_0_g2c4, .tile_c = tile_q8_0_g1c4, .dec = tile_q8_0_g4c1, .tile_1 = tile_q8_0_g1c1,
+};
+static_assert(512 * sizeof(act_d) <= ACT_BYTES, "q4_0/q8_0 segment fits the scratch");
+
+// W (nr, n) q4_0 packed by 4 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 4 == 0)
+void tl_neon_gemm_q4_0x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x4(&kind_q4_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+
+// W (nr, n) q8_0 packed by 4 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 4 == 0)
+void tl_neon_gemm_q8_0x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x4(&kind_q8_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+
+/* ---- Q4_K ------------------------------------------------------------------ *
+ * Per group and super-block (592 bytes; the 4 original blocks are 576):
+ * the rows' d and dmin; the 6-bit sub-block scales and mins unpacked,
+ * sc[s][i] and mn[s][i] for sub-block s of row i (a 4-byte run per
+ * sub-block widens to the int32x4 multiplier of its sum); and the quants in
+ * 32 chunks: chunk (p, j) holds, for row i, the 4 bytes qs[32p + 4j .. +3]
+ * of its block, whose low nibbles are elements 64p + 4j + t (sub-block 2p)
+ * and high nibbles 64p + 32 + 4j + t (sub-block 2p + 1).
+ *
+ * Arithmetic, per row lane: each sub-block's u . y by 8 sdot (a nibble is
+ * a valid signed byte; <= 32 * 15 * 128 < 2^16), times its scale by one
+ * mla, summed in int32 (< 8 * 63 * 2^16 < 2^25); the mins' sum_s m_s
+ * ysum_s by 8 smlal of the int16 mins against the token's 8 sub-block sums
+ * (prep adds q8_K's bsums in pairs: |ysum| <= 32 * 128 fits int16); then
+ * acc += (isum * d) * dy and acc -= (msum * dmin) * dy per super-block. */
+
+typedef struct {
+    uint16_t d[4], dmin[4];
+    uint8_t sc[8][4];
+    uint8_t mn[8][4];
+    uint8_t qs[4][8][16];
+} blk_q4_Kx4;
+static_assert(sizeof(blk_q4_Kx4) == 592, "q4_Kx4 layout");
+
+// packed bytes per row of n elements (n % 256 == 0): 148 per super-block
+size_t tl_neon_row_size_q4_Kx4(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q4_Kx4) / 4; }
+
+// block b of 4 q4_K rows -> one blk_q4_Kx4
+static void pack_blk_q4_K(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q4_Kx4 *out = vo;
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q4_K *src = (const tl_block_q4_K *)row[i] + b;
+        out->d[i] = src->d;
+        out->dmin[i] = src->dmin;
+        for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, src->scales, &out->sc[s][i], &out->mn[s][i]);
+        for (int p = 0; p < 4; p++)
+            for (int j = 0; j < 8; j++) memcpy(&out->qs[p][j][4 * i], src->qs + 32 * p + 4 * j, 4);
+    }
+}
+
+// W (nr, n) q4_K, rows ldw bytes apart -> dst (nr / 4 groups of n / 256 blk_q4_Kx4)
+void tl_neon_pack_q4_Kx4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    pack_x4(dst, w, ldw, n / TL_QK_K, nr, sizeof(blk_q4_Kx4), pack_blk_q4_K);
+}
+
+/* per super-block: the CT tokens' scales and their 8 sub-block sums */
+typedef struct {
+    float d[CT];
+    int16_t ys[CT][8];
+} act_q4_K;
+
+static void prep_q4_K(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb) {
+    act_q4_K *o = (act_q4_K *)a;
+    for (int c = 0; c < nc; c++) {
+        const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b0;
+        for (int64_t b = 0; b < nb; b++) {
+            o[b].d[c] = xb[b].d;
+            vst1q_s16(o[b].ys[c], vpaddq_s16(vld1q_s16(xb[b].bsums), vld1q_s16(xb[b].bsums + 8)));
+        }
+    }
+}
+
+/* sub-block s's 4 rows' unsigned bytes (from v: sub-blocks 4 (s / 4) ..,
+ * 4 bytes each) -> int32x4 */
+TL_NEON_INLINE int32x4_t widen_u8_sub(uint8x16_t v, const int s) {
+    const uint16x8_t h = (s & 2) ? vmovl_high_u8(v) : vmovl_u8(vget_low_u8(v));
+    return vreinterpretq_s32_u32((s & 1) ? vmovl_high_u16(h) : vmovl_u16(vget_low_u16(h)));
+}
+
+/* ms + m (int16 mins of two sub-blocks, 4 rows each) * their two lanes
+ * 2k, 2k + 1 of ys */
+TL_NEON_INLINE int32x4_t mins_pair(int32x4_t ms, int16x8_t m, int16x8_t ys, const int k) {
+    switch (k) {
+    case 0: return vmlal_high_laneq_s16(vmlal_laneq_s16(ms, vget_low_s16(m), ys, 0), m, ys, 1);
+    case 1: return vmlal_high_laneq_s16(vmlal_laneq_s16(ms, vget_low_s16(m), ys, 2), m, ys, 3);
+    case 2: return vmlal_high_laneq_s16(vmlal_laneq_s16(ms, vget_low_s16(m), ys, 4), m, ys, 5);
+    default: return vmlal_high_laneq_s16(vmlal_laneq_s16(ms, vget_low_s16(m), ys, 6), m, ys, 7);
+    }
+}
+
+/* acc - a * v[lane] (fused) */
+TL_NEON_INLINE float32x4_t fms_lane(float32x4_t acc, float32x4_t a, float32x4_t v, const int lane) {
+    switch (lane) {
+    case 0: return vfmsq_laneq_f32(acc, a, v, 0);
+    case 1: return vfmsq_laneq_f32(acc, a, v, 1);
+    case 2: return vfmsq_laneq_f32(acc, a, v, 2);
+    default: return vfmsq_laneq_f32(acc, a, v, 3);
+    }
+}
+
+/* one group x C tokens (G is 1: the K tiles have no multi-group shape) */
+TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
+                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    float32x4_t acc[CT];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    const int32x4_t zero = vdupq_n_s32(0);
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q4_Kx4 *wb = (const blk_q4_Kx4 *)w + b0 + b;
+        const int8_t *xq[CT];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) xq[c] = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b0 + b)->qs;
+        const uint8x16_t sc03 = vld1q_u8(wb->sc[0]), sc47 = vld1q_u8(wb->sc[4]);
+        int32x4_t isum[CT];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) isum[c] = zero;
+        /* sub-blocks 2p (low nibbles of chunk row p) and 2p + 1 (high) */
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) {
+            const int32x4_t sc0 = widen_u8_sub(p < 2 ? sc03 : sc47, 2 * p);
+            const int32x4_t sc1 = widen_u8_sub(p < 2 ? sc03 : sc47, 2 * p + 1);
+            if (C == 1) {
+                /* one token: both nibbles of a chunk from one load, in two chains */
+                prefetch_part((const uint8_t *)wb, sizeof *wb, p, 4);
+                ORDER();
+                const int8_t *xp = xq[0] + 64 * p;
+                const int8x16_t xl0 = vld1q_s8(xp), xl1 = vld1q_s8(xp + 16);
+                const int8x16_t xh0 = vld1q_s8(xp + 32), xh1 = vld1q_s8(xp + 48);
+                int32x4_t s0 = zero, s1 = zero;
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    const uint8x16_t v = vld1q_u8(wb->qs[p][j]);
+                    s0 = dot_lane(s0, s8(vandq_u8(v, m4)), j < 4 ? xl0 : xl1, j & 3);
+                    s1 = dot_lane(s1, s8(vshrq_n_u8(v, 4)), j < 4 ? xh0 : xh1, j & 3);
+                }
+                isum[0] = vmlaq_s32(vmlaq_s32(isum[0], s0, sc0), s1, sc1);
+                continue;
+            }
+            /* several tokens: one nibble at a time (each chunk loaded
+             * twice), which leaves the registers to the tokens' sums */
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                ORDER();
+                int8x16x2_t xv[CT];
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) {
+                    xv[c].val[0] = vld1q_s8(xq[c] + 64 * p + 32 * h);
+                    xv[c].val[1] = vld1q_s8(xq[c] + 64 * p + 32 * h + 16);
+                }
+                int32x4_t s[CT];
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    const uint8x16_t v = vld1q_u8(wb->qs[p][j]);
+                    const int8x16_t q = s8(h ? vshrq_n_u8(v, 4) : vandq_u8(v, m4));
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++)
+                        s[c] = dot_lane(j ? s[c] : zero, q, xv[c].val[j >> 2], j & 3);
+                }
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) isum[c] = vmlaq_s32(isum[c], s[c], h ? sc1 : sc0);
+            }
+        }
+        ORDER();
+        const float32x4_t dw = ld_f16x4(wb->d), dm = ld_f16x4(wb->dmin);
+        const uint8x16_t mn03 = vld1q_u8(wb->mn[0]), mn47 = vld1q_u8(wb->mn[4]);
+        const int16x8_t m01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn03)));
+        const int16x8_t m23 = vreinterpretq_s16_u16(vmovl_high_u8(mn03));
+        const int16x8_t m45 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn47)));
+        const int16x8_t m67 = vreinterpretq_s16_u16(vmovl_high_u8(mn47));
+        const act_q4_K *ak = (const act_q4_K *)a + b;
+        const float32x4_t dy = C == CT ? vld1q_f32(ak->d) : vdupq_n_f32(ak->d[ct]);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            const int16x8_t ys = vld1q_s16(ak->ys[ct + c]);
+            int32x4_t ms = mins_pair(zero, m01, ys, 0);
+            ms = mins_pair(ms, m23, ys, 1);
+            ms = mins_pair(ms, m45, ys, 2);
+            ms = mins_pair(ms, m67, ys, 3);
+            const int l = C == CT ? c : 0;
+            acc[c] = fma_lane(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), dy, l);
+            acc[c] = fms_lane(acc[c], vmulq_f32(vcvtq_f32_s32(ms), dm), dy, l);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy, acc[c]);
+}
+
+X4_TILE(q4_K, tile_q4_K_g1c4, 1, CT)
+X4_TILE(q4_K, tile_q4_K_g1c1, 1, 1)
+
+static const x4_kind kind_q4_K = {
+    .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
+    .tile_c = tile_q4_K_g1c4, .tile_1 = tile_q4_K_g1c1,
+};
+static_assert(64 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
+
+// W (nr, n) q4_K packed by 4 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 4 == 0)
+void tl_neon_gemm_q4_Kx4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x4(&kind_q4_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+
+/* ---- Q6_K ------------------------------------------------------------------ *
+ * Per group and super-block (840 bytes, the 4 original blocks): the quants,
+ * then the 16 int8 scales as sc[s][i] (sub-block s = elements 16s ..
+ * 16s+15, row i), then the rows' d. The quants of sub-block s are 4 chunks
+ * (chunk k: elements 16s + 4k .. +3 of each row), stored as v = u ^ 32
+ * (u = q + 32, the 6-bit code; v's 6-bit two's complement value is u - 32)
+ * in 3 vectors A, B, C of 16 bytes: v0..v2 in the low 6 bits of A..C, and
+ * v3's three bit pairs in their top 2 bits (A: bits 0-1, B: 2-3, C: 4-5).
+ * Decoding a sub-block for all 4 rows is then 6 instructions: shl #2 of
+ * A, B, C gives signed bytes 4 (u - 32) of chunks 0..2, and
+ * (sri(sri(C, B, 2), A, 4) & 0xFC) gathers the pairs of chunk 3 into the
+ * top 6 bits, the same form. No activation-sum correction (sdot is signed),
+ * so q8_K's bsums are not used.
+ *
+ * Arithmetic, per row lane: per sub-block 4 sdot (<= 4 * 16 * 32 * 128 =
+ * 2^18) times its scale by one mla, summed in int32 (<= 16 * 128 * 2^18 =
+ * 2^29 < 2^31), then acc += (isum * d) * dy per super-block; prep folds the
+ * 1/4 into dy (a power of two: exact). */
+
+typedef struct {
+    uint8_t q[16][48];
+    int8_t sc[16][4];
+    uint16_t d[4];
+} blk_q6_Kx4;
+static_assert(sizeof(blk_q6_Kx4) == 4 * sizeof(tl_block_q6_K), "q6_Kx4 is 4 q6_K blocks");
+
+// packed bytes per row of n elements: the q6_K row size
+size_t tl_neon_row_size_q6_Kx4(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q6_K); }
+
+// block b of 4 q6_K rows -> one blk_q6_Kx4
+static void pack_blk_q6_K(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q6_Kx4 *out = vo;
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q6_K *src = (const tl_block_q6_K *)row[i] + b;
+        out->d[i] = src->d;
+        for (int s = 0; s < 16; s++) out->sc[s][i] = src->scales[s];
+        /* element 128h + 32k + l: low 4 bits from ql[64h + l + 32 (k & 1)]
+         * (high nibble when k >= 2), top 2 from qh[32h + l] >> 2k */
+        uint8_t v[TL_QK_K];
+        for (int e = 0; e < TL_QK_K; e++) {
+            const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+            const uint8_t lo = src->ql[64 * h + l + 32 * (k & 1)] >> (4 * (k >> 1)) & 0xF;
+            const uint8_t hi = src->qh[32 * h + l] >> (2 * k) & 3;
+            v[e] = (uint8_t)((lo | hi << 4) ^ 32);
+        }
+        for (int s = 0; s < 16; s++)
+            for (int t = 0; t < 4; t++) {
+                const uint8_t *e = v + 16 * s + t; /* chunk k's element: e[4k] */
+                out->q[s][4 * i + t] = (uint8_t)(e[0] | (e[12] & 3) << 6);
+                out->q[s][16 + 4 * i + t] = (uint8_t)(e[4] | (e[12] >> 2 & 3) << 6);
+                out->q[s][32 + 4 * i + t] = (uint8_t)(e[8] | (e[12] >> 4) << 6);
+            }
+    }
+}
+
+// W (nr, n) q6_K, rows ldw bytes apart -> dst (nr / 4 groups of n / 256 blk_q6_Kx4)
+void tl_neon_pack_q6_Kx4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    pack_x4(dst, w, ldw, n / TL_QK_K, nr, sizeof(blk_q6_Kx4), pack_blk_q6_K);
+}
+
+/* per super-block: the CT tokens' scales / 4 */
+static void prep_q6_K(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb) {
+    act_d *o = (act_d *)a;
+    for (int c = 0; c < nc; c++) {
+        const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b0;
+        for (int64_t b = 0; b < nb; b++) o[b].d[c] = xb[b].d * 0.25f;
+    }
+}
+
+/* sub-block s's 4 rows' signed bytes (from v: sub-blocks 4 (s / 4) ..,
+ * 4 bytes each) -> int32x4 */
+TL_NEON_INLINE int32x4_t widen_s8_sub(int8x16_t v, const int s) {
+    const int16x8_t h = (s & 2) ? vmovl_high_s8(v) : vmovl_s8(vget_low_s8(v));
+    return (s & 1) ? vmovl_high_s16(h) : vmovl_s16(vget_low_s16(h));
+}
+
+/* one group x C tokens (G is 1) */
+TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
+                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    float32x4_t acc[CT];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
+    const uint8x16_t mtop = vdupq_n_u8(0xFC);
+    const int32x4_t zero = vdupq_n_s32(0);
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q6_Kx4 *wb = (const blk_q6_Kx4 *)w + b0 + b;
+        const int8_t *xq[CT];
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) xq[c] = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b0 + b)->qs;
+        /* one token: even and odd sub-blocks in two chains of mla, whose
+         * latency would otherwise bound the tile */
+        int32x4_t isum[CT], isum1 = zero;
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) isum[c] = zero;
+        int8x16_t sc4 = vdupq_n_s8(0);
+#pragma GCC unroll 16
+        for (int s = 0; s < 16; s++) {
+            ORDER();
+            if (C == 1 && s % 2 == 0) prefetch_part((const uint8_t *)wb, sizeof *wb, s / 2, 8);
+            if (s % 4 == 0) sc4 = vld1q_s8(wb->sc[s]);
+            const int32x4_t sc = widen_s8_sub(sc4, s);
+            const uint8x16_t A = vld1q_u8(wb->q[s]), B = vld1q_u8(wb->q[s] + 16);
+            const uint8x16_t Cq = vld1q_u8(wb->q[s] + 32);
+            const int8x16_t q0 = s8(vshlq_n_u8(A, 2)), q1 = s8(vshlq_n_u8(B, 2));
+            const int8x16_t q2 = s8(vshlq_n_u8(Cq, 2));
+            const int8x16_t q3 = s8(vandq_u8(vsriq_n_u8(vsriq_n_u8(Cq, B, 2), A, 4), mtop));
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const int8x16_t xv = vld1q_s8(xq[c] + 16 * s);
+                int32x4_t t = dot_lane(zero, q0, xv, 0);
+                t = dot_lane(t, q1, xv, 1);
+                t = dot_lane(t, q2, xv, 2);
+                t = dot_lane(t, q3, xv, 3);
+                if (C == 1 && (s & 1)) isum1 = vmlaq_s32(isum1, t, sc);
+                else isum[c] = vmlaq_s32(isum[c], t, sc);
+            }
+        }
+        if (C == 1) isum[0] = vaddq_s32(isum[0], isum1);
+        const float32x4_t dw = ld_f16x4(wb->d);
+        const act_d *ad = (const act_d *)a + b;
+        const float32x4_t dy = C == CT ? vld1q_f32(ad->d) : vdupq_n_f32(ad->d[ct]);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++)
+            acc[c] = fma_lane(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), dy, C == CT ? c : 0);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy, acc[c]);
+}
+
+X4_TILE(q6_K, tile_q6_K_g1c4, 1, CT)
+X4_TILE(q6_K, tile_q6_K_g1c1, 1, 1)
+
+static const x4_kind kind_q6_K = {
+    .qk = TL_QK_K, .seg = 64, .prep = prep_q6_K,
+    .tile_c = tile_q6_K_g1c4, .tile_1 = tile_q6_K_g1c1,
+};
+static_assert(64 * sizeof(act_d) <= ACT_BYTES, "q6_K segment fits the scratch");
+
+// W (nr, n) q6_K packed by 4 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 4 == 0)
+void tl_neon_gemm_q6_Kx4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x4(&kind_q6_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
