@@ -34,7 +34,9 @@ test-asan: deps
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
 # The NEON kernels, cross-built for AArch64 and tested under qemu-user
-# (kernels only, build-aarch64); prints SKIP when the cross tools are absent.
+# (build-aarch64), then the whole CLI (build-aarch64-full, against Debian's
+# arm64 multiarch libraries) through the golden-logit tests; prints SKIP
+# when the cross tools (or, for the second part, the arm64 libraries) are absent.
 test-neon: deps
 	@bash scripts/install-deps.sh --neon
 	@bash scripts/test-neon.sh
