@@ -16,9 +16,14 @@
 #include "kern/cpu/avx2/avx2.h"
 
 /* GCC spells _mm256_mul_ps / _mm256_add_ps as plain C operators and, with
- * -mfma, would fuse them: contraction off for this kernel only */
+ * -mfma, would fuse them: contraction off for this kernel only (clang fuses
+ * only within one expression, but says so too) */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
+#endif
 // y (n,) += a * dequant(v) (n,), v: n / 32 Q8_0 blocks
 void tl_avx2_axpy_q8_0(int n, float *y, float a, const void *v) {
     const tl_block_q8_0 *vb = v;
@@ -36,7 +41,11 @@ void tl_avx2_axpy_q8_0(int n, float *y, float a, const void *v) {
         }
     }
 }
+#if defined(__clang__)
+#pragma clang fp contract(on)
+#elif defined(__GNUC__)
 #pragma GCC pop_options
+#endif
 
 // y (n,) *= a
 void tl_avx2_scale(int n, float *y, float a) {
