@@ -15,15 +15,13 @@
  * axpy_q8_0 calls they replace) on one L1-resident tile of 64 keys for
  * R = 1, 4, 8, 16 query rows and head size 64 and 128, as GMAC/s.
  * KB_TYPE=gelu [n] times gelu_mul over n elements (default 5632 * 128),
- * gated and not, against the per-element formula it replaced, as Gelem/s.
+ * gated and not, ref's (scalar table) and the variant's, as Gelem/s.
  * Also built by CMake: build/bin/kbench. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dtype.h"
-#include "core/fp16.h"
 #include "kern/kern.h"
 #include "bench_util.h"
 
@@ -145,36 +143,25 @@ static void run_attn(const tl_kern *kern) {
         }
 }
 
-/* The backend's per-element GELU before the gelu_mul slot (its f16 table):
- * tanhf and two f16 roundings per element, for the before/after figure. */
-static float gelu_formula(float x) {
-    const float c = 0.79788456080286535588f; /* sqrt(2/pi) */
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    float xh = tl_f16_to_f32(tl_f32_to_f16(x));
-    return tl_f16_to_f32(tl_f32_to_f16(0.5f * xh * (1.0f + tanhf(c * xh * (1.0f + 0.044715f * xh * xh)))));
-}
-
 /* GELU over n elements (default 5632 * 128: an FFN's width times a prefill
  * chunk): o = gelu(g) * u (the gated FFN, glu) and x = gelu(x) (Phi-2's
- * FFN, unary), by the per-element formula, ref's gelu_mul (scalar table
- * lookups) and the variant's; Gelem/s of thread CPU time. Activations
+ * FFN, unary), by ref's gelu_mul (scalar table lookups) and the variant's;
+ * Gelem/s of thread CPU time (the per-element formula the table replaced
+ * ran at 0.024: bench/RESULTS.md round 7). Activations
  * ~ 3 * U(-1, 1), inside the clamps as a real FFN's mostly are. */
 static void run_gelu(const tl_kern *kern, int64_t n) {
     float *g = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n), *o = malloc(sizeof(float) * n);
     uint64_t st = 88172645463325252ull;
     for (int64_t i = 0; i < n; i++) g[i] = 3.0f * bench_frand(&st), u[i] = bench_frand(&st);
     const tl_kern *ref = tl_kern_ref();
-    tl_gelu_mul_fn fns[3] = { NULL, ref->gelu_mul, kern->gelu_mul };
-    const char *names[3] = { "formula", "ref", kern->name };
+    const tl_gelu_mul_fn fns[2] = { ref->gelu_mul, kern->gelu_mul };
+    const char *names[2] = { "ref", kern->name };
     for (int gated = 1; gated >= 0; gated--)
-        for (int f = 0; f < 3; f++) {
+        for (int f = 0; f < 2; f++) {
             int reps = 0;
             double t0 = bench_cpu_now(), t1;
             do {
-                if (fns[f]) fns[f]((int)n, o, g, gated ? u : NULL);
-                else if (gated) for (int64_t i = 0; i < n; i++) o[i] = gelu_formula(g[i]) * u[i];
-                else for (int64_t i = 0; i < n; i++) o[i] = gelu_formula(g[i]);
+                fns[f]((int)n, o, g, gated ? u : NULL);
                 reps++;
                 t1 = bench_cpu_now();
             } while (t1 - t0 < 0.3);
