@@ -102,6 +102,7 @@ typedef struct tl_model_info {
     uint64_t n_params;
     uint64_t weight_bytes;
     const char *file_type;     /* dominant weight type, e.g. "Q4_0" */
+    int n_threads;             /* threads the CPU backend runs (0 at load resolved) */
 } tl_model_info;
 
 void tl_model_get_info(const tl_model *m, tl_model_info *info);

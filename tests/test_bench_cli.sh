@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `torchless bench`: the --csv contract (exactly one `TEST,TOKENS_PER_S,STDDEV`
 # line per test, names ppN / tgN, with `@dD` when timed at a depth), the
-# markdown table, and refusals of bad arguments (exit 2, usage). Speed itself
+# markdown table and its threads column, the warning past the trained
+# context, and refusals of bad arguments (exit 2, usage, what is wrong). Speed itself
 # is never asserted.
 set -u
 . "$(dirname "$0")/lib/fixtures.sh"
@@ -31,15 +32,35 @@ else
   ko "markdown table: $(cat "$TMP/out") $(tail -1 "$TMP/err")"
 fi
 
-for args in "-d -1" "-p -2" "-r 0" "-d x"; do
+# refusals name what is wrong
+for case in "-d -1|-d (depth)" "-p -1|-p (prompt" "-p -2|option -p" "-r 0|-r (repetitions)" "-p 0 -n 0|nothing to time" \
+            "-d 2000000|within 1048576" "-d x|option -d"; do
+  args=${case%%|*} want=${case#*|}
   # shellcheck disable=SC2086
   "$BIN" bench "$M/llama.f32.gguf" $args >"$TMP/out" 2>"$TMP/err"; rc=$?
-  if [ "$rc" -eq 2 ] && grep -qi "usage\|option" "$TMP/err"; then
-    ok "bench $args refused: $(tail -1 "$TMP/err")"
+  if [ "$rc" -eq 2 ] && grep -q "usage" "$TMP/err" && grep -qF -- "$want" "$TMP/err"; then
+    ok "bench $args refused: $(head -1 "$TMP/err")"
   else
-    ko "bench $args: rc $rc, $(tail -1 "$TMP/err")"
+    ko "bench $args: rc $rc, want '$want': $(cat "$TMP/err")"
   fi
 done
+
+# -t 0 (all cores) reports the threads that ran, not the 0 asked for
+nproc=$(getconf _NPROCESSORS_ONLN)
+if "$BIN" bench "$M/llama.f32.gguf" -t 0 -p 4 -n 0 -r 1 >"$TMP/out" 2>"$TMP/err" &&
+   [ "$(grep "| pp4 |" "$TMP/out" | awk -F'|' '{gsub(/ /, "", $5); print $5}')" = "$nproc" ]; then
+  ok "-t 0: the table says $nproc threads"
+else
+  ko "-t 0: want $nproc threads: $(cat "$TMP/out") $(tail -1 "$TMP/err")"
+fi
+
+# past the trained context (2048): timed, with a warning
+if "$BIN" bench "$M/llama.f32.gguf" -p 0 -n 2 -d 2047 -r 1 --csv >"$TMP/out" 2>"$TMP/err" &&
+   grep -q "^tg2@d2047," "$TMP/out" && grep -q "past the model's trained context of 2048" "$TMP/err"; then
+  ok "past the trained context: timed, warned"
+else
+  ko "past the trained context: $(cat "$TMP/out") $(cat "$TMP/err")"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

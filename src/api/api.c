@@ -78,6 +78,7 @@ void tl_model_get_info(const tl_model *m, tl_model_info *info) {
         info->weight_bytes += m->src->tensors[i].nbytes;
     }
     info->file_type = dominant_type(m);
+    info->n_threads = m->n_threads;
 }
 
 int tl_model_n_tensors(const tl_model *m) { return (int)m->src->n_tensors; }

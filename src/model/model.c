@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "model/model.h"
@@ -40,6 +41,10 @@ static void prepare_weights(tl_model *m) {
 tl_status tl_model_open(const char *path, int n_threads, const char *dtype, tl_model **out,
                         tl_err *err) {
     *out = NULL;
+    if (n_threads <= 0) { /* all online cores, resolved once: what info reports is what runs */
+        const long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = nc <= 0 ? 1 : nc > 4096 ? 4096 : (int)nc; /* the pool's range */
+    }
     tl_model *m = calloc(1, sizeof *m);
     if (!m) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
     tl_status rc = tl_source_open(path, &m->src, err);

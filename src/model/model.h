@@ -37,7 +37,7 @@ struct tl_model {
     tl_hparams hp;
     tl_tok *tok;
     tl_backend *backend;
-    int n_threads;
+    int n_threads;           /* the backend's threads (a request of 0 resolved) */
 
     const tl_tensor *tok_embd;      // (n_vocab, n_embd)
     const tl_tensor *output_norm, *output_norm_b;

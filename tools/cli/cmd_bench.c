@@ -16,12 +16,26 @@ static void stats(const double *v, int n, double *mean, double *sd) {
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
 }
 
+static const char k_usage[] =
+    "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-d 0] [-r 3] [--csv] [--kv-dtype f16|f32|q8_0]\n";
+
 int cmd_bench(int argc, char **argv, int first) {
     cli_opts o;
     const char *pos[1];
-    if (cli_parse(argc, argv, first, &o, pos, 1) != 1 || o.bench_p < 0 || o.bench_n < 0 ||
-        o.bench_d < 0 || o.bench_r < 1 || o.bench_d > (1 << 20) - o.bench_p - o.bench_n) {
-        fprintf(stderr, "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-d 0] [-r 3] [--csv] [--kv-dtype f16|f32|q8_0]\n");
+    if (cli_parse(argc, argv, first, &o, pos, 1) != 1) {
+        fprintf(stderr, "%s", k_usage);
+        return 2;
+    }
+    const char *bad = o.bench_p < 0   ? "-p (prompt tokens) must be >= 0"
+                      : o.bench_n < 0 ? "-n (generated tokens) must be >= 0"
+                      : o.bench_d < 0 ? "-d (depth) must be >= 0"
+                      : o.bench_r < 1 ? "-r (repetitions) must be >= 1"
+                      : o.bench_p + o.bench_n == 0 ? "nothing to time: -p and -n are both 0"
+                      : o.bench_d > (1 << 20) - o.bench_p - o.bench_n
+                          ? "-d + -p + -n must stay within 1048576 tokens"
+                          : NULL;
+    if (bad) {
+        fprintf(stderr, "torchless: bench: %s\n%s", bad, k_usage);
         return 2;
     }
     o.model = pos[0];
@@ -30,6 +44,11 @@ int cmd_bench(int argc, char **argv, int first) {
     tl_model_info in;
     tl_model_get_info(m, &in);
     const int p = o.bench_p, n = o.bench_n, r = o.bench_r, d = o.bench_d;
+    if (in.n_ctx_train > 0 && d + p + n > in.n_ctx_train)
+        fprintf(stderr,
+                "torchless: bench: warning: -d + -p + -n = %d tokens, past the model's trained "
+                "context of %d (timed all the same; the cache is sized for them)\n",
+                d + p + n, in.n_ctx_train);
     tl_context_params cp = tl_context_default_params();
     cp.n_ctx = d + p + n + 1;
     cp.n_batch = p > 0 ? p : 1;
@@ -100,10 +119,10 @@ int cmd_bench(int argc, char **argv, int first) {
         double gib = in.weight_bytes / 1073741824.0;
         if (p > 0)
             printf("| %s | %s | %.2f GiB | %d | %s | pp%d%s | %.2f ± %.2f | |\n", name,
-                   in.file_type, gib, o.threads, tl_cpu_variant(), p, at, pm, ps);
+                   in.file_type, gib, in.n_threads, tl_cpu_variant(), p, at, pm, ps);
         if (n > 0)
             printf("| %s | %s | %.2f GiB | %d | %s | tg%d%s | %.2f ± %.2f | %.1f |\n", name,
-                   in.file_type, gib, o.threads, tl_cpu_variant(), n, at, gm, gs,
+                   in.file_type, gib, in.n_threads, tl_cpu_variant(), n, at, gm, gs,
                    gm * tok_bytes / 1e9);
     }
     free(pp);
