@@ -38,6 +38,41 @@ TL_AVX512_INLINE __m512i tl_avx512_bcast4(const void *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* The packers' gathers (weights are repacked at load, 16 rows to a group):
+ * a packed chunk is one dword of each of the group's 16 rows, one
+ * vpgatherdd over the rows' byte offsets i * ldw, i < 16. The offsets are
+ * int32: the packers gather only where ldw <= TL_AVX512_GATHER_MAX_LDW and
+ * keep a scalar copy for wider strides. */
+#define TL_AVX512_GATHER_MAX_LDW ((size_t)INT32_MAX / 16)
+TL_AVX512_INLINE __m512i tl_avx512_row_offsets(size_t ldw) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int32_t)ldw));
+}
+
+/* the dwords at p + rows[i], i < 16. vpgatherdd merges into its destination
+ * under its mask, so it waits for that register's last writer: given
+ * _mm512_i32gather_epi32 (mask all ones, source undefined) GCC 12 reuses
+ * one register, and a block's gathers queue one behind the other
+ * (llvm-mca, Ice Lake server: a q8_0 block 237 cycles that way, 73 this
+ * way; clang zeroes the destination itself for this reason). A mask GCC
+ * cannot see through keeps the zero source: each gather starts from a
+ * fresh zeroed register. */
+TL_AVX512_INLINE __m512i tl_avx512_gather16(__m512i rows, const void *p) {
+    __mmask16 all = 0xFFFF;
+    __asm__("" : "+r"(all));
+    return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), all, rows, p, 1);
+}
+
+/* The index of a word permute (vpermw) that splits 16 dword lanes into
+ * their low words, then their high words: word j < 16 from word 2j, word
+ * j >= 16 from 2(j - 16) + 1 (two 2-byte fields gathered as one dword ->
+ * the 16 rows' first field, then their second) */
+TL_AVX512_INLINE __m512i tl_avx512_split_words(void) {
+    return _mm512_setr_epi32(0x00020000, 0x00060004, 0x000A0008, 0x000E000C, 0x00120010, 0x00160014,
+                             0x001A0018, 0x001E001C, 0x00030001, 0x00070005, 0x000B0009, 0x000F000D,
+                             0x00130011, 0x00170015, 0x001B0019, 0x001F001D);
+}
+
 // sum of the 32 signed bytes at p
 TL_AVX512_INLINE int32_t tl_avx512_sum32_i8(const int8_t *p) {
     const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),

@@ -62,21 +62,16 @@ size_t tl_avx512_row_size_f16x16(int64_t n) { return (size_t)n * sizeof(uint16_t
  * model of 7B parameters packs at load: element by element it took
  * seconds.) */
 void tl_avx512_pack_f16x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    const __m512i rows = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int32_t)ldw));
-    /* word j < 16 from word 2j (row j's element k), j >= 16 from 2(j - 16) + 1 */
-    const __m512i split = _mm512_setr_epi32(0x00020000, 0x00060004, 0x000A0008, 0x000E000C, 0x00120010,
-                                            0x00160014, 0x001A0018, 0x001E001C, 0x00030001, 0x00070005,
-                                            0x000B0009, 0x000F000D, 0x00130011, 0x00170015, 0x001B0019,
-                                            0x001F001D);
-    const bool gather = ldw <= INT32_MAX / 16; /* byte offsets of 16 rows as int32 */
+    const __m512i rows = tl_avx512_row_offsets(ldw);
+    const __m512i split = tl_avx512_split_words();
+    const bool gather = ldw <= TL_AVX512_GATHER_MAX_LDW;
     for (int64_t g0 = 0; g0 < nr; g0 += 16) {
         uint16_t *d = (uint16_t *)dst + (size_t)g0 * n;
         const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
         int64_t k = 0;
         if (gather)
             for (; k + 2 <= n; k += 2) {
-                const __m512i two = _mm512_i32gather_epi32(rows, src + 2 * k, 1);
+                const __m512i two = tl_avx512_gather16(rows, src + 2 * k);
                 _mm512_storeu_si512(d + 16 * k, _mm512_permutexvar_epi16(split, two));
             }
         for (; k < n; k++)

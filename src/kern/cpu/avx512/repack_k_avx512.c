@@ -17,6 +17,7 @@
  * the float order is: per super-block, sub-blocks in a fixed order into
  * one partial, times d_x, into the accumulator; then the min term. */
 #include <assert.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/quant.h"
@@ -69,7 +70,8 @@ size_t tl_avx512_row_size_q5_Kx16(int64_t n) {
     return (size_t)(n / TL_QK_K) * (sizeof(blk_q5_Kx16) / 16);
 }
 
-/* row i of out: the scales and nibbles of a q4_K/q5_K block (same fields) */
+/* row i of out: the scales and nibbles of a q4_K/q5_K block (same fields);
+ * the packers' path for strides too wide to gather */
 static void pack_k4_row(blk_q4_Kx16 *out, int i, const uint8_t scales[12], uint16_t d, uint16_t dmin,
                         const uint8_t qs[128]) {
     uint8_t sc[8], m[8];
@@ -85,16 +87,69 @@ static void pack_k4_row(blk_q4_Kx16 *out, int i, const uint8_t scales[12], uint1
         for (int g = 0; g < 8; g++) memcpy(&out->qs[c][g][4 * i], qs + 32 * c + 4 * g, 4);
 }
 
+/* Every packed 64 bytes but the scales' is one dword of each of the 16
+ * rows' blocks: one gather and one store (avx512.h), where a row by row
+ * copy moved 4 bytes at a time and unpacked the scales byte by byte. */
+static_assert(offsetof(tl_block_q4_K, dmin) == 2 && offsetof(tl_block_q5_K, dmin) == 2 &&
+                  offsetof(tl_block_q4_K, scales) == 4 && offsetof(tl_block_q5_K, scales) == 4,
+              "q4_K/q5_K: d and dmin the first dword, then the 12 scale bytes");
+static_assert(offsetof(blk_q4_Kx16, dmin) == offsetof(blk_q4_Kx16, d) + 32,
+              "q4_Kx16: dmin right after d (one 64-byte store fills both)");
+
+/* out: the 16 rows' q4_K/q5_K blocks at blk (rows at byte offsets rows),
+ * qs at byte qs_off of a block, gathered. A row's 6-bit scales (see
+ * tl_get_scale_min_k4) come as three dwords, bytes 0-3, 4-7, 8-11 of
+ * scales, one lane per row: sub-block s < 4 takes byte s of the first (sc)
+ * or second (m) & 63; s >= 4 a nibble of byte s - 4 of the third (sc the
+ * low, m the high one) with bits 6-7 of byte s - 4 of the first (sc) or
+ * second (m) as its bits 4-5. Dword shifts serve as byte shifts: the bits
+ * a shift brings in from the next byte fall outside the masks. */
+TL_AVX512_INLINE void gather_k4(blk_q4_Kx16 *out, __m512i rows, const uint8_t *blk, size_t qs_off) {
+    const __m512i split = tl_avx512_split_words();
+    /* 4 bytes (s < 4) of each of 16 row lanes -> byte 16 s + row: bytes to
+     * s-major within each 128-bit lane (its 4 rows), then dwords the same */
+    const __m512i tb = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    const __m512i td = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i m6 = _mm512_set1_epi8(0x3F), m4 = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
+    /* d | dmin << 16 -> the d row, then the dmin row */
+    _mm512_storeu_si512(out->d, _mm512_permutexvar_epi16(split, tl_avx512_gather16(rows, blk)));
+    const uint8_t *scales = blk + offsetof(tl_block_q4_K, scales);
+    const __m512i s0 = tl_avx512_gather16(rows, scales);
+    const __m512i s1 = tl_avx512_gather16(rows, scales + 4);
+    const __m512i s2 = tl_avx512_gather16(rows, scales + 8);
+    const __m512i sc_lo = _mm512_and_si512(s0, m6), m_lo = _mm512_and_si512(s1, m6);
+    const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(s2, m4), _mm512_and_si512(_mm512_srli_epi32(s0, 2), top));
+    const __m512i m_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4),
+                                         _mm512_and_si512(_mm512_srli_epi32(s1, 2), top));
+    _mm512_storeu_si512(out->sc[0], _mm512_permutexvar_epi32(td, _mm512_shuffle_epi8(sc_lo, tb)));
+    _mm512_storeu_si512(out->sc[4], _mm512_permutexvar_epi32(td, _mm512_shuffle_epi8(sc_hi, tb)));
+    /* a row's (m_2p, m_2p+1) is word p of its lane: the mn layout is split's */
+    _mm512_storeu_si512(out->mn[0], _mm512_permutexvar_epi16(split, m_lo));
+    _mm512_storeu_si512(out->mn[2], _mm512_permutexvar_epi16(split, m_hi));
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++)
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++)
+            _mm512_storeu_si512(out->qs[c][g], tl_avx512_gather16(rows, blk + qs_off + 32 * c + 4 * g));
+}
+
 // W (nr, n) q4_K, rows ldw bytes apart -> dst (nr / 16 groups of n / 256 blk_q4_Kx16)
 void tl_avx512_pack_q4_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
     const int64_t nb = n / TL_QK_K;
+    const __m512i rows = tl_avx512_row_offsets(ldw);
+    const bool gather = ldw <= TL_AVX512_GATHER_MAX_LDW;
     blk_q4_Kx16 *out = dst;
     for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
         for (int64_t b = 0; b < nb; b++, out++) {
+            const uint8_t *blk = src + (size_t)b * sizeof(tl_block_q4_K);
+            if (gather) {
+                gather_k4(out, rows, blk, offsetof(tl_block_q4_K, qs));
+                continue;
+            }
             for (int i = 0; i < 16; i++) {
-                const tl_block_q4_K *src =
-                    (const tl_block_q4_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
-                pack_k4_row(out, i, src->scales, src->d, src->dmin, src->qs);
+                const tl_block_q4_K *sb = (const tl_block_q4_K *)(blk + (size_t)i * ldw);
+                pack_k4_row(out, i, sb->scales, sb->d, sb->dmin, sb->qs);
             }
         }
     }
@@ -103,14 +158,25 @@ void tl_avx512_pack_q4_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int
 // W (nr, n) q5_K, rows ldw bytes apart -> dst (nr / 16 groups of n / 256 blk_q5_Kx16)
 void tl_avx512_pack_q5_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
     const int64_t nb = n / TL_QK_K;
+    const __m512i rows = tl_avx512_row_offsets(ldw);
+    const bool gather = ldw <= TL_AVX512_GATHER_MAX_LDW;
     blk_q5_Kx16 *out = dst;
     for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
         for (int64_t b = 0; b < nb; b++, out++) {
+            const uint8_t *blk = src + (size_t)b * sizeof(tl_block_q5_K);
+            if (gather) {
+                gather_k4(&out->k4, rows, blk, offsetof(tl_block_q5_K, qs));
+#pragma GCC unroll 8
+                for (int g = 0; g < 8; g++)
+                    _mm512_storeu_si512(out->qh[g],
+                                        tl_avx512_gather16(rows, blk + offsetof(tl_block_q5_K, qh) + 4 * g));
+                continue;
+            }
             for (int i = 0; i < 16; i++) {
-                const tl_block_q5_K *src =
-                    (const tl_block_q5_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
-                pack_k4_row(&out->k4, i, src->scales, src->d, src->dmin, src->qs);
-                for (int g = 0; g < 8; g++) memcpy(&out->qh[g][4 * i], src->qh + 4 * g, 4);
+                const tl_block_q5_K *sb = (const tl_block_q5_K *)(blk + (size_t)i * ldw);
+                pack_k4_row(&out->k4, i, sb->scales, sb->d, sb->dmin, sb->qs);
+                for (int g = 0; g < 8; g++) memcpy(&out->qh[g][4 * i], sb->qh + 4 * g, 4);
             }
         }
     }
