@@ -92,8 +92,10 @@ typedef struct tl_backend_ops {
     tl_status (*reserve)(tl_backend *b, int n_batch, int max_dim, tl_err *err);
     /* Called once per weight matrix after loading, so one-time work on it
      * (the CPU repacks rows for its GEMM) happens at load rather than inside
-     * the first product. May be NULL. */
-    void (*prepare)(tl_backend *b, const tl_tensor *w);
+     * the first product. Returns true when the backend now has its own copy
+     * of w's data and its products never read w->data again (the model may
+     * then release the file pages behind it). May be NULL. */
+    bool (*prepare)(tl_backend *b, const tl_tensor *w);
     /* Bytes the backend holds on behalf of the weights (repacked copies). */
     size_t (*weight_memory)(const tl_backend *b);
     /* Host <-> backend copies (plain memcpy on the CPU). */

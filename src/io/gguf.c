@@ -446,6 +446,7 @@ uint64_t tl_gguf_alignment(const tl_gguf *g) { return g ? g->alignment : 0; }
 uint64_t tl_gguf_data_offset(const tl_gguf *g) { return g ? g->data_offset : 0; }
 int64_t tl_gguf_n_kv(const tl_gguf *g) { return g ? g->n_kv : 0; }
 int64_t tl_gguf_n_tensors(const tl_gguf *g) { return g ? g->n_tensors : 0; }
+const tl_mmap *tl_gguf_map(const tl_gguf *g) { return g ? &g->map : NULL; }
 
 const tl_gguf_kv *tl_gguf_kv_at(const tl_gguf *g, int64_t i) {
     return g && i >= 0 && i < g->n_kv ? &g->kvs[i] : NULL;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "base/err.h"
+#include "io/mmap.h"
 #include "core/dtype.h"
 
 typedef enum tl_gguf_type {
@@ -87,6 +88,9 @@ double  tl_gguf_arr_f64(const tl_gguf_kv *kv, uint64_t i);
 int64_t tl_gguf_arr_i64(const tl_gguf_kv *kv, uint64_t i);
 
 int64_t tl_gguf_n_tensors(const tl_gguf *g);
+/* The file mapping the tensor data views point into. Borrowed, lives as long
+ * as g; data NULL for _mem handles (their buffer is the caller's). */
+const tl_mmap *tl_gguf_map(const tl_gguf *g);
 const tl_gguf_tensor *tl_gguf_tensor_at(const tl_gguf *g, int64_t i);     /* borrowed */
 const tl_gguf_tensor *tl_gguf_find_tensor(const tl_gguf *g, const char *name); /* NULL if absent */
 

@@ -56,3 +56,16 @@ void tl_mmap_free(tl_mmap *m) {
     m->data = NULL;
     m->size = 0;
 }
+
+bool tl_mmap_contains(const tl_mmap *m, const void *p, size_t n) {
+    if (!m || !m->data || !p) return false;
+    const uintptr_t a = (uintptr_t)p, base = (uintptr_t)m->data;
+    return a >= base && a - base <= m->size && n <= m->size - (a - base);
+}
+
+void tl_mmap_release(const tl_mmap *m, const void *p, size_t n) {
+    if (!tl_mmap_contains(m, p, n)) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)p + page - 1) / page * page, b = ((uintptr_t)p + n) / page * page;
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}

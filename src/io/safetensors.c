@@ -15,6 +15,8 @@ struct tl_safetensors {
     char *names;           /* NUL-terminated copies of all names */
 };
 
+const tl_mmap *tl_safetensors_map(const tl_safetensors *st) { return st ? &st->map : NULL; }
+
 /* ------------------------------------------------------------ JSON helpers */
 
 bool tl_json_uint(const cJSON *item, uint64_t max, uint64_t *out) {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "base/err.h"
+#include "io/mmap.h"
 #include "core/dtype.h"
 
 #define TL_ST_MAX_DIMS 4
@@ -40,6 +41,9 @@ tl_status tl_safetensors_open(const char *path, tl_safetensors **out, tl_err *er
 tl_status tl_safetensors_open_mem(const void *data, size_t size, tl_safetensors **out,
                                   tl_err *err);
 void tl_safetensors_free(tl_safetensors *st);
+/* The file mapping the tensor data views point into. Borrowed, lives as long
+ * as st; data NULL for _mem handles. */
+const tl_mmap *tl_safetensors_map(const tl_safetensors *st);
 
 /* Tensors in file-header order. Borrowed. */
 int64_t tl_safetensors_n_tensors(const tl_safetensors *st);

@@ -24,17 +24,22 @@ static tl_status open_arch(tl_model *m, tl_err *err) {
 }
 
 /* Lets the backend do its one-time work on every matrix now, so that the
- * first prompt does not pay for it (and `load` time tells the truth). */
+ * first prompt does not pay for it (and `load` time tells the truth). A
+ * matrix the backend has copied (repacked) is never read again from the
+ * file, so its mapped pages are released as soon as it is copied: the
+ * model is resident once, not twice, and the peak stays one matrix above
+ * that. The token embedding is kept: rows are looked up in it (an output
+ * matrix tied to it too). */
 static void prepare_weights(tl_model *m) {
     tl_backend *b = m->backend;
     if (!b->ops->prepare) return;
-    b->ops->prepare(b, m->output);
+    if (b->ops->prepare(b, m->output) && m->output != m->tok_embd) tl_source_release(m->src, m->output);
     for (int il = 0; il < m->hp.n_layer; il++) {
         const tl_layer_w *L = &m->layers[il];
         const tl_tensor *mats[] = { L->wq, L->wk, L->wv, L->wqkv, L->wo,
                                     L->ffn_gate, L->ffn_up, L->ffn_down };
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
-            if (mats[i]) b->ops->prepare(b, mats[i]);
+            if (mats[i] && b->ops->prepare(b, mats[i])) tl_source_release(m->src, mats[i]);
     }
 }
 

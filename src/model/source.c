@@ -55,10 +55,28 @@ tl_status tl_source_own(tl_source *s, void *p, size_t bytes, tl_err *err) {
     return TL_OK;
 }
 
+tl_status tl_source_add_map(tl_source *s, const tl_mmap *m, tl_err *err) {
+    if (!m || !m->data) return TL_OK;
+    const tl_mmap **a = realloc(s->maps, sizeof *a * (size_t)(s->n_maps + 1));
+    if (!a) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
+    s->maps = a;
+    s->maps[s->n_maps++] = m;
+    return TL_OK;
+}
+
+void tl_source_release(const tl_source *s, const tl_tensor *t) {
+    for (int i = 0; s && t && i < s->n_maps; i++)
+        if (tl_mmap_contains(s->maps[i], t->data, t->nbytes)) {
+            tl_mmap_release(s->maps[i], t->data, t->nbytes);
+            return;
+        }
+}
+
 void tl_source_free(tl_source *s) {
     if (!s) return;
     for (int64_t i = 0; i < s->n_owned; i++) free(s->owned[i]);
     free(s->owned);
+    free(s->maps);
     if (s->impl_free) s->impl_free(s->impl);
     tl_gguf_free(s->meta);
     free(s->tensors);

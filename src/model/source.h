@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "core/tensor.h"
 #include "io/gguf.h"
+#include "io/mmap.h"
 
 typedef struct tl_source {
     const char *format;      /* "gguf", "hf", "torchless"; static string */
@@ -29,6 +30,9 @@ typedef struct tl_source {
                                 realigned tensors), freed with the source */
     int64_t n_owned;
     size_t owned_bytes;
+    const tl_mmap **maps;    /* the file mappings tensor views point into:
+                                borrowed from meta/impl, the array owned */
+    int n_maps;
 } tl_source;
 
 /* Opens path, detecting the format from its content. *out caller-frees with
@@ -42,6 +46,18 @@ const tl_tensor *tl_source_find(const tl_source *s, const char *name);
 /* Hands p (malloc'd, `bytes` long) to the source, which frees it in tl_source_free. On
  * failure p is freed and TL_ERR_NOMEM returned. */
 tl_status tl_source_own(tl_source *s, void *p, size_t bytes, tl_err *err);
+
+/* Records a file mapping (borrowed: owned by s->meta or s->impl) that
+ * tensor views point into, for tl_source_release; an empty one (a _mem
+ * source's) is skipped. */
+tl_status tl_source_add_map(tl_source *s, const tl_mmap *m, tl_err *err);
+
+/* Drops this process's pages of t's data where they are a file mapping's
+ * (tl_mmap_release: the bytes stay readable, faulted back from the file);
+ * nothing for data anywhere else (converted or realigned buffers, a
+ * caller's image). For a matrix the backend has copied (repacked), so the
+ * model is not resident twice. */
+void tl_source_release(const tl_source *s, const tl_tensor *t);
 
 /* Builds the sorted index; formats call it once their tensor list is set. */
 tl_status tl_source_index(tl_source *s, tl_err *err);

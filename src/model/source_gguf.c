@@ -19,6 +19,7 @@ static void names_free(void *p) {
 tl_status tl_source_open_gguf(const char *path, tl_source *s, tl_err *err) {
     s->format = "gguf";
     tl_status rc = tl_gguf_open(path, &s->meta, err);
+    if (rc == TL_OK) rc = tl_source_add_map(s, tl_gguf_map(s->meta), err);
     if (rc != TL_OK) return rc;
     int64_t n = tl_gguf_n_tensors(s->meta);
     size_t pool_bytes = 0;

@@ -228,6 +228,8 @@ tl_status tl_source_open_hf(const char *dir, tl_source *s, tl_err *err) {
         else rc = open_shard(h, dir, "model.safetensors", err);
         free(single);
     }
+    for (int i = 0; rc == TL_OK && i < h->n_shards; i++)
+        rc = tl_source_add_map(s, tl_safetensors_map(h->shards[i]), err);
     if (rc != TL_OK) goto done;
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(cfg, "tie_word_embeddings");
     if ((rc = bind_tensors(s, h, fam, cJSON_IsTrue(tie), err)) != TL_OK) goto done;

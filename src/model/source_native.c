@@ -378,6 +378,7 @@ tl_status tl_source_open_native(const char *path, tl_source *s, tl_err *err) {
     native_impl *h = attach(s);
     if (!h) return tl_err_set(err, TL_ERR_NOMEM, "out of memory");
     tl_status rc = tl_mmap_open(path, &h->map, err);
+    if (rc == TL_OK) rc = tl_source_add_map(s, &h->map, err);
     if (rc != TL_OK) return rc;
     h->data = h->map.data;
     h->size = h->map.size;

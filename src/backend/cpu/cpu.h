@@ -36,8 +36,9 @@ static inline tl_cpu *tl_cpu_of(tl_backend *b) { return (tl_cpu *)b->impl; }
 /* Returns scratch of at least n bytes (64-aligned), or NULL when out of memory. */
 void *tl_cpu_scratch(tl_cpu *c, size_t n);
 
-/* Makes w's repacked copy now (backend op `prepare`). */
-void tl_cpu_prepare(tl_backend *b, const tl_tensor *w);
+/* Makes w's repacked copy now (backend op `prepare`): true when there is
+ * one, which every later product of w reads instead of w->data. */
+bool tl_cpu_prepare(tl_backend *b, const tl_tensor *w);
 /* Frees every repacked weight copy (backend teardown). */
 void tl_cpu_packed_free(tl_cpu *c);
 
