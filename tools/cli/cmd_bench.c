@@ -30,7 +30,7 @@ int cmd_bench(int argc, char **argv, int first) {
                       : o.bench_n < 0 ? "-n (generated tokens) must be >= 0"
                       : o.bench_d < 0 ? "-d (depth) must be >= 0"
                       : o.bench_r < 1 ? "-r (repetitions) must be >= 1"
-                      : o.bench_p + o.bench_n == 0 ? "nothing to time: -p and -n are both 0"
+                      : o.bench_p == 0 && o.bench_n == 0 ? "nothing to time: -p and -n are both 0"
                       : o.bench_d > (1 << 20) - o.bench_p - o.bench_n
                           ? "-d + -p + -n must stay within 1048576 tokens"
                           : NULL;
