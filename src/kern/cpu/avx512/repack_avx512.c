@@ -63,11 +63,6 @@ size_t tl_avx512_row_size_q4_0x16(int64_t n) { return (size_t)(n / TL_QK4_0) * s
 // packed bytes per row of n elements: the q8_0 row size
 size_t tl_avx512_row_size_q8_0x16(int64_t n) { return (size_t)(n / TL_QK8_0) * sizeof(tl_block_q8_0); }
 
-/* Every packed chunk is one dword of each of the 16 rows' blocks: one
- * gather and one 64-byte store, where a row by row copy moved 4 bytes at a
- * time (q8_0 flipping them one by one: ~1 GB/s as AVX2 code, q4_0 ~3.5;
- * every weight is packed at load). */
-
 /* the 16 rows' f16 d of the blocks at blk (rows at offsets rows), 32 bytes
  * at out: d is a block's first 2 bytes, so the low word of the dword there
  * (the block goes on past it, so the dword is inside it) */
@@ -75,7 +70,11 @@ TL_AVX512_INLINE void gather_d16(uint8_t *out, __m512i rows, const uint8_t *blk)
     _mm256_storeu_si256((__m256i *)out, _mm512_cvtepi32_epi16(tl_avx512_gather16(rows, blk)));
 }
 
-// W (nr, n) q4_0, rows ldw bytes apart -> dst (nr / 16 groups: nb quant blocks, then nb scale rows)
+/* W (nr, n) q4_0, rows ldw bytes apart -> dst (nr / 16 groups: nb quant blocks, then nb scale rows)
+ * Every packed chunk is one dword of each of the 16 rows' blocks: one
+ * gather (avx512.h) and one 64-byte store, where a row by row copy moved 4
+ * bytes at a time (q8_0 flipping them one by one: ~1 GB/s as AVX2 code,
+ * q4_0 ~3.5; every weight is packed at load). */
 void tl_avx512_pack_q4_0x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
     static_assert(offsetof(tl_block_q4_0, d) == 0, "d: the low word of a block's first dword");
     const int64_t nb = n / TL_QK4_0;
@@ -90,8 +89,10 @@ void tl_avx512_pack_q4_0x16(void *dst, const void *w, size_t ldw, int64_t n, int
             const uint8_t *blk = src + (size_t)b * sizeof(tl_block_q4_0);
             if (gather) {
 #pragma GCC unroll 4
-                for (int g = 0; g < 4; g++)
-                    _mm512_storeu_si512(q[b].qs[g], tl_avx512_gather16(rows, blk + offsetof(tl_block_q4_0, qs) + 4 * g));
+                for (int g = 0; g < 4; g++) {
+                    const __m512i v = tl_avx512_gather16(rows, blk + offsetof(tl_block_q4_0, qs) + 4 * g);
+                    _mm512_storeu_si512(q[b].qs[g], v);
+                }
                 gather_d16(d + (size_t)b * 32, rows, blk);
                 continue;
             }
