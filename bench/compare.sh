@@ -10,8 +10,8 @@
 # DEPTH (also time tg32 after DEPTH tokens in the cache: torchless -d,
 # ik_llama.cpp's -gp DEPTH,32, llama.cpp's -d where its llama-bench has it).
 #
-# ROUNDS > 1 interleaves: each file is timed ROUNDS times over, the three
-# engines taking turns at going first (round r starts with engine r mod 3),
+# ROUNDS > 1 interleaves: each file is timed ROUNDS times over (at DEPTH
+# too), the three engines taking turns at going first (round r starts with engine r mod 3),
 # and the table gives each engine's median over the rounds, with the range
 # of the rounds' own ratios. On a shared machine whose DRAM bandwidth drifts
 # by +-20% within minutes, a fixed order hands whoever runs in the fast
@@ -113,28 +113,52 @@ D=$DEPTH
 echo
 echo "== generation at depth $D"
 : > "$SUMMARY"
-out=$(mktemp)
+LLAMA_D=0
+[ -x "$LLAMA" ] && "$LLAMA" --help 2>&1 | grep -q -- "-d, --n-depth" && LLAMA_D=1
+
+# t/s of the tg32 row, whatever its depth suffix (ik_llama.cpp: tg32@pp$D)
+depth_ts() { grep tg32 "$1" | head -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}'; }
+
+# engine e on model $1 at depth D, round $2 -> "round engine tg" in RAW
+run_depth() {
+  local m=$1 r=$2 e=$3
+  case $e in
+    0) echo "\$ $TL bench $m -t $T -p 0 -n 32 -d $D -r $R --csv"
+       "$TL" bench "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" --csv | tee "$OUT"
+       echo "$r 0 $(cut -d, -f2 "$OUT")" >> "$RAW" ;;
+    1) [ "$LLAMA_D" = 1 ] || return 0  # llama-bench without -d: no depth figure
+       echo "\$ $LLAMA -m $m -t $T -p 0 -n 32 -d $D -r $R"
+       "$LLAMA" -m "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" 2>/dev/null | tee "$OUT" | grep tg32
+       echo "$r 1 $(depth_ts "$OUT")" >> "$RAW" ;;
+    2) [ -x "$IK" ] || return 0
+       echo "\$ $IK -m $m -t $T -p 0 -n 0 -gp $D,32 -r $R"
+       "$IK" -m "$m" -t "$T" -p 0 -n 0 -gp "$D,32" -r "$R" 2>/dev/null | tee "$OUT" | grep tg32
+       echo "$r 2 $(depth_ts "$OUT")" >> "$RAW" ;;
+  esac
+}
+
 for f in ${FILES:-q4_0 q8_0 q4_k_m f16}; do
   m=$DIR/tiny-$f.gguf
   [ -f "$m" ] || continue
-  echo "\$ $TL bench $m -t $T -p 0 -n 32 -d $D -r $R --csv"
-  "$TL" bench "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" --csv | tee "$out"
-  tl=$(cut -d, -f2 "$out")
-  lt=- it=-
-  if [ -x "$LLAMA" ] && "$LLAMA" --help 2>&1 | grep -q -- "-d, --n-depth"; then
-    echo "\$ $LLAMA -m $m -t $T -p 0 -n 32 -d $D -r $R"
-    "$LLAMA" -m "$m" -t "$T" -p 0 -n 32 -d "$D" -r "$R" 2>/dev/null | tee "$out" | grep tg32
-    lt=$(grep tg32 "$out" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
-  fi
-  if [ -x "$IK" ]; then
-    echo "\$ $IK -m $m -t $T -p 0 -n 0 -gp $D,32 -r $R"
-    "$IK" -m "$m" -t "$T" -p 0 -n 0 -gp "$D,32" -r "$R" 2>/dev/null | tee "$out" | grep tg32
-    it=$(grep tg32 "$out" | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
-  fi
-  echo "$f $tl ${lt:--} ${it:--}" >> "$SUMMARY"
+  : > "$RAW"
+  for r in $(seq 0 $((ROUNDS - 1))); do
+    for i in 0 1 2; do run_depth "$m" "$r" $(((r + i) % 3)); done
+  done
+  # per engine the median over the rounds ("-" where it has none)
+  awk -v f="$f" '
+    $3 != "" { v[$2, ++n[$2]] = $3 + 0 }
+    END {
+      printf "%s", f
+      for (e = 0; e < 3; e++) {
+        k = n[e] + 0
+        for (i = 2; i <= k; i++) for (j = i; j > 1 && v[e, j - 1] > v[e, j]; j--) { t = v[e, j]; v[e, j] = v[e, j - 1]; v[e, j - 1] = t }
+        printf " %s", k ? sprintf("%.2f", k % 2 ? v[e, (k + 1) / 2] : (v[e, k / 2] + v[e, k / 2 + 1]) / 2) : "-"
+      }
+      print ""
+    }' "$RAW" >> "$SUMMARY"
 done
-rm -f "$out"
 echo
+[ "$ROUNDS" -gt 1 ] && echo "medians of $ROUNDS interleaved rounds"
 echo "| file | torchless tg32@d$D | llama.cpp | ik_llama.cpp | vs best peer |"
 echo "|---|---|---|---|---|"
 while read -r f tt lt it; do
