@@ -31,6 +31,28 @@ void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, cons
 size_t tl_tile_copy16_row_size(int64_t n);
 void tl_tile_copy16_pack(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 
+/* Fills packed block b of a row group from block b of each of its rows
+ * (row[i]: row i's first byte). */
+typedef void (*tl_pack_blk_fn)(void *out, const uint8_t *const *row, int64_t b);
+
+enum { TL_PACK_MAX_ROWS = 16 };
+
+/* The block-by-block repack of the row-interleaved layouts (AVX2's 8-row
+ * groups, NEON's 4-row ones): W (nr, nb blocks), rows ldw bytes apart ->
+ * dst (nr / rows groups of nb packed blocks of wblk bytes, f filling each);
+ * rows <= TL_PACK_MAX_ROWS, nr % rows == 0. Always inlined, so that each
+ * caller's constant rows and f make the same loop the per-ISA copies were. */
+static inline __attribute__((always_inline)) void
+tl_tile_pack_groups(void *dst, const void *w, size_t ldw, int64_t nb, int64_t nr, int rows, size_t wblk,
+                    tl_pack_blk_fn f) {
+    uint8_t *out = dst;
+    const uint8_t *row[TL_PACK_MAX_ROWS];
+    for (int64_t g0 = 0; g0 + rows <= nr && rows <= TL_PACK_MAX_ROWS; g0 += rows) {
+        for (int i = 0; i < rows; i++) row[i] = (const uint8_t *)w + (size_t)(g0 + i) * ldw;
+        for (int64_t b = 0; b < nb; b++, out += wblk) f(out, row, b);
+    }
+}
+
 /* Where a decode tile's weight stream asks for data ahead: ahead bytes past
  * pos of the run of end bytes at p that the tile reads; once that falls past
  * the run's end, the same distance into the run at next (the next tile's,

@@ -31,6 +31,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/avx2/avx2.h"
+#include "kern/cpu/tiles.h"
 
 enum {
     CT = 4,              /* tokens per full tile */
@@ -234,20 +235,6 @@ static void gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *
         tile_##T(GD, 1, nb, first, y, 0, w, gs, left, x, 0, a, 0);                             \
     }
 
-/* Fills packed block b of a group from block b of its 8 rows. */
-typedef void (*pack_blk_fn)(void *out, const uint8_t *const row[8], int64_t b);
-
-// W (nr, nb blocks) rows ldw bytes apart -> dst (nr / 8 groups of nb packed blocks of wblk bytes)
-static void pack_x8(void *dst, const void *w, size_t ldw, int64_t nb, int64_t nr, size_t wblk,
-                    pack_blk_fn f) {
-    uint8_t *out = dst;
-    for (int64_t g0 = 0; g0 < nr; g0 += 8) {
-        const uint8_t *row[8];
-        for (int i = 0; i < 8; i++) row[i] = (const uint8_t *)w + (size_t)(g0 + i) * ldw;
-        for (int64_t b = 0; b < nb; b++, out += wblk) f(out, row, b);
-    }
-}
-
 /* ---- Q4_0 ------------------------------------------------------------------ *
  * Per group and block (144 bytes, the size of the 8 original blocks): d[8]
  * (the rows' f16 scales), then 4 chunks; chunk g holds, for row i, the 4
@@ -280,7 +267,7 @@ static void pack_blk_q4_0(void *vo, const uint8_t *const row[8], int64_t b) {
 
 // W (nr, n) q4_0, rows ldw bytes apart -> dst (nr / 8 groups of n / 32 blk_q4_0x8)
 void tl_avx2_pack_q4_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x8(dst, w, ldw, n / TL_QK4_0, nr, sizeof(blk_q4_0x8), pack_blk_q4_0);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK4_0, nr, 8, sizeof(blk_q4_0x8), pack_blk_q4_0);
 }
 
 typedef struct {
@@ -420,7 +407,7 @@ static void pack_blk_q8_0(void *vo, const uint8_t *const row[8], int64_t b) {
 
 // W (nr, n) q8_0, rows ldw bytes apart -> dst (nr / 8 groups of n / 32 blk_q8_0x8)
 void tl_avx2_pack_q8_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x8(dst, w, ldw, n / TL_QK8_0, nr, sizeof(blk_q8_0x8), pack_blk_q8_0);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK8_0, nr, 8, sizeof(blk_q8_0x8), pack_blk_q8_0);
 }
 
 /* per token and block: the activation scale as float */
@@ -541,7 +528,7 @@ static void pack_blk_q4_K(void *vo, const uint8_t *const row[8], int64_t b) {
 
 // W (nr, n) q4_K, rows ldw bytes apart -> dst (nr / 8 groups of n / 256 blk_q4_Kx8)
 void tl_avx2_pack_q4_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x8(dst, w, ldw, n / TL_QK_K, nr, sizeof(blk_q4_Kx8), pack_blk_q4_K);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q4_Kx8), pack_blk_q4_K);
 }
 
 typedef struct {
@@ -748,7 +735,7 @@ static void pack_blk_q6_K(void *vo, const uint8_t *const row[8], int64_t b) {
 
 // W (nr, n) q6_K, rows ldw bytes apart -> dst (nr / 8 groups of n / 256 blk_q6_Kx8)
 void tl_avx2_pack_q6_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x8(dst, w, ldw, n / TL_QK_K, nr, sizeof(blk_q6_Kx8), pack_blk_q6_K);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q6_Kx8), pack_blk_q6_K);
 }
 
 /* per token and super-block: its 256 quants in the chunks' element order

@@ -212,20 +212,6 @@ static void gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float *
         tile_##T(G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);                      \
     }
 
-/* Fills packed block b of a group from block b of its 4 rows. */
-typedef void (*pack_blk_fn)(void *out, const uint8_t *const row[4], int64_t b);
-
-// W (nr, nb blocks) rows ldw bytes apart -> dst (nr / 4 groups of nb packed blocks of wblk bytes)
-static void pack_x4(void *dst, const void *w, size_t ldw, int64_t nb, int64_t nr, size_t wblk,
-                    pack_blk_fn f) {
-    uint8_t *out = dst;
-    for (int64_t g0 = 0; g0 < nr; g0 += 4) {
-        const uint8_t *row[4];
-        for (int i = 0; i < 4; i++) row[i] = (const uint8_t *)w + (size_t)(g0 + i) * ldw;
-        for (int64_t b = 0; b < nb; b++, out += wblk) f(out, row, b);
-    }
-}
-
 /* ---- Q4_0 and Q8_0 --------------------------------------------------------- *
  * Per group and block (the size of the 4 original blocks): d[4], the rows'
  * f16 scales, then the chunks; chunk j holds, for row i, the 4 bytes
@@ -285,12 +271,12 @@ static void pack_blk_q8_0(void *vo, const uint8_t *const row[4], int64_t b) {
 
 // W (nr, n) q4_0, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q4_0x4)
 void tl_neon_pack_q4_0x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x4(dst, w, ldw, n / TL_QK4_0, nr, sizeof(blk_q4_0x4), pack_blk_q4_0);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK4_0, nr, 4, sizeof(blk_q4_0x4), pack_blk_q4_0);
 }
 
 // W (nr, n) q8_0, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q8_0x4)
 void tl_neon_pack_q8_0x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x4(dst, w, ldw, n / TL_QK8_0, nr, sizeof(blk_q8_0x4), pack_blk_q8_0);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK8_0, nr, 4, sizeof(blk_q8_0x4), pack_blk_q8_0);
 }
 
 /* per block: the CT tokens' scales (times the type's factor) */
@@ -471,7 +457,7 @@ static void pack_blk_q4_K(void *vo, const uint8_t *const row[4], int64_t b) {
 
 // W (nr, n) q4_K, rows ldw bytes apart -> dst (nr / 4 groups of n / 256 blk_q4_Kx4)
 void tl_neon_pack_q4_Kx4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x4(dst, w, ldw, n / TL_QK_K, nr, sizeof(blk_q4_Kx4), pack_blk_q4_K);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 4, sizeof(blk_q4_Kx4), pack_blk_q4_K);
 }
 
 /* per super-block: the CT tokens' scales and their 8 sub-block sums */
@@ -680,7 +666,7 @@ static void pack_blk_q6_K(void *vo, const uint8_t *const row[4], int64_t b) {
 
 // W (nr, n) q6_K, rows ldw bytes apart -> dst (nr / 4 groups of n / 256 blk_q6_Kx4)
 void tl_neon_pack_q6_Kx4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    pack_x4(dst, w, ldw, n / TL_QK_K, nr, sizeof(blk_q6_Kx4), pack_blk_q6_K);
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 4, sizeof(blk_q6_Kx4), pack_blk_q6_K);
 }
 
 /* per super-block: the CT tokens' scales / 4 */
