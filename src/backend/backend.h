@@ -77,6 +77,9 @@ typedef enum tl_unary { TL_UNARY_SILU, TL_UNARY_GELU_TANH, TL_UNARY_SOFTCAP, TL_
 
 typedef struct tl_backend tl_backend;
 
+/* Most products one matmul_multi call takes. */
+enum { TL_MATMUL_MULTI_MAX = 3 };
+
 typedef struct tl_backend_ops {
     const char *name;
     void (*free)(tl_backend *b);
@@ -108,6 +111,14 @@ typedef struct tl_backend_ops {
     /* W (d, k) @ x (n, k)^T [+ bias (d,)] -> y (n, d). y may not alias x. */
     void (*matmul)(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, const float *x,
                    int n, float *y);
+    /* The products of one input with count <= TL_MATMUL_MULTI_MAX
+     * matrices of k columns (q, k and v; gate and up), each as matmul:
+     *   W_i (d_i, k) @ x (n, k)^T [+ bias_i (d_i,)] -> y_i (n, d_i)
+     * bias[i] may be NULL; no y_i may alias x. Same results as count matmul
+     * calls; a backend may convert x once and run them as one job. May be
+     * NULL (the model then calls matmul for each). */
+    void (*matmul_multi)(tl_backend *b, int count, const tl_tensor *const w[],
+                         const tl_tensor *const bias[], const float *x, int n, float *const y[]);
     /* y (n, dim) = norm(x (n, dim)) * w [+ bias]; w/bias may be NULL (plain
      * normalisation). x and y may alias. */
     void (*norm)(tl_backend *b, tl_norm_kind kind, const float *x, const tl_tensor *w,

@@ -10,6 +10,17 @@
 
 #include "model/model.h"
 
+/* W_i @ h -> y_i, i < count: the products of one input in one backend call
+ * where it has matmul_multi (which converts h once, in one dispatch) */
+static void matmuls(tl_backend *b, int count, const tl_tensor *const w[],
+                    const tl_tensor *const bias[], const float *h, int n, float *const y[]) {
+    if (b->ops->matmul_multi) {
+        b->ops->matmul_multi(b, count, w, bias, h, n, y);
+        return;
+    }
+    for (int i = 0; i < count; i++) b->ops->matmul(b, w[i], bias[i], h, n, y[i]);
+}
+
 /* h (n, n_embd) -> c->ffn (n, n_embd) */
 static void ffn(tl_context *c, const tl_layer_w *L, const float *h, int n) {
     tl_model *m = c->model;
@@ -22,8 +33,9 @@ static void ffn(tl_context *c, const tl_layer_w *L, const float *h, int n) {
         o->glu(b, a->act, c->gate, c->gate + F, 2 * F, n, F, c->up);
         o->matmul(b, L->ffn_down, L->ffn_down_b, c->up, n, c->ffn);
     } else if (a->gated_ffn) {
-        o->matmul(b, L->ffn_gate, L->ffn_gate_b, h, n, c->gate); // (n, F)
-        o->matmul(b, L->ffn_up, L->ffn_up_b, h, n, c->up);       // (n, F)
+        const tl_tensor *w[] = { L->ffn_gate, L->ffn_up }, *bias[] = { L->ffn_gate_b, L->ffn_up_b };
+        float *y[] = { c->gate, c->up };                         // (n, F) each
+        matmuls(b, 2, w, bias, h, n, y);
         o->glu(b, a->act, c->gate, c->up, F, n, F, c->gate);
         o->matmul(b, L->ffn_down, L->ffn_down_b, c->gate, n, c->ffn);
     } else {
@@ -51,9 +63,9 @@ static void attention(tl_context *c, int il, int n) {
         q = c->q, k = c->q + QD, v = c->q + QD + KD;
         qs = ks = vs = QD + KD + VD;
     } else {
-        o->matmul(b, L->wq, L->bq, c->h, n, c->q);
-        o->matmul(b, L->wk, L->bk, c->h, n, c->k);
-        o->matmul(b, L->wv, L->bv, c->h, n, c->v);
+        const tl_tensor *w[] = { L->wq, L->wk, L->wv }, *bias[] = { L->bq, L->bk, L->bv };
+        float *y[] = { c->q, c->k, c->v };
+        matmuls(b, 3, w, bias, c->h, n, y);
         q = c->q, k = c->k, v = c->v;
         qs = QD, ks = KD, vs = VD;
     }

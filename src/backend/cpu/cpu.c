@@ -284,6 +284,7 @@ static const tl_backend_ops k_cpu_ops = {
     .download = cpu_copy,
     .get_rows = cpu_get_rows,
     .matmul = tl_cpu_matmul,
+    .matmul_multi = tl_cpu_matmul_multi,
     .norm = cpu_norm,
     .rope = cpu_rope,
     .kv_store = tl_cpu_kv_store,

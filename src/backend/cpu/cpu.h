@@ -44,6 +44,8 @@ void tl_cpu_packed_free(tl_cpu *c);
 
 void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, const float *x,
                    int n, float *y);
+void tl_cpu_matmul_multi(tl_backend *b, int count, const tl_tensor *const w[],
+                         const tl_tensor *const bias[], const float *x, int n, float *const y[]);
 void tl_cpu_attention(tl_backend *b, const tl_attn_params *p, const float *q, int q_stride,
                       const tl_kv_layer *kv, float *out);
 void tl_cpu_kv_store(tl_backend *b, const tl_attn_params *p, tl_kv_layer *kv, const float *k,
