@@ -6,7 +6,8 @@
 #
 #   scripts/test-avx512.sh            # build-emu/: venv, static build, run
 #   TL_EMU_TESTS="test_kern_ref" scripts/test-avx512.sh    # a subset (of the
-#                                     # TL_KERNELS_ONLY tests; default: test_kern_ref test_kern_simd)
+#                                     # TL_KERNELS_ONLY tests; default: test_kern_ref test_kern_simd
+#                                     # test_matmul)
 #
 # Steps: (1) a venv with bochscpu-python in build-emu/venv (pip; an offline
 # wheel directory can be given in TL_EMU_WHEELS) — when it cannot be had,
@@ -18,7 +19,9 @@
 # scalar code, the syscalls, exit codes and fault reporting; (4) each kernel
 # test under the emulator with TL_CPU=avx512 (and TL_TEST_VARIANTS=avx512:
 # avx2 runs natively in ctest), failing unless it reports having checked
-# the avx512 variant — and, for test_kern_simd, with BF16 left to the avx2
+# the avx512 variant (test_matmul, the CPU backend's product driver over
+# the avx512 kernels: with TL_TEST_EMU=1, one thread and short batches,
+# unless it reports the avx512 kernels) — and, for test_kern_simd, with BF16 left to the avx2
 # kernels (Tiger Lake has no AVX512_BF16) and split into TL_EMU_SHARDS
 # processes (default: the CPU count, at least 2; TL_TEST_SHARD in the test)
 # that run side by side; test_kern_simd once more on the
@@ -32,7 +35,7 @@ OUT=${TL_EMU_BUILD:-$ROOT/build-emu}
 VENV=$OUT/venv
 PY=$VENV/bin/python
 RUN="$ROOT/tests/emu/run_x86.py"
-TESTS=${TL_EMU_TESTS:-"test_kern_ref test_kern_simd"}
+TESTS=${TL_EMU_TESTS:-"test_kern_ref test_kern_simd test_matmul"}
 START=$(date +%s)
 
 say() { printf 'test-avx512: %s\n' "$*"; }
@@ -118,7 +121,7 @@ for j in "${runs[@]}"; do
     rm -f "$log.status"
     (
         s=$(date +%s)
-        TL_CPU=avx512 TL_TEST_VARIANTS=avx512 TL_TEST_TYPES=$types TL_TEST_SHARD=$shard \
+        TL_CPU=avx512 TL_TEST_VARIANTS=avx512 TL_TEST_TYPES=$types TL_TEST_SHARD=$shard TL_TEST_EMU=1 \
             "$PY" "$RUN" --cpu "$cpu" --stats "$BIN/$t" >"$log.log" 2>&1
         rc=$?
         echo "rc=$rc seconds=$(( $(date +%s) - s ))" >"$log.status"
@@ -141,6 +144,10 @@ for j in "${runs[@]}"; do
     if [ "$rc" != 0 ]; then
         tail -20 "$log.log"
         say "$name: FAIL ($status; log $log.log)"
+        fail=1
+    elif [ "$t" = test_matmul ] && ! grep -q "test_matmul: avx512 kernels" "$log.log"; then
+        grep -i "kernels" "$log.log" | head
+        say "$name: FAIL: the backend did not run the avx512 kernels"
         fail=1
     elif [[ $t == test_kern_* ]] && ! grep -q "checking variant avx512" "$log.log"; then
         grep -i "variant\|TL_CPU\|cpu kernels" "$log.log" | head

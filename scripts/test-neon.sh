@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Cross-builds torchless for AArch64 and runs it under qemu-user, in two parts:
-# 1. Kernels (TL_KERNELS_ONLY: src/base, core, kern and their tests, linked
-#    statically, in $BUILD):
+# 1. Kernels (TL_KERNELS_ONLY: src/base, core, kern, backend and their
+#    tests, linked statically, in $BUILD):
 #   - on "-cpu max" (dotprod + fp16): the NEON variant must be selected and
-#     checked against the reference (test_kern_ref, test_kern_simd);
+#     checked against the reference (test_kern_ref, test_kern_simd), and the
+#     CPU backend's product driver must run on it (test_matmul);
 #   - on a CPU without dotprod (Cortex-A53): the selector must fall back to
 #     the reference, and the tests must still pass.
 # 2. End to end (in $BUILD-full): the `torchless` CLI target only (not the
@@ -29,7 +30,7 @@ cd "$(dirname "$0")/.."
 BUILD="${BUILD_AARCH64:-build-aarch64}"
 JOBS="${JOBS:-$(nproc)}"
 SYSROOT=/usr/aarch64-linux-gnu
-TESTS=(test_kern_ref test_kern_simd test_quant)
+TESTS=(test_kern_ref test_kern_simd test_quant test_matmul)
 NO_DOTPROD_CPU=cortex-a53
 
 for tool in aarch64-linux-gnu-gcc qemu-aarch64 cmake; do
@@ -69,6 +70,7 @@ run() {
 run max test_kern_ref "checking variant neon against ref"
 run max test_kern_simd "checking variant neon"
 run max test_quant ""
+run max test_matmul "test_matmul: neon kernels"
 run "$NO_DOTPROD_CPU" test_kern_ref "test_kern_ref: all checks passed"
 run "$NO_DOTPROD_CPU" test_kern_simd "no SIMD variant on this CPU/build"
 
