@@ -143,7 +143,9 @@ static float *out_alloc(const mat *m, int n) {
     return y;
 }
 
-static bool same_bits(const float *a, const float *b, size_t n) { return !memcmp(a, b, sizeof(float) * n); }
+static bool same_bits(const float *a, const float *b, size_t n) {
+    return !memcmp(a, b, sizeof(float) * n);
+}
 
 /* one matrix: matmul on 1, 2 and 3 threads, the same bits, right against the reference */
 static void run_one(tl_dtype t, int64_t d, int n, bool with_bias) {
@@ -156,8 +158,9 @@ static void run_one(tl_dtype t, int64_t d, int n, bool with_bias) {
     }
     if (check_ref("matmul", &m, x, n, y[0]))
         for (int i = 1; i < n_be; i++)
-            CHECKF(same_bits(y[0], y[i], (size_t)(n * d)), "%s d=%lld n=%d: %d threads differ from 1",
-                   tl_dtype_name(t), (long long)d, n, i + 1);
+            CHECKF(same_bits(y[0], y[i], (size_t)(n * d)),
+                   "%s d=%lld n=%d: %d threads differ from 1", tl_dtype_name(t), (long long)d, n,
+                   i + 1);
     for (int i = 0; i < n_be; i++) free(y[i]);
     free(x), free(m.wf), free(m.bf);
 }
@@ -182,7 +185,8 @@ static void run_multi(int count, const tl_dtype *types, const int64_t *ds, int n
         be[b]->ops->matmul_multi(be[b], count, w, bias, x, n, y);
         for (int i = 0; i < count; i++) {
             CHECKF(same_bits(base[i], y[i], (size_t)(n * ds[i])),
-                   "matmul_multi of %d (%s ...), %d threads, n=%d: matrix %d (%s) differs from matmul",
+                   "matmul_multi of %d (%s ...), %d threads, n=%d: matrix %d (%s) differs "
+                   "from matmul",
                    count, tl_dtype_name(types[0]), b + 1, n, i, tl_dtype_name(types[i]));
             free(y[i]);
         }
@@ -195,7 +199,8 @@ int main(void) {
     tl_test_seed(0x6d61746d756cull);
     const bool emu = getenv("TL_TEST_EMU") != NULL;
     if (emu) n_be = 1;
-    const int64_t D = emu ? 80 : MAX_D; /* 80: one 4-group decode tile of 16 rows and one group more */
+    /* 80: one 4-group decode tile of 16 rows and one group more */
+    const int64_t D = emu ? 80 : MAX_D;
     for (int i = 0; i < n_be; i++) {
         tl_err err = { 0 };
         if (tl_backend_cpu_init(i + 1, &be[i], &err) != TL_OK ||
@@ -210,7 +215,8 @@ int main(void) {
     int types_run = 0;
     for (int t = 0; t < TL_DTYPE_COUNT; t++) {
         const tl_dtype_traits *tr = tl_dtype_traits_of(t);
-        if (!tr || !tr->to_float || !tr->from_float || !kern->vec_dot[t] || !tl_dtype_row_size(t, K))
+        if (!tr || !tr->to_float || !tr->from_float || !kern->vec_dot[t] ||
+            !tl_dtype_row_size(t, K))
             continue;
         if (!be[0]->ops->supports(be[0], TL_OP_MATMUL, (tl_dtype)t)) continue;
         types_run++;

@@ -114,9 +114,9 @@ typedef struct tl_backend_ops {
     /* The products of one input with count <= TL_MATMUL_MULTI_MAX
      * matrices of k columns (q, k and v; gate and up), each as matmul:
      *   W_i (d_i, k) @ x (n, k)^T [+ bias_i (d_i,)] -> y_i (n, d_i)
-     * bias[i] may be NULL; no y_i may alias x. Same results as count matmul
-     * calls; a backend may convert x once and run them as one job. May be
-     * NULL (the model then calls matmul for each). */
+     * bias[i] may be NULL; no y_i may alias x or another y_j. Same results
+     * as count matmul calls; a backend may convert x once and run them as
+     * one job. May be NULL (the model then calls matmul for each). */
     void (*matmul_multi)(tl_backend *b, int count, const tl_tensor *const w[],
                          const tl_tensor *const bias[], const float *x, int n, float *const y[]);
     /* y (n, dim) = norm(x (n, dim)) * w [+ bias]; w/bias may be NULL (plain
