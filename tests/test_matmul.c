@@ -76,32 +76,34 @@ static mat mat_make(tl_dtype t, int64_t d, bool with_bias) {
     return m;
 }
 
-/* x (n, K) as the kernels of weight type t see it: through t's vec_dot_type */
-static void act_seen(tl_dtype t, const float *x, int n, float *xs) {
+/* x (n, K) as the kernels of weight type t see it: through t's
+ * vec_dot_type -> xs (n, K) floats; the quantized rows themselves are
+ * returned (caller-frees; NULL when the type is F32, x used as is) */
+static uint8_t *act_seen(tl_dtype t, const float *x, int n, float *xs) {
     const tl_dtype vt = tl_dtype_traits_of(t)->vec_dot_type;
     const tl_dtype_traits *vtr = tl_dtype_traits_of(vt);
     if (vt == TL_DTYPE_F32) {
         memcpy(xs, x, sizeof(float) * (size_t)(n * K));
-        return;
+        return NULL;
     }
-    uint8_t *q = malloc(tl_dtype_row_size(vt, K));
+    const size_t row = tl_dtype_row_size(vt, K);
+    uint8_t *q = malloc(row * (size_t)n);
     for (int i = 0; i < n; i++) {
-        vtr->from_float(x + i * K, q, K);
-        vtr->to_float(q, xs + i * K, K);
+        vtr->from_float(x + i * K, q + row * (size_t)i, K);
+        vtr->to_float(q + row * (size_t)i, xs + i * K, K);
     }
-    free(q);
+    return q;
 }
 
 /* Q8_1 activations (Q4_1, Q5_1 weights): the kernels take a block's
  * weight min m times the block's s field, d_x * sum(q) rounded to f16, not
  * the exact sum the reference makes; the difference is at most
- * |m s| 2^-11 per block. Their bound for row r of m against token t of x. */
-static double min_term_slack(const mat *m, int64_t r, const float *x, int t) {
+ * |m s| 2^-11 per block. Their bound for row r of m against one token's
+ * Q8_1 row q. */
+static double min_term_slack(const mat *m, int64_t r, const uint8_t *q) {
     const tl_dtype_traits *tr = tl_dtype_traits_of(m->w.type);
     if (tr->vec_dot_type != TL_DTYPE_Q8_1) return 0;
     const tl_dtype_traits *vtr = tl_dtype_traits_of(TL_DTYPE_Q8_1);
-    uint8_t *q = malloc(tl_dtype_row_size(TL_DTYPE_Q8_1, K));
-    vtr->from_float(x + t * K, q, K);
     const uint8_t *w = (const uint8_t *)m->w.data + (size_t)r * tl_dtype_row_size(m->w.type, K);
     double slack = 0;
     for (int b = 0; b < K / 32; b++) { /* the min and s: each block's second f16 */
@@ -110,7 +112,6 @@ static double min_term_slack(const mat *m, int64_t r, const float *x, int t) {
         memcpy(&sb, q + (size_t)b * vtr->type_size + 2, 2);
         slack += fabs((double)tl_f16_to_f32(mb) * tl_f16_to_f32(sb)) * 0x1p-11;
     }
-    free(q);
     return slack;
 }
 
@@ -118,7 +119,8 @@ static double min_term_slack(const mat *m, int64_t r, const float *x, int t) {
 static bool check_ref(const char *what, const mat *m, const float *x, int n, const float *y) {
     const int64_t d = m->w.ne[1];
     float *xs = malloc(sizeof(float) * (size_t)(n * K));
-    act_seen(m->w.type, x, n, xs);
+    uint8_t *xq = act_seen(m->w.type, x, n, xs);
+    const size_t xq_row = tl_dtype_row_size(tl_dtype_traits_of(m->w.type)->vec_dot_type, K);
     bool ok = true;
     for (int t = 0; t < n && ok; t++)
         for (int64_t r = 0; r < d && ok; r++) {
@@ -129,11 +131,12 @@ static bool check_ref(const char *what, const mat *m, const float *x, int n, con
             }
             if (m->bf) s += m->bf[r], mag += fabs(m->bf[r]);
             const double v = y[(size_t)t * d + r];
-            ok = isfinite(v) && fabs(v - s) <= 1e-4 * mag + 1e-6 + min_term_slack(m, r, x, t);
+            ok = isfinite(v) && fabs(v - s) <= 1e-4 * mag + 1e-6 +
+                               (xq ? min_term_slack(m, r, xq + xq_row * (size_t)t) : 0);
             CHECKF(ok, "%s %s d=%lld n=%d: y[%d][%lld] = %g, reference %g", what,
                    tl_dtype_name(m->w.type), (long long)d, n, t, (long long)r, v, s);
         }
-    free(xs);
+    free(xs), free(xq);
     return ok;
 }
 
