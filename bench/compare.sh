@@ -10,6 +10,11 @@
 # DEPTH (also time tg32 after DEPTH tokens in the cache: torchless -d,
 # ik_llama.cpp's -gp DEPTH,32, llama.cpp's -d where its llama-bench has it).
 #
+# Where TL_BIN has membw, the DRAM read limit is probed with THREADS
+# threads before the first file and after the last (its best prefetch
+# pass), and the table gives torchless's tg GB/s as a share of the higher
+# of the two: the figure the F16 goal (within 5% of the limit) is read from.
+#
 # ROUNDS > 1 interleaves: each file is timed ROUNDS times over (at DEPTH
 # too), the three engines taking turns at going first (round r starts with engine r mod 3),
 # and the table gives each engine's median over the rounds, with the range
@@ -28,6 +33,8 @@ IK=${IK_BIN:-/work/peers/tools-arch/ik-build/bin}/llama-bench
 SUMMARY=$(mktemp)
 RAW=$(mktemp)
 OUT=$(mktemp)
+MEMBW=${TL_BIN:-build/bin}/membw
+LIMIT=-
 trap 'rm -f "$SUMMARY" "$RAW" "$OUT"' EXIT
 
 # t/s of TEST (pp128 / tg32) from llama-bench's markdown table
@@ -54,6 +61,13 @@ $(grep tg32 "$OUT" | awk -F'|' '{print $9}' | awk '{print $1}')" >> "$RAW"
     echo "(no $peer)"
   fi
 }
+
+# best prefetch pass of membw -> stdout (nothing without membw)
+probe_limit() {
+  [ -x "$MEMBW" ] || return 0
+  "$MEMBW" "$T" | awk '/^limit:/ {print $2}'
+}
+LIMIT_BEFORE=$(probe_limit)
 
 for f in ${FILES:-q4_0 q8_0 q4_k_m f16}; do
   m=$DIR/tiny-$f.gguf
@@ -94,18 +108,25 @@ for f in ${FILES:-q4_0 q8_0 q4_k_m f16}; do
     }' "$RAW" >> "$SUMMARY"
 done
 
+LIMIT_AFTER=$(probe_limit)
+if [ -n "$LIMIT_BEFORE$LIMIT_AFTER" ]; then
+  LIMIT=$(echo "${LIMIT_BEFORE:-0} ${LIMIT_AFTER:-0}" | awk '{print ($1 > $2 ? $1 : $2)}')
+fi
+
 echo
 [ "$ROUNDS" -gt 1 ] && echo "medians of $ROUNDS interleaved rounds; 'rounds' = the range of each round's own ratio"
-echo "| file | torchless pp128 | llama.cpp pp128 | ik_llama.cpp pp128 | pp vs best peer | torchless tg32 | llama.cpp tg32 | ik_llama.cpp tg32 | tg vs best peer | torchless tg GB/s |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+[ "$LIMIT" != - ] && echo "DRAM read limit ($MEMBW $T, best prefetch pass): ${LIMIT_BEFORE:--} GB/s before, ${LIMIT_AFTER:--} after"
+echo "| file | torchless pp128 | llama.cpp pp128 | ik_llama.cpp pp128 | pp vs best peer | torchless tg32 | llama.cpp tg32 | ik_llama.cpp tg32 | tg vs best peer | torchless tg GB/s | of the limit |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 while read -r f tp tt gb lp lt ip it rp rt; do
   awk -v f="$f" -v tp="$tp" -v tt="$tt" -v gb="$gb" -v lp="$lp" -v lt="$lt" -v ip="$ip" -v it="$it" \
-      -v rp="$rp" -v rt="$rt" -v nr="$ROUNDS" 'BEGIN {
+      -v rp="$rp" -v rt="$rt" -v nr="$ROUNDS" -v lim="$LIMIT" 'BEGIN {
     bp = (lp + 0 > ip + 0) ? lp + 0 : ip + 0; bt = (lt + 0 > it + 0) ? lt + 0 : it + 0;
     xp = bp > 0 ? sprintf("%.2fx", tp / bp) : "-"; xt = bt > 0 ? sprintf("%.2fx", tt / bt) : "-";
     if (nr > 1 && rp != "-") xp = xp " (rounds " rp ")";
     if (nr > 1 && rt != "-") xt = xt " (rounds " rt ")";
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, tp, lp, ip, xp, tt, lt, it, xt, gb }'
+    sh = (lim != "-" && lim + 0 > 0 && gb != "-") ? sprintf("%.0f%%", 100 * gb / lim) : "-";
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, tp, lp, ip, xp, tt, lt, it, xt, gb, sh }'
 done < "$SUMMARY"
 
 [ -n "${DEPTH:-}" ] || exit 0
