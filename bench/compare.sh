@@ -14,6 +14,7 @@
 # threads before the first file and after the last (its best prefetch
 # pass), and the table gives torchless's tg GB/s as a share of the higher
 # of the two: the figure the F16 goal (within 5% of the limit) is read from.
+# Each probe takes about 40 s.
 #
 # ROUNDS > 1 interleaves: each file is timed ROUNDS times over (at DEPTH
 # too), the three engines taking turns at going first (round r starts with engine r mod 3),
@@ -125,7 +126,7 @@ while read -r f tp tt gb lp lt ip it rp rt; do
     xp = bp > 0 ? sprintf("%.2fx", tp / bp) : "-"; xt = bt > 0 ? sprintf("%.2fx", tt / bt) : "-";
     if (nr > 1 && rp != "-") xp = xp " (rounds " rp ")";
     if (nr > 1 && rt != "-") xt = xt " (rounds " rt ")";
-    sh = (lim != "-" && lim + 0 > 0 && gb != "-") ? sprintf("%.0f%%", 100 * gb / lim) : "-";
+    sh = (lim != "-" && lim + 0 > 0 && gb != "-" && gb != "") ? sprintf("%.0f%%", 100 * gb / lim) : "-";
     printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, tp, lp, ip, xp, tt, lt, it, xt, gb, sh }'
 done < "$SUMMARY"
 

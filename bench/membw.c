@@ -9,7 +9,8 @@
  * chunk of weight rows, with two readers:
  *   plain     8-byte loads, the hardware prefetcher alone;
  *   prefetch  a cache line at a time with a software prefetch 1 KiB ahead,
- *             as the decode tiles read weights (kern/cpu/tiles.h).
+ *             as the decode tiles read weights (PF_DEC in
+ *             kern/cpu/avx2/repack_avx2.c).
  * The second keeps more lines in flight: on this project's Zen 3 VM its best
  * pass reads about a tenth more than the first's (30.8-33.2 against
  * 27.4-29.5 GB/s, 2 threads, three runs in a row), which decode's own GB/s
@@ -30,6 +31,15 @@
 #include <time.h>
 
 enum { MAXT = 64, PASSES = 5, PREFETCH_AHEAD = 1024 };
+
+/* page advice where the system has it (Linux); elsewhere both passes run
+ * on whatever pages it gives */
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 0
+#endif
+#ifndef MADV_NOHUGEPAGE
+#define MADV_NOHUGEPAGE 0
+#endif
 static const size_t N = (size_t)1 << 30;
 static char *buf;
 static int nthreads;
@@ -87,7 +97,7 @@ static double page_kind(const char *what, int advice) {
     const size_t huge = (size_t)2 << 20;
     buf = aligned_alloc(huge, N);
     if (!buf) return -1;
-    (void)madvise(buf, N, advice);
+    if (advice) (void)madvise(buf, N, advice);
     memset(buf, 1, N);
     use_prefetch = 0;
     (void)measure(what);
