@@ -149,11 +149,11 @@ typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint
  * into the next group of the tile (being read already), goes to the same
  * offset in the next tile's group, which would otherwise start cold: with
  * short rows (k = 2048) the tiles were no faster than tile1 without that.
- * The K types keep tile1: four groups of their
- * 1-2 KB super-blocks were slower (Q4_K 35 -> 27 GB/s), two no faster.
- * Measured again with prefetch_part's slices and a Q4_K tile that fits 16
- * registers (one nibble at a time over the 4 groups, no spills): 11%
- * faster from L2, but 14% (1 thread) slower from DRAM; 2 groups too. */
+ * The K types' 1-2 KB super-blocks want their prefetches spread out: four
+ * groups that each asked for a whole block at its start were slower than
+ * tile1 (Q4_K 35 -> 27 GB/s), and so were four with prefetch_part's
+ * quarter-block slices (14% slower, 1 thread); a line per group every
+ * chunk or two, as dec_q4_K_4 asks, made four groups the faster way. */
 typedef void (*dec_fn)(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,
                        size_t left, const uint8_t *x, const uint8_t *a);
 
@@ -632,10 +632,90 @@ TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, siz
 }
 X8_TILES(q4_K)
 
+/* dec_fn for Q4_K: GD groups x one token, each row's arithmetic tile1's
+ * (the same integer sums, then the same float steps: the same bits).
+ *
+ * The groups take turns chunk by chunk, one nibble at a time (which leaves
+ * the registers to the groups' sums; the second nibble's loads come from
+ * L1), and each group's stream is prefetched a line at a time, PF_DEC
+ * ahead, about as fast as it is read: 5 lines per chunk row, 20 per
+ * super-block of 18.5. Read that way (a loads-only version of this loop,
+ * Zen 3, 2 threads, decode from DRAM, in one process by turns) the packed
+ * weights stream at 30-31 GB/s, against 26 for tile1's one stream a
+ * thread, and 21-24 for four streams that each ask for a whole block or a
+ * quarter of one at once: how the earlier four-group tiles read. */
+static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
+                       const uint8_t *x, const uint8_t *a) {
+    __m256 acc[GD];
+    for (int g = 0; g < GD; g++) acc[g] = acc_init(first, y + 8 * g);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i dup0 = _mm256_setr_epi8(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3,
+                                          -128, 3, -128, 4, -128, 4, -128, 5, -128, 5, -128, 6, -128,
+                                          6, -128, 7, -128, 7, -128);
+    const __m256i dup1 = _mm256_add_epi8(dup0, _mm256_set1_epi16(8));
+    const size_t blk = sizeof(blk_q4_Kx8);
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q4_Kx8 *wb[GD];
+        for (int g = 0; g < GD; g++) wb[g] = (const blk_q4_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
+        const int8_t *xq = ((const tl_block_q8_K *)x + b)->qs;
+        __m256i isum[GD];
+        for (int g = 0; g < GD; g++) isum[g] = _mm256_setzero_si256();
+        for (int cp = 0; cp < 4; cp++) {
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                __m256i s[GD];
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    if (h == 0 && (j % 2 == 0 || j == 7)) {
+                        /* line 5 cp + {0, 1, 2, 3, 4} of each group's block */
+                        const size_t line = 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
+                        const size_t at = (size_t)b * blk + 64 * line;
+                        const size_t ahead = PF_DEC + (at + PF_DEC >= left ? (GD - 1) * gs : 0);
+#pragma GCC unroll 4
+                        for (int g = 0; g < GD; g++)
+                            _mm_prefetch((const char *)wb[g] + 64 * line + ahead, _MM_HINT_T0);
+                    }
+                    const __m256i y4 = bcast4(xq + 64 * cp + 32 * h + 4 * j);
+#pragma GCC unroll 4
+                    for (int g = 0; g < GD; g++) {
+                        const __m256i v = ld256(wb[g]->qs + 256 * cp + 32 * j);
+                        const __m256i q = _mm256_and_si256(h ? _mm256_srli_epi16(v, 4) : v, m4);
+                        const __m256i p = _mm256_maddubs_epi16(q, y4);
+                        s[g] = j ? _mm256_add_epi16(s[g], p) : p;
+                        KEEP(s[g]);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int g = 0; g < GD; g++) {
+                    const __m256i sc2 = _mm256_broadcastsi128_si256(ld128(wb[g]->sc[2 * cp]));
+                    const __m256i sc = _mm256_shuffle_epi8(sc2, h ? dup1 : dup0);
+                    isum[g] = _mm256_add_epi32(isum[g], _mm256_madd_epi16(s[g], sc));
+                }
+            }
+        }
+        const act_q4_K *ac = (const act_q4_K *)a + b;
+        const __m256 dy = _mm256_set1_ps(ac->d);
+#pragma GCC unroll 4
+        for (int g = 0; g < GD; g++) {
+            __m256i ms = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++)
+                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepu8_epi16(ld128(wb[g]->mn[p])),
+                                                            _mm256_set1_epi32(ac->ys[p])));
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g]), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
+                                     acc[g]);
+            acc[g] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(ld_f16x8(wb[g]->dmin), dy),
+                                      acc[g]);
+        }
+    }
+    for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+}
+static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_q4_K_4's prefetches cover a super-block");
+
 static const x8_kind kind_q4_K = {
     .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block_q8_K),
     .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K,
-    .tile = tile_q4_K_full, .tile1 = tile_q4_K_1,
+    .tile = tile_q4_K_full, .tile1 = tile_q4_K_1, .dec = dec_q4_K_4,
 };
 static_assert(CT * 32 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
 
