@@ -891,10 +891,79 @@ TL_AVX2_INLINE void tile_q6_K(const int C, int64_t nb, bool first, float *y, siz
 }
 X8_TILES(q6_K)
 
+/* dec_fn for Q6_K: GD groups x one token, as dec_q4_K_4: each row's
+ * arithmetic tile1's (the same bits), the groups taking turns at each
+ * triple of chunks, the four activation broadcasts shared by them, and
+ * each group's stream prefetched PF_DEC ahead as it is read: lines
+ * 27 t / 16 .. 27 (t + 1) / 16 at triple t, 27 lines a super-block of
+ * 26.25. */
+static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
+                       const uint8_t *x, const uint8_t *a) {
+    __m256 acc[GD];
+    for (int g = 0; g < GD; g++) acc[g] = acc_init(first, y + 8 * g);
+    const __m256i m6 = _mm256_set1_epi8(0x3F);
+    const size_t blk = sizeof(blk_q6_Kx8);
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q6_Kx8 *wb[GD];
+        for (int g = 0; g < GD; g++) wb[g] = (const blk_q6_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
+        __m256i isum[GD];
+        for (int g = 0; g < GD; g++) isum[g] = _mm256_setzero_si256();
+        for (int p = 0; p < 8; p++) {
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const size_t t = 2 * (size_t)p + h, l0 = 27 * t / 16, l1 = 27 * (t + 1) / 16;
+                for (size_t line = l0; line < l1; line++) {
+                    const size_t at = (size_t)b * blk + 64 * line;
+                    const size_t ahead = PF_DEC + (at + PF_DEC >= left ? (GD - 1) * gs : 0);
+#pragma GCC unroll 4
+                    for (int g = 0; g < GD; g++)
+                        _mm_prefetch((const char *)wb[g] + 64 * line + ahead, _MM_HINT_T0);
+                }
+                const uint8_t *xq = a + (size_t)b * TL_QK_K + 32 * p + 16 * h;
+                const __m256i y0 = bcast4(xq), y1 = bcast4(xq + 4), y2 = bcast4(xq + 8),
+                              y3 = bcast4(xq + 12);
+#pragma GCC unroll 4
+                for (int g = 0; g < GD; g++) {
+                    const uint8_t *qt = wb[g]->q[2 * p + h];
+                    const __m256i A = ld256(qt), B = ld256(qt + 32), D = ld256(qt + 64);
+                    const __m256i u3 = _mm256_or_si256(
+                        _mm256_or_si256(_mm256_srli_epi16(_mm256_andnot_si256(m6, A), 6),
+                                        _mm256_srli_epi16(_mm256_andnot_si256(m6, B), 4)),
+                        _mm256_srli_epi16(_mm256_andnot_si256(m6, D), 2));
+                    const __m256i s0 =
+                        _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(A, m6), y0),
+                                         _mm256_maddubs_epi16(_mm256_and_si256(B, m6), y1));
+                    const __m256i s1 = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(_mm256_and_si256(D, m6), y2), _mm256_maddubs_epi16(u3, y3));
+                    const __m256i sc = _mm256_cvtepi8_epi16(ld128(wb[g]->scp[p]));
+                    isum[g] = _mm256_add_epi32(isum[g], _mm256_add_epi32(_mm256_madd_epi16(s0, sc),
+                                                                         _mm256_madd_epi16(s1, sc)));
+                    KEEP(isum[g]);
+                }
+            }
+        }
+        const tl_block_q8_K *xb = (const tl_block_q8_K *)x + b;
+        const __m256 dy = _mm256_set1_ps(xb->d);
+#pragma GCC unroll 4
+        for (int g = 0; g < GD; g++) {
+            __m256i ms = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int p = 0; p < 8; p++)
+                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepi8_epi16(ld128(wb[g]->scp[p])),
+                                                            bcast4(&xb->bsums[2 * p])));
+            const __m256i is = _mm256_sub_epi32(isum[g], _mm256_slli_epi32(ms, 5));
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
+                                     acc[g]);
+        }
+    }
+    for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+}
+static_assert(27 * 64 >= sizeof(blk_q6_Kx8), "dec_q6_K_4's prefetches cover a super-block");
+
 static const x8_kind kind_q6_K = {
     .qk = TL_QK_K, .wblk = sizeof(blk_q6_Kx8), .xblk = sizeof(tl_block_q8_K),
     .ablk = TL_QK_K, .seg = 16, .prep = prep_q6_K,
-    .tile = tile_q6_K_full, .tile1 = tile_q6_K_1,
+    .tile = tile_q6_K_full, .tile1 = tile_q6_K_1, .dec = dec_q6_K_4,
 };
 static_assert(CT * 16 * TL_QK_K <= ACT_BYTES, "q6_K segment fits the scratch");
 
