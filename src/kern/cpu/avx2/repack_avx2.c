@@ -117,6 +117,17 @@ TL_AVX2_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t
     }
 }
 
+/* The K decode tiles' prefetch, a line at a time: the line at bytes past w
+ * in each of the GD groups' streams (w, gs, left as for group_blocks),
+ * PF_DEC ahead, or within PF_DEC of the group's end the same offset in the
+ * next tile's groups. */
+TL_AVX2_INLINE void prefetch_groups_line(const uint8_t *w, size_t gs, size_t left, size_t at) {
+    const size_t ahead = PF_DEC + (at + PF_DEC >= left ? (GD - 1) * gs : 0);
+#pragma GCC unroll 4
+    for (int g = 0; g < GD; g++)
+        _mm_prefetch((const char *)w + (size_t)g * gs + at + ahead, _MM_HINT_T0);
+}
+
 TL_AVX2_INLINE __m256 acc_init(bool first, const float *y) {
     return first ? _mm256_setzero_ps() : _mm256_loadu_ps(y);
 }
@@ -656,7 +667,8 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
     const size_t blk = sizeof(blk_q4_Kx8);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q4_Kx8 *wb[GD];
-        for (int g = 0; g < GD; g++) wb[g] = (const blk_q4_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
+        for (int g = 0; g < GD; g++)
+            wb[g] = (const blk_q4_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
         const int8_t *xq = ((const tl_block_q8_K *)x + b)->qs;
         __m256i isum[GD];
         for (int g = 0; g < GD; g++) isum[g] = _mm256_setzero_si256();
@@ -666,14 +678,9 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
                 __m256i s[GD];
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
-                    if (h == 0 && (j % 2 == 0 || j == 7)) {
-                        /* line 5 cp + {0, 1, 2, 3, 4} of each group's block */
+                    if (h == 0 && (j % 2 == 0 || j == 7)) { /* lines 5 cp + 0..4 of the blocks */
                         const size_t line = 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
-                        const size_t at = (size_t)b * blk + 64 * line;
-                        const size_t ahead = PF_DEC + (at + PF_DEC >= left ? (GD - 1) * gs : 0);
-#pragma GCC unroll 4
-                        for (int g = 0; g < GD; g++)
-                            _mm_prefetch((const char *)wb[g] + 64 * line + ahead, _MM_HINT_T0);
+                        prefetch_groups_line(w, gs, left, (size_t)b * blk + 64 * line);
                     }
                     const __m256i y4 = bcast4(xq + 64 * cp + 32 * h + 4 * j);
 #pragma GCC unroll 4
@@ -699,13 +706,14 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
         for (int g = 0; g < GD; g++) {
             __m256i ms = _mm256_setzero_si256();
 #pragma GCC unroll 4
-            for (int p = 0; p < 4; p++)
-                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepu8_epi16(ld128(wb[g]->mn[p])),
-                                                            _mm256_set1_epi32(ac->ys[p])));
-            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g]), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
-                                     acc[g]);
-            acc[g] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(ld_f16x8(wb[g]->dmin), dy),
-                                      acc[g]);
+            for (int p = 0; p < 4; p++) {
+                const __m256i mn = _mm256_cvtepu8_epi16(ld128(wb[g]->mn[p]));
+                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mn, _mm256_set1_epi32(ac->ys[p])));
+            }
+            const __m256 dd = _mm256_mul_ps(ld_f16x8(wb[g]->d), dy);
+            const __m256 dm = _mm256_mul_ps(ld_f16x8(wb[g]->dmin), dy);
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g]), dd, acc[g]);
+            acc[g] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), dm, acc[g]);
         }
     }
     for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
@@ -905,20 +913,16 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
     const size_t blk = sizeof(blk_q6_Kx8);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q6_Kx8 *wb[GD];
-        for (int g = 0; g < GD; g++) wb[g] = (const blk_q6_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
+        for (int g = 0; g < GD; g++)
+            wb[g] = (const blk_q6_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
         __m256i isum[GD];
         for (int g = 0; g < GD; g++) isum[g] = _mm256_setzero_si256();
         for (int p = 0; p < 8; p++) {
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                const size_t t = 2 * (size_t)p + h, l0 = 27 * t / 16, l1 = 27 * (t + 1) / 16;
-                for (size_t line = l0; line < l1; line++) {
-                    const size_t at = (size_t)b * blk + 64 * line;
-                    const size_t ahead = PF_DEC + (at + PF_DEC >= left ? (GD - 1) * gs : 0);
-#pragma GCC unroll 4
-                    for (int g = 0; g < GD; g++)
-                        _mm_prefetch((const char *)wb[g] + 64 * line + ahead, _MM_HINT_T0);
-                }
+                const size_t t = 2 * (size_t)p + h;
+                for (size_t line = 27 * t / 16; line < 27 * (t + 1) / 16; line++)
+                    prefetch_groups_line(w, gs, left, (size_t)b * blk + 64 * line);
                 const uint8_t *xq = a + (size_t)b * TL_QK_K + 32 * p + 16 * h;
                 const __m256i y0 = bcast4(xq), y1 = bcast4(xq + 4), y2 = bcast4(xq + 8),
                               y3 = bcast4(xq + 12);
@@ -933,11 +937,13 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
                     const __m256i s0 =
                         _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(A, m6), y0),
                                          _mm256_maddubs_epi16(_mm256_and_si256(B, m6), y1));
-                    const __m256i s1 = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(_mm256_and_si256(D, m6), y2), _mm256_maddubs_epi16(u3, y3));
+                    const __m256i s1 =
+                        _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(D, m6), y2),
+                                         _mm256_maddubs_epi16(u3, y3));
                     const __m256i sc = _mm256_cvtepi8_epi16(ld128(wb[g]->scp[p]));
-                    isum[g] = _mm256_add_epi32(isum[g], _mm256_add_epi32(_mm256_madd_epi16(s0, sc),
-                                                                         _mm256_madd_epi16(s1, sc)));
+                    const __m256i s01 =
+                        _mm256_add_epi32(_mm256_madd_epi16(s0, sc), _mm256_madd_epi16(s1, sc));
+                    isum[g] = _mm256_add_epi32(isum[g], s01);
                     KEEP(isum[g]);
                 }
             }
@@ -948,9 +954,10 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
         for (int g = 0; g < GD; g++) {
             __m256i ms = _mm256_setzero_si256();
 #pragma GCC unroll 8
-            for (int p = 0; p < 8; p++)
-                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepi8_epi16(ld128(wb[g]->scp[p])),
-                                                            bcast4(&xb->bsums[2 * p])));
+            for (int p = 0; p < 8; p++) {
+                const __m256i sc = _mm256_cvtepi8_epi16(ld128(wb[g]->scp[p]));
+                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(sc, bcast4(&xb->bsums[2 * p])));
+            }
             const __m256i is = _mm256_sub_epi32(isum[g], _mm256_slli_epi32(ms, 5));
             acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
                                      acc[g]);
