@@ -562,17 +562,36 @@ static void prep_q4_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     }
 }
 
+/* The madd operand that scales sub-block 2cp + h of each row lane: bytes
+ * (sc_i, 0, sc_i, 0) in lane i, from sc[2cp] (h = 0) or sc[2cp + 1]. */
+TL_AVX2_INLINE __m256i q4_K_scales(const blk_q4_Kx8 *wb, int cp, int h) {
+    const __m256i dup0 = _mm256_setr_epi8(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3,
+                                          -128, 3, -128, 4, -128, 4, -128, 5, -128, 5, -128, 6, -128,
+                                          6, -128, 7, -128, 7, -128);
+    const __m256i dup = h ? _mm256_add_epi8(dup0, _mm256_set1_epi16(8)) : dup0;
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(ld128(wb->sc[2 * cp])), dup);
+}
+
+/* One group's super-block for one token, into acc, in this order:
+ *   acc += isum * (d * dy);  acc -= (sum_s m_s * ysum_s) * (dmin * dy) */
+TL_AVX2_INLINE __m256 q4_K_finish(__m256 acc, __m256i isum, const blk_q4_Kx8 *wb,
+                                  const act_q4_K *ac) {
+    __m256i ms = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; p++)
+        ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepu8_epi16(ld128(wb->mn[p])),
+                                                    _mm256_set1_epi32(ac->ys[p])));
+    const __m256 dy = _mm256_set1_ps(ac->d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(ld_f16x8(wb->d), dy), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(ld_f16x8(wb->dmin), dy), acc);
+}
+
 TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
                               const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
                               size_t lda) {
     __m256 acc[CT];
     for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    /* bytes (sc_i, 0, sc_i, 0) in lane i from sc[2cp] (first 8 bytes) or sc[2cp+1] */
-    const __m256i dup0 = _mm256_setr_epi8(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3,
-                                          -128, 3, -128, 4, -128, 4, -128, 5, -128, 5, -128, 6, -128,
-                                          6, -128, 7, -128, 7, -128);
-    const __m256i dup1 = _mm256_add_epi8(dup0, _mm256_set1_epi16(8));
     const blk_q4_Kx8 *wb = (const blk_q4_Kx8 *)w;
     for (int64_t b = 0; b < nb; b++, wb++) {
         __m256i isum[CT];
@@ -616,8 +635,7 @@ TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, siz
                         }
                     }
             }
-            const __m256i sc2 = _mm256_broadcastsi128_si256(ld128(wb->sc[2 * cp]));
-            const __m256i sc0 = _mm256_shuffle_epi8(sc2, dup0), sc1 = _mm256_shuffle_epi8(sc2, dup1);
+            const __m256i sc0 = q4_K_scales(wb, cp, 0), sc1 = q4_K_scales(wb, cp, 1);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
                 isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(s[0][c], sc0),
@@ -625,19 +643,9 @@ TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, siz
                 KEEP(isum[c]);
             }
         }
-        const __m256 dw = ld_f16x8(wb->d), dmw = ld_f16x8(wb->dmin);
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            const act_q4_K *ac = (const act_q4_K *)(a + (size_t)c * lda) + b;
-            __m256i ms = _mm256_setzero_si256();
-#pragma GCC unroll 4
-            for (int p = 0; p < 4; p++)
-                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepu8_epi16(ld128(wb->mn[p])),
-                                                            _mm256_set1_epi32(ac->ys[p])));
-            const __m256 dy = _mm256_set1_ps(ac->d);
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, dy), acc[c]);
-            acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dmw, dy), acc[c]);
-        }
+        for (int c = 0; c < C; c++)
+            acc[c] = q4_K_finish(acc[c], isum[c], wb, (const act_q4_K *)(a + (size_t)c * lda) + b);
     }
     for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
@@ -660,10 +668,6 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
     __m256 acc[GD];
     for (int g = 0; g < GD; g++) acc[g] = acc_init(first, y + 8 * g);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i dup0 = _mm256_setr_epi8(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3,
-                                          -128, 3, -128, 4, -128, 4, -128, 5, -128, 5, -128, 6, -128,
-                                          6, -128, 7, -128, 7, -128);
-    const __m256i dup1 = _mm256_add_epi8(dup0, _mm256_set1_epi16(8));
     const size_t blk = sizeof(blk_q4_Kx8);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q4_Kx8 *wb[GD];
@@ -693,28 +697,14 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
                     }
                 }
 #pragma GCC unroll 4
-                for (int g = 0; g < GD; g++) {
-                    const __m256i sc2 = _mm256_broadcastsi128_si256(ld128(wb[g]->sc[2 * cp]));
-                    const __m256i sc = _mm256_shuffle_epi8(sc2, h ? dup1 : dup0);
-                    isum[g] = _mm256_add_epi32(isum[g], _mm256_madd_epi16(s[g], sc));
-                }
+                for (int g = 0; g < GD; g++)
+                    isum[g] = _mm256_add_epi32(isum[g],
+                                               _mm256_madd_epi16(s[g], q4_K_scales(wb[g], cp, h)));
             }
         }
-        const act_q4_K *ac = (const act_q4_K *)a + b;
-        const __m256 dy = _mm256_set1_ps(ac->d);
 #pragma GCC unroll 4
-        for (int g = 0; g < GD; g++) {
-            __m256i ms = _mm256_setzero_si256();
-#pragma GCC unroll 4
-            for (int p = 0; p < 4; p++) {
-                const __m256i mn = _mm256_cvtepu8_epi16(ld128(wb[g]->mn[p]));
-                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mn, _mm256_set1_epi32(ac->ys[p])));
-            }
-            const __m256 dd = _mm256_mul_ps(ld_f16x8(wb[g]->d), dy);
-            const __m256 dm = _mm256_mul_ps(ld_f16x8(wb[g]->dmin), dy);
-            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g]), dd, acc[g]);
-            acc[g] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), dm, acc[g]);
-        }
+        for (int g = 0; g < GD; g++)
+            acc[g] = q4_K_finish(acc[g], isum[g], wb[g], (const act_q4_K *)a + b);
     }
     for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
 }
@@ -843,6 +833,27 @@ static void prep_q6_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     }
 }
 
+/* u3 of a triple (A, B, D): its three bit pairs from the top of each */
+TL_AVX2_INLINE __m256i q6_K_u3(__m256i A, __m256i B, __m256i D, __m256i m6) {
+    return _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_andnot_si256(m6, A), 6),
+                                           _mm256_srli_epi16(_mm256_andnot_si256(m6, B), 4)),
+                           _mm256_srli_epi16(_mm256_andnot_si256(m6, D), 2));
+}
+
+/* One group's super-block for one token, into acc:
+ *   acc += (isum - 32 sum_j sc_j ysum_j) * (d * dx) */
+TL_AVX2_INLINE __m256 q6_K_finish(__m256 acc, __m256i isum, const blk_q6_Kx8 *wb,
+                                  const tl_block_q8_K *xb) {
+    __m256i ms = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; p++)
+        ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepi8_epi16(ld128(wb->scp[p])),
+                                                    bcast4(&xb->bsums[2 * p])));
+    const __m256i is = _mm256_sub_epi32(isum, _mm256_slli_epi32(ms, 5));
+    const __m256 dd = _mm256_mul_ps(ld_f16x8(wb->d), _mm256_set1_ps(xb->d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), dd, acc);
+}
+
 TL_AVX2_INLINE void tile_q6_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
                               const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
                               size_t lda) {
@@ -864,10 +875,7 @@ TL_AVX2_INLINE void tile_q6_K(const int C, int64_t nb, bool first, float *y, siz
                 const __m256i D = ld256(qt + 64);
                 const __m256i u0 = _mm256_and_si256(A, m6), u1 = _mm256_and_si256(B, m6);
                 const __m256i u2 = _mm256_and_si256(D, m6);
-                const __m256i u3 = _mm256_or_si256(
-                    _mm256_or_si256(_mm256_srli_epi16(_mm256_andnot_si256(m6, A), 6),
-                                    _mm256_srli_epi16(_mm256_andnot_si256(m6, B), 4)),
-                    _mm256_srli_epi16(_mm256_andnot_si256(m6, D), 2));
+                const __m256i u3 = q6_K_u3(A, B, D, m6);
 #pragma GCC unroll 4
                 for (int c = 0; c < C; c++) {
                     const uint8_t *xq = a + (size_t)c * lda + (size_t)b * TL_QK_K + 32 * p + 16 * h;
@@ -881,19 +889,10 @@ TL_AVX2_INLINE void tile_q6_K(const int C, int64_t nb, bool first, float *y, siz
                 }
             }
         }
-        const __m256 dw = ld_f16x8(wb->d);
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
-            __m256i ms = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int p = 0; p < 8; p++)
-                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(_mm256_cvtepi8_epi16(ld128(wb->scp[p])),
-                                                            bcast4(&xb->bsums[2 * p])));
-            const __m256i is = _mm256_sub_epi32(isum[c], _mm256_slli_epi32(ms, 5));
-            const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(xb->d));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), dd, acc[c]);
-        }
+        for (int c = 0; c < C; c++)
+            acc[c] = q6_K_finish(acc[c], isum[c], wb,
+                                 (const tl_block_q8_K *)(x + (size_t)c * ldx) + b);
     }
     for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
@@ -930,10 +929,7 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
                 for (int g = 0; g < GD; g++) {
                     const uint8_t *qt = wb[g]->q[2 * p + h];
                     const __m256i A = ld256(qt), B = ld256(qt + 32), D = ld256(qt + 64);
-                    const __m256i u3 = _mm256_or_si256(
-                        _mm256_or_si256(_mm256_srli_epi16(_mm256_andnot_si256(m6, A), 6),
-                                        _mm256_srli_epi16(_mm256_andnot_si256(m6, B), 4)),
-                        _mm256_srli_epi16(_mm256_andnot_si256(m6, D), 2));
+                    const __m256i u3 = q6_K_u3(A, B, D, m6);
                     const __m256i s0 =
                         _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(A, m6), y0),
                                          _mm256_maddubs_epi16(_mm256_and_si256(B, m6), y1));
@@ -948,20 +944,9 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
                 }
             }
         }
-        const tl_block_q8_K *xb = (const tl_block_q8_K *)x + b;
-        const __m256 dy = _mm256_set1_ps(xb->d);
 #pragma GCC unroll 4
-        for (int g = 0; g < GD; g++) {
-            __m256i ms = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int p = 0; p < 8; p++) {
-                const __m256i sc = _mm256_cvtepi8_epi16(ld128(wb[g]->scp[p]));
-                ms = _mm256_add_epi32(ms, _mm256_madd_epi16(sc, bcast4(&xb->bsums[2 * p])));
-            }
-            const __m256i is = _mm256_sub_epi32(isum[g], _mm256_slli_epi32(ms, 5));
-            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(ld_f16x8(wb[g]->d), dy),
-                                     acc[g]);
-        }
+        for (int g = 0; g < GD; g++)
+            acc[g] = q6_K_finish(acc[g], isum[g], wb[g], (const tl_block_q8_K *)x + b);
     }
     for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
 }
