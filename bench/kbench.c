@@ -58,6 +58,19 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
         printf("%-6s %-5s pack k=%lld d=%lld  repacking %6.2f GB/s\n", kern->name, tr->name,
                (long long)k, (long long)d, (double)wrow * d * reps / (t1 - t0) * 1e-9);
     }
+    /* the packed gemm's own act form, where it has one (the driver's) */
+    size_t ldx = xrow;
+    uint8_t *xa = x;
+    if (packed && rp->act_from_float) {
+        ldx = tl_dtype_row_size(rp->act_type, k);
+        ldx += ldx % 4096 ? 0 : 64;
+        xa = aligned_alloc(64, (ldx * ntok + 63) & ~(size_t)63);
+        s = 88172645463325252ull;
+        for (int c = 0; c < ntok; c++) {
+            for (int64_t i = 0; i < k; i++) f[i] = bench_frand(&s);
+            rp->act_from_float(f, xa + c * ldx, k);
+        }
+    }
     const tl_gemm_fn gemm = packed ? rp->gemm : kern->gemm[t];
     const uint8_t *wu = packed ? wp : w;
     const int64_t rc = packed ? 64 : 24; /* rows per call, as the driver's prefill chunks */
@@ -68,8 +81,8 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
         do {
             if (gemm) {
                 for (int64_t r0 = 0; r0 < d; r0 += rc)
-                    gemm(k, d - r0 < rc ? d - r0 : rc, nt, y + r0, (size_t)d, wu + r0 * prow, prow, x,
-                         xrow);
+                    gemm(k, d - r0 < rc ? d - r0 : rc, nt, y + r0, (size_t)d, wu + r0 * prow, prow, xa,
+                         ldx);
             } else {
                 for (int64_t r = 0; r < d; r++)
                     for (int c = 0; c < nt; c++) kern->vec_dot[t](k, y + c * d + r, w + r * wrow, x + c * xrow);
@@ -82,6 +95,7 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
                tr->name, packed ? "pack" : gemm ? "gemm" : "dot ", (long long)k, (long long)d, nt,
                (double)k * d * nt / sec * 1e-9, (double)wrow * d / sec * 1e-9 * (nt == 1));
     }
+    if (xa != x) free(xa);
     free(w), free(wp), free(x), free(f), free(y);
 }
 

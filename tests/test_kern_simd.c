@@ -302,6 +302,25 @@ static void test_repack(const tl_kern *v) {
                 v->from_float[vt](f, x + c * xrow, k);
                 tl_dtype_traits_of(vt)->to_float(x + c * xrow, xd + c * k, k);
             }
+            /* the gemm's own act form, where it has one: the same values as
+             * the vec_dot_type rows, rows a line further apart than packed */
+            const size_t arow = rp->act_from_float ? tl_dtype_row_size(rp->act_type, k) + 64 : xrow;
+            uint8_t *xa = rp->act_from_float ? malloc(arow * ncmax) : x;
+            if (rp->act_from_float) {
+                float *back = malloc(sizeof(float) * k);
+                int diff = 0;
+                for (int c = 0; c < ncmax; c++) {
+                    for (int64_t i = 0; i < k; i++) f[i] = c == 5 ? 0.0f : tl_test_normal();
+                    v->from_float[vt](f, x + c * xrow, k);
+                    tl_dtype_traits_of(vt)->to_float(x + c * xrow, xd + c * k, k);
+                    rp->act_from_float(f, xa + c * arow, k);
+                    tl_dtype_traits_of(rp->act_type)->to_float(xa + c * arow, back, k);
+                    diff += memcmp(back, xd + c * k, sizeof(float) * k) != 0;
+                }
+                CHECKF(diff == 0, "%s repack %s act form: %d rows differ from %s rows", v->name,
+                       tr->name, diff, tl_dtype_name(vt));
+                free(back);
+            }
             /* ref's dot and its bound depend on (r, c) only: once per k */
             float *want = malloc(sizeof(float) * nrmax * ncmax);
             double *tol = malloc(sizeof(double) * nrmax * ncmax);
@@ -317,7 +336,7 @@ static void test_repack(const tl_kern *v) {
                     for (int i = 0; i < ncmax * nrmax; i++) y[i] = NAN;
                     /* the second row group on its own, as the driver calls it */
                     const int r0 = nr > rp->rows ? rp->rows : 0, rn = nr > rp->rows ? nr - rp->rows : nr;
-                    rp->gemm(k, rn, nc, y + r0, (size_t)nrmax, wp + r0 * prow, prow, x, xrow);
+                    rp->gemm(k, rn, nc, y + r0, (size_t)nrmax, wp + r0 * prow, prow, xa, arow);
                     int bad = 0, stray = 0;
                     for (int c = 0; c < ncmax; c++)
                         for (int r = 0; r < nrmax; r++) {
@@ -334,6 +353,7 @@ static void test_repack(const tl_kern *v) {
                            v->name, tr->name, rn, nc, stray);
                 }
             }
+            if (xa != x) free(xa);
             free(f), free(wd), free(xd), free(y), free(w), free(wp), free(x), free(want), free(tol);
         }
     }

@@ -92,13 +92,20 @@ typedef void (*tl_norm_row_fn)(int n, float *y, const float *x, const float *w, 
  *   pack: W (nr, n) rows of T, rows ldw bytes apart -> dst
  *         (nr * row_size(n) bytes), nr % rows == 0
  *   gemm: tl_gemm_fn over the packed matrix: w points at packed row r0
- *         (r0 % rows == 0), ldw is row_size(n), nr % rows == 0. */
+ *         (r0 % rows == 0), ldw is row_size(n), nr % rows == 0.
+ *   act:  where the gemm takes its activations in another form than rows of
+ *         T's vec_dot_type: the form's type (its row size and blocks) and
+ *         the F32 row -> that row conversion, which may round (the F16
+ *         gemm's F32 rows carry F16 values: converted once per product,
+ *         not in every call); act_from_float NULL: vec_dot_type rows. */
 typedef void (*tl_pack_fn)(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 typedef struct tl_repack {
     int rows;        /* 0: no repacking for this type */
     size_t (*row_size)(int64_t n);
     tl_pack_fn pack;
     tl_gemm_fn gemm;
+    tl_dtype act_type;                /* with act_from_float only */
+    tl_from_float_fn act_from_float;  /* NULL: T's vec_dot_type and from_float */
 } tl_repack;
 
 typedef struct tl_kern {

@@ -238,28 +238,51 @@ void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, con
     tl_cpu_matmul_multi(b, 1, &w, &bias, x, n, &y);
 }
 
+/* The activation form a product with w takes: its packed gemm's own act
+ * form (kern.h tl_repack) or rows of w's vec_dot_type (conv NULL: the F32
+ * input as it is); *wp: the packed copy, or NULL. */
+typedef struct mm_act {
+    tl_dtype type;
+    tl_from_float_fn conv;
+} mm_act;
+
+static mm_act act_of(tl_cpu *c, const tl_tensor *w, const void **wp) {
+    const tl_repack *rp = &c->kern->repack[w->type];
+    *wp = c->kern->vec_dot[w->type] ? packed_weights(c, w) : NULL;
+    if (*wp && rp->act_from_float) return (mm_act){ rp->act_type, rp->act_from_float };
+    const tl_dtype vt = tl_dtype_traits_of(w->type)->vec_dot_type;
+    return (mm_act){ vt, vt == TL_DTYPE_F32 ? NULL : c->kern->from_float[vt] };
+}
+
 void tl_cpu_matmul_multi(tl_backend *b, int count, const tl_tensor *const w[],
                          const tl_tensor *const bias[], const float *x, int n, float *const y[]) {
     tl_cpu *c = tl_cpu_of(b);
-    const tl_dtype vt = tl_dtype_traits_of(w[0]->type)->vec_dot_type;
+    const void *wp[TL_MATMUL_MULTI_MAX];
+    mm_act act = { 0 };
     bool shared = count <= TL_MATMUL_MULTI_MAX;
-    for (int i = 1; i < count && shared; i++)
-        shared = tl_dtype_traits_of(w[i]->type)->vec_dot_type == vt && w[i]->ne[0] == w[0]->ne[0];
+    for (int i = 0; i < count && shared; i++) {
+        const mm_act a = act_of(c, w[i], &wp[i]);
+        if (i == 0) act = a;
+        shared = a.type == act.type && a.conv == act.conv && w[i]->ne[0] == w[0]->ne[0];
+    }
     if (!shared) { /* one input conversion cannot serve them all */
         for (int i = 0; i < count; i++) tl_cpu_matmul_multi(b, 1, &w[i], &bias[i], x, n, &y[i]);
         return;
     }
     mm_job j = { .pool = c->pool, .k = w[0]->ne[0], .n = n, .n_parts = count };
-    if (vt == TL_DTYPE_F32) {
+    if (!act.conv) {
         j.x = (const uint8_t *)x;
         j.x_row = (size_t)j.k * sizeof(float);
     } else {
-        j.x_row = tl_dtype_row_size(vt, j.k);
+        /* rows a multiple of 4 KiB apart would put the streams of a tile's
+         * tokens in one L1 set: a line more between them */
+        j.x_row = tl_dtype_row_size(act.type, j.k);
+        if (j.x_row % 4096 == 0) j.x_row += 64;
         j.x = tl_cpu_scratch(c, j.x_row * (size_t)n);
         j.xf = x;
-        j.conv = c->kern->from_float[vt];
-        j.x_qk = tl_dtype_traits_of(vt)->block_size;
-        j.x_blk = tl_dtype_traits_of(vt)->type_size;
+        j.conv = act.conv;
+        j.x_qk = tl_dtype_traits_of(act.type)->block_size;
+        j.x_blk = tl_dtype_traits_of(act.type)->type_size;
     }
     for (int i = 0; i < count; i++) {
         mm_part *p = &j.part[i];
@@ -273,13 +296,12 @@ void tl_cpu_matmul_multi(tl_backend *b, int count, const tl_tensor *const w[],
             .bias = bias[i] ? bias[i]->data : NULL,
             .rows_per_chunk = n == 1 ? ROWS_DECODE : ROWS_PREFILL,
         };
-        const void *wp = p->dot ? packed_weights(c, w[i]) : NULL;
-        if (wp) {
+        if (wp[i]) {
             /* packed gemm: chunks of whole row groups; 64 rows amortise the
              * per-token activation sums over 8 groups, fewer when d is small
              * so that both threads still get several chunks */
             const int rows = c->kern->repack[w[i]->type].rows;
-            p->w = wp;
+            p->w = wp[i];
             p->w_row = c->kern->repack[w[i]->type].row_size(j.k);
             p->gemm = c->kern->repack[w[i]->type].gemm;
             p->rows_per_chunk = 8 * rows;

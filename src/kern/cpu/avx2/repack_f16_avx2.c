@@ -4,9 +4,11 @@
  * Why: the row-major F16 gemm (kern_avx2.c) converts both operands with
  * vcvtph2ps at every step and reduces each output across lanes at the end.
  * Here a ymm holds one row per lane, so
- *   - the activations are converted to f32 once per call (per K segment)
- *     into a stack buffer, and enter each FMA through a vbroadcastss from
- *     it (a load uop, not an FP-pipe one);
+ *   - the activations come as f32 rows that carry f16 values (the slot's
+ *     act form, tl_avx2_act_f16r: the driver converts each token once per
+ *     product, where converting them in every call, per 64-row chunk,
+ *     took 10-15% of the tiles' time, kbench k=2048 and 5632), and enter
+ *     each FMA through a vbroadcastss (a load uop, not an FP-pipe one);
  *   - a weight vector, 8 rows' element k, is converted once and serves
  *     every token of the tile;
  *   - lane i of an accumulator is row r0 + i's output: it is loaded and
@@ -34,26 +36,26 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/fp16.h"
 #include "kern/cpu/avx2/avx2.h"
 #include "kern/cpu/tiles.h"
 
 enum {
     CT = 6,            /* tokens per prefill tile (of 2 groups) */
-    XBUF = CT * 512,   /* converted activations (floats, 12 KiB): cc tokens x XBUF / cc */
-    XPAD = 16,         /* floats between a token's segment and the next token's */
+    XL1 = CT * 512,    /* activation floats a K segment keeps in L1 (12 KiB): cc tokens x
+                          XL1 / cc elements */
     PF_AHEAD = 1024,   /* decode: weight bytes prefetched ahead of each group's stream (2048 was
                           slower end to end on Zen 3, 1024 and none alike) */
     GD = 4,            /* groups per tile of 1 or 2 tokens */
 };
 static_assert(sizeof(uint16_t) * 8 == 16, "f16x8 element: 8 rows' f16 values, one xmm");
 
-/* Token stride of the buffer for tiles of cc tokens, and the elements per
- * K segment: a multiple of 8 floats (32-byte aligned rows), less a line so
- * that the cc broadcast streams (power-of-two strides apart otherwise) fall
- * in different L1 sets. Few tokens (decode) get long segments, so the
- * weights stream through in long runs. */
-TL_AVX2_INLINE int64_t xstride(int cc) { return XBUF / cc / 8 * 8; }
-TL_AVX2_INLINE int64_t seg_len(int cc) { return xstride(cc) - XPAD; }
+/* Elements per K segment for tiles of cc tokens: the segment's cc token
+ * rows stay in L1 while every row group of the call reads them. Few tokens
+ * (decode) get long segments, so the weights stream through in long runs.
+ * (The driver pads rows that would be a multiple of 4 KiB apart, which
+ * would put the cc broadcast streams in one L1 set.) */
+TL_AVX2_INLINE int64_t seg_len(int cc) { return XL1 / cc / 8 * 8; }
 
 // the 8 rows' element at p, as floats
 TL_AVX2_INLINE __m256 ld_w(const uint8_t *p) {
@@ -115,10 +117,9 @@ TL_AVX2_INLINE void elem(__m256 acc[GD][CT], const uint8_t *wk, size_t gs, const
 /* G groups x C tokens over elements [k0, k0 + len):
  *   y[c * ldy + 8 g + i] (+)= sum_k w[g][k][i] * xf[c * S + k - k0]
  * (first: start from 0). w: group 0 at element k0, groups gs bytes apart;
- * S = xstride(C), the buffer's token stride. */
+ * xf: token 0's element k0, tokens S floats apart. */
 TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w,
-                         size_t gs, const float *xf, const int G, const int C) {
-    const int64_t S = xstride(C);
+                         size_t gs, const float *xf, int64_t S, const int G, const int C) {
     __m256 acc[GD][CT];
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++)
@@ -150,12 +151,12 @@ TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
 }
 
 typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                        const float *xf);
+                        const float *xf, int64_t S);
 
 #define TILE(G, C)                                                                             \
     static void tile_##G##_##C(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, \
-                               size_t gs, const float *xf) {                                   \
-        tile(len, first, y, ldy, w, gs, xf, G, C);                                             \
+                               size_t gs, const float *xf, int64_t S) {                        \
+        tile(len, first, y, ldy, w, gs, xf, S, G, C);                                          \
     }
 TILE(4, 1) TILE(4, 2)
 TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5) TILE(2, 6)
@@ -166,39 +167,43 @@ static const tile_fn tiles4[] = { NULL, tile_4_1, tile_4_2 };
 static const tile_fn tiles2[CT + 1] = { NULL, tile_2_1, tile_2_2, tile_2_3, tile_2_4, tile_2_5, tile_2_6 };
 static const tile_fn tiles1[CT + 1] = { NULL, tile_1_1, tile_1_2, tile_1_3, tile_1_4, tile_1_5, tile_1_6 };
 
-// x (len,) f16 -> xf (len,) f32, exactly
-static void cvt_row(int64_t len, float *xf, const uint16_t *x) {
+// x (n,) f32 -> y (n,) f32 rounded to f16 (to nearest even), as from_float_f16 then
+// back: the activations of tl_avx2_gemm_f16x8 (the F16 slot's act form)
+void tl_avx2_act_f16r(const float *x, void *vy, int64_t n) {
+    float *y = vy;
     int64_t i = 0;
-    for (; i + 8 <= len; i += 8)
-        _mm256_store_ps(xf + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
-    for (; i < len; i++) xf[i] = tl_avx2_h2f(x[i]);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) y[i] = tl_f16_to_f32(tl_f32_to_f16(x[i]));
 }
 
-/* W (nr, n) f16x8 @ X^T (nc, n) f16 -> y[c * ldy + r]   (nr % 8 == 0)
+/* W (nr, n) f16x8 @ X^T (nc, n) -> y[c * ldy + r]   (nr % 8 == 0)
+ * X: f32 rows carrying f16 values (tl_avx2_act_f16r), ldx bytes apart.
  * Token tiles of up to CT (the remainder in one narrower tile); K segments
- * whose converted activations serve every row group of the call; groups in
+ * whose activations stay in L1 for every row group of the call; groups in
  * tiles of GD (1 or 2 tokens) or 2, then one. */
 void tl_avx2_gemm_f16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
                         size_t ldw, const void *vx, size_t ldx) {
-    const uint8_t *w = vw, *x = vx;
+    const uint8_t *w = vw;
     const size_t gs = 8 * ldw; /* bytes per group */
-    const int64_t ng = nr / 8;
-    _Alignas(32) float xf[XBUF];
+    const int64_t ng = nr / 8, S = (int64_t)(ldx / sizeof(float));
+    assert(ldx % sizeof(float) == 0);
     for (int64_t c0 = 0; c0 < nc; c0 += CT) {
         const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
-        const int64_t seg = seg_len(cc), xs = xstride(cc);
+        const int64_t seg = seg_len(cc);
         float *yc = y + (size_t)c0 * ldy;
         for (int64_t k0 = 0; k0 < n; k0 += seg) {
             const int64_t len = n - k0 < seg ? n - k0 : seg;
-            for (int c = 0; c < cc; c++)
-                cvt_row(len, xf + c * xs, (const uint16_t *)(x + (size_t)(c0 + c) * ldx) + k0);
+            const float *xf = (const float *)vx + c0 * S + k0;
             const uint8_t *wk = w + 16 * (size_t)k0;
             int64_t g = 0;
             const bool first = k0 == 0;
             if (cc <= 2)
-                for (; g + GD <= ng; g += GD) tiles4[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf);
-            for (; g + 2 <= ng; g += 2) tiles2[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf);
-            for (; g < ng; g++) tiles1[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf);
+                for (; g + GD <= ng; g += GD)
+                    tiles4[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf, S);
+            for (; g + 2 <= ng; g += 2) tiles2[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf, S);
+            for (; g < ng; g++) tiles1[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf, S);
         }
     }
 }

@@ -85,7 +85,8 @@ static void fill_bf16_table(void) {
     avx512_bf16_table.vec_dot[TL_DTYPE_BF16] = tl_avx512_vec_dot_bf16;
     avx512_bf16_table.gemm[TL_DTYPE_BF16] = tl_avx512_gemm_bf16;
     avx512_bf16_table.repack[TL_DTYPE_BF16] = (tl_repack){
-        4, tl_tile_copy16_row_size, tl_tile_copy16_pack, tl_avx512_gemm_bf16 };
+        .rows = 4, .row_size = tl_tile_copy16_row_size, .pack = tl_tile_copy16_pack,
+        .gemm = tl_avx512_gemm_bf16 };
 }
 
 const tl_kern *tl_kern_avx512_table(void) {
