@@ -3,9 +3,12 @@
  *   W (d, k) @ x (n, k)^T -> y (n, d)
  *
  * One pool dispatch per call: threads first convert their share of the
- * activation rows to the weight type's vec_dot_type (Q8_0, Q8_K, F16, ...;
- * with fewer rows than threads, as in decode, their share of each row's
- * blocks, which convert independently), meet at a barrier, then claim
+ * activation rows to the weight type's vec_dot_type (Q8_0, Q8_K, F16, ...),
+ * or to the act form of the packed gemm where it names one (kern.h
+ * tl_repack: AVX2 F16, F32 rows carrying F16 values), once per product
+ * rather than in every chunk (with fewer rows than threads, as in decode,
+ * their share of each row's blocks, which convert independently; rows a
+ * multiple of 4 KiB long are padded by a line), meet at a barrier, then claim
  * chunks of weight rows from an atomic counter. A chunk is handed to the
  * variant's gemm kernel with every token of the batch at once (up to
  * TOK_BLOCK), so a kernel that decodes weight blocks (the K-quants) decodes
