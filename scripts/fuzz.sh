@@ -25,52 +25,91 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target "${targets[@]}"
 
-# Seeds for fuzz_gguf: each fixture GGUF re-encoded small (same kvs and
-# tensor infos, arrays cut to 8 elements, one block per tensor), plus a few
-# raw prefixes so truncation paths start covered.
+# Seeds for fuzz_gguf: each fixture GGUF (v1-v3) re-encoded small as v3 (same
+# kvs and tensor infos, arrays cut to 8 elements and strings to 256 bytes, one
+# block per tensor), a prefix of each ending mid-header, and a few raw
+# prefixes so truncation paths start covered. The GGUF parsing is plain
+# struct: the `gguf` Python package is not installed on CI.
 seed_gguf() {
   local out=$1
   mkdir -p "$out"
   [ -d "$shared/fixtures/models" ] || { echo "fuzz.sh: no $shared, empty seed corpus" >&2; return 0; }
   python3 - "$shared" "$out" <<'PY' || echo "fuzz.sh: python gguf seeding failed; raw prefixes only" >&2
 import glob, os, struct, sys
-import gguf
 shared, out = sys.argv[1], sys.argv[2]
+# GGML type id -> (block size, bytes per block), as src/core/dtype.h
+BLOCK = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
+         8: (32, 34), 9: (32, 36), 10: (256, 84), 11: (256, 110), 12: (256, 144),
+         13: (256, 176), 14: (256, 210), 15: (256, 292), 24: (1, 1), 25: (1, 2),
+         26: (1, 4), 27: (1, 8), 28: (1, 8), 30: (1, 2)}
+# GGUF scalar value types -> struct codes; 8 is STRING, 9 ARRAY
+SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "B",
+          10: "Q", 11: "q", 12: "d"}
+STRING, ARRAY = 8, 9
+
+class Reader:   # v1 writes counts, string/array lengths and dims as u32, v2/v3 as u64
+    def __init__(self, buf): self.b, self.pos, self.lenw = buf, 0, "Q"
+    def raw(self, n):
+        if n > len(self.b) - self.pos: raise ValueError(f"truncated at offset {self.pos}")
+        self.pos += n
+        return self.b[self.pos - n:self.pos]
+    def num(self, fmt): return struct.unpack("<" + fmt, self.raw(struct.calcsize(fmt)))[0]
+    def count(self): return self.num(self.lenw)
+    def string(self): return self.raw(self.count())
+    def value(self, t):
+        """Value of type t re-encoded as v3: strings cut to 256 bytes, arrays
+        (nested ones too) to 8 elements. Returns (bytes, int or None)."""
+        if t in SCALAR:
+            raw = self.raw(struct.calcsize(SCALAR[t]))
+            return raw, struct.unpack("<" + SCALAR[t], raw)[0]
+        if t == STRING:
+            s = self.string()[:256]
+            return struct.pack("<Q", len(s)) + s, None
+        if t != ARRAY: raise ValueError(f"unknown value type {t} at offset {self.pos - 4}")
+        et, n = self.num("I"), self.count()
+        enc = b"".join(self.value(et)[0] for _ in range(min(n, 8)))
+        if et in SCALAR: self.raw((n - min(n, 8)) * struct.calcsize(SCALAR[et]))
+        else:
+            for _ in range(n - min(n, 8)): self.value(et)
+        return struct.pack("<IQ", et, min(n, 8)) + enc, None
+
+def shrink(buf):
+    r = Reader(buf)
+    if r.raw(4) != b"GGUF": raise ValueError("not GGUF")
+    ver = r.num("I")
+    if ver not in (1, 2, 3): raise ValueError(f"version {ver}")
+    if ver == 1: r.lenw = "I"
+    n_tensors, n_kv = r.count(), r.count()
+    kv, align = b"", 32
+    for _ in range(n_kv):
+        key, t = r.string(), r.num("I")
+        enc, v = r.value(t)
+        if key == b"general.alignment" and v: align = v
+        kv += struct.pack("<Q", len(key)) + key + struct.pack("<I", t) + enc
+    infos = []
+    for _ in range(n_tensors):
+        name, nd = r.string(), r.num("I")
+        for _ in range(nd): r.count()   # dims: the seed has its own
+        infos.append((name, nd, r.num("I"), r.num("Q")))
+    src_data = (r.pos + align - 1) // align * align
+    info = data = b""
+    for name, nd, ty, off in infos:   # shape [block, 1, ...], one block of data
+        bs, ts = BLOCK.get(ty, (1, 1))
+        info += struct.pack("<Q", len(name)) + name + struct.pack("<I", nd)
+        info += struct.pack(f"<{nd}Q", *([bs] + [1] * nd)[:nd])
+        info += struct.pack("<IQ", ty, len(data))
+        blob = buf[src_data + off:src_data + off + ts].ljust(ts, b"\0")
+        data += blob + b"\0" * ((-len(blob)) % align)
+    head = b"GGUF" + struct.pack("<IQQ", 3, n_tensors, n_kv) + kv + info
+    head += b"\0" * ((-len(head)) % align)
+    return head, data
+
 files = sorted(glob.glob(f"{shared}/fixtures/models/*.gguf")) + sorted(glob.glob(f"{shared}/fixtures/tokenizer/*.gguf"))
 for path in files:
-    r = gguf.GGUFReader(path)
-    kv = b""; n_kv = 0
-    for k, f in r.fields.items():
-        if k.startswith("GGUF."): continue
-        n_kv += 1
-        key = k.encode()
-        kv += struct.pack("<Q", len(key)) + key + struct.pack("<I", int(f.types[0]))
-        if f.types[0] == gguf.GGUFValueType.ARRAY:
-            idx = f.data[:8]
-            kv += struct.pack("<IQ", int(f.types[1]), len(idx))
-            for i in idx:
-                part = bytes(f.parts[i])
-                if f.types[1] == gguf.GGUFValueType.STRING:
-                    kv += struct.pack("<Q", len(part))
-                kv += part
-        elif f.types[0] == gguf.GGUFValueType.STRING:
-            s = bytes(f.parts[-1])[:256]
-            kv += struct.pack("<Q", len(s)) + s
-        else:
-            kv += bytes(f.parts[-1])
-    info = b""; data = b""; off = 0
-    for t in r.tensors:
-        bs, ts = gguf.GGML_QUANT_SIZES[t.tensor_type]
-        name = t.name.encode()
-        nd = len(t.shape)
-        info += struct.pack("<Q", len(name)) + name + struct.pack("<I", nd)
-        info += struct.pack(f"<{nd}Q", bs, *([1] * (nd - 1)))
-        info += struct.pack("<IQ", int(t.tensor_type), off)
-        blob = t.data.tobytes()[:ts]
-        data += blob + b"\0" * ((-len(blob)) % 32)
-        off += len(blob) + (-len(blob)) % 32
-    head = b"GGUF" + struct.pack("<IQQ", 3, len(r.tensors), n_kv) + kv + info
-    head += b"\0" * ((-len(head)) % 32)
+    try:
+        with open(path, "rb") as fh: head, data = shrink(fh.read())
+    except (ValueError, struct.error) as e:
+        print(f"fuzz.sh: {path}: {e}; not seeded", file=sys.stderr); continue
     name = os.path.basename(path)
     with open(f"{out}/{name}", "wb") as fh:
         fh.write(head + data)
