@@ -32,8 +32,6 @@ cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target "${targets[@]
 # struct: the `gguf` Python package is not installed on CI.
 seed_gguf() {
   local out=$1
-  mkdir -p "$out"
-  [ -d "$shared/fixtures/models" ] || { echo "fuzz.sh: no $shared, empty seed corpus" >&2; return 0; }
   python3 - "$shared" "$out" <<'PY' || echo "fuzz.sh: python gguf seeding failed; raw prefixes only" >&2
 import glob, os, struct, sys
 shared, out = sys.argv[1], sys.argv[2]
@@ -128,8 +126,6 @@ PY
 # f16/bf16 variant, one with the payload cut short and a raw prefix.
 seed_native() {
   local out=$1
-  mkdir -p "$out"
-  [ -d "$shared/fixtures/models" ] || { echo "fuzz.sh: no $shared, empty seed corpus" >&2; return 0; }
   python3 - "$shared" "$out" <<'PY' || echo "fuzz.sh: python native seeding failed; raw prefix only" >&2
 import glob, json, os, struct, sys
 shared, out = sys.argv[1], sys.argv[2]
@@ -204,8 +200,6 @@ PY
 # config, tokenizer and tokenizer_config keys at once.
 seed_safetensors() {
   local out=$1
-  mkdir -p "$out"
-  [ -d "$shared/fixtures/models" ] || { echo "fuzz.sh: no $shared, empty seed corpus" >&2; return 0; }
   python3 - "$shared" "$out" <<'PY' || echo "fuzz.sh: python safetensors seeding failed; raw prefix only" >&2
 import glob, hashlib, json, os, re, struct, sys
 shared, out = sys.argv[1], sys.argv[2]
@@ -299,7 +293,10 @@ status=0
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"; crashes="$build/crashes/$t"
   mkdir -p "$corpus" "$crashes"
-  if [ -z "$(ls -A "$corpus")" ]; then
+  # an empty corpus is seeded from ../shared's fixtures (each seed_* writes into $corpus)
+  if [ -z "$(ls -A "$corpus")" ] && [ ! -d "$shared/fixtures/models" ]; then
+    echo "fuzz.sh: no $shared, empty seed corpus" >&2
+  elif [ -z "$(ls -A "$corpus")" ]; then
     case $t in
       fuzz_gguf) seed_gguf "$corpus" ;;
       fuzz_native) seed_native "$corpus" ;;
