@@ -10,7 +10,8 @@
  *     depended on where a claim starts would make decode nondeterministic.
  *   - matmul_multi gives the bits of one matmul per matrix, for matrices
  *     that share the input's conversion (Q4_K and Q6_K: both Q8_K) and for
- *     ones that do not (F16 beside Q4_0), with and without biases.
+ *     ones that do not (F16 beside Q4_0; packed F16 beside row-major F16,
+ *     whose activation forms differ on AVX2), with and without biases.
  * Every weight type that has a vec_dot in the selected kernel table is run,
  * through the variant's repacked gemm where its row count allows (d = 272:
  * 17 groups of 16, 34 of 8) and the row-by-row path where it does not
@@ -240,6 +241,10 @@ int main(void) {
                   (const int64_t[]){ D, D }, ns[i], false);
         run_multi(2, (const tl_dtype[]){ TL_DTYPE_F16, TL_DTYPE_Q4_0 },
                   (const int64_t[]){ 48, D }, ns[i], true);
+        /* one type, two activation forms: packed (AVX2: the gemm's act form,
+         * F32 rows) and not (44 rows fit no group count: F16 rows) */
+        run_multi(2, (const tl_dtype[]){ TL_DTYPE_F16, TL_DTYPE_F16 },
+                  (const int64_t[]){ D, 44 }, ns[i], false);
     }
 
     for (int i = 0; i < n_be; i++) tl_backend_free(be[i]);
