@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# host-check.sh — one command for a machine of another CPU kind (an AVX-512
+# host lent for a few minutes, say): which kernels CPUID selects there, the
+# kernel and logits tests run natively on it, and the speed of each kernel
+# variant it can run, side by side in one process where that matters.
+#
+#   bench/host-check.sh [THREADS=2] [OUTDIR]
+#
+# OUTDIR defaults to $OUT (the folder the device tool brings back), else
+# build-host/check. The fixtures are ../shared, or TL_SHARED, or ./shared
+# when the tree was copied with one inside it.
+#
+# Steps, each timed (the whole is sized for a 10-minute slot on a 16-core host):
+#   1. CPU model and flags; a Release build in build-host/ (a build/ carried
+#      from another CPU is left alone; -march is never native, the variants
+#      are chosen at run time).
+#   2. test_kern_simd and test_matmul (every variant this CPU runs against the
+#      reference), test_golden_logits (llama.cpp's logits, native kernels and
+#      TL_CPU=ref) when ../shared (or TL_SHARED) is there.
+#   3. The TinyLlama-shaped speed files in SPEED (default /tmp/speed), made
+#      with `torchless synth` + `torchless quantize` when missing.
+#   4. For each variant (avx512 when the CPU has AVX-512F/BW/VL, then avx2):
+#      `torchless bench -p 128 -n 32` on the four files, `decbench`, and
+#      `KB_TYPE=F16 kbench` (prefill and decode tiles, one thread).
+#   5. bench/compare.sh against llama.cpp and ik_llama.cpp when LLAMA_BIN or
+#      IK_BIN name their build/bin directories (built there by hand).
+# Everything is printed and also written to OUTDIR/host-check.log.
+set -u
+cd "$(dirname "$0")/.."
+T=${1:-2}
+OUT=${2:-${OUT:-build-host/check}}
+[ -z "${TL_SHARED:-}" ] && [ ! -d ../shared ] && [ -d shared ] && export TL_SHARED=$PWD/shared
+SPEED=${SPEED:-/tmp/speed}
+REPS=${REPS:-3}
+B=build-host
+mkdir -p "$OUT" "$SPEED"
+exec > >(tee "$OUT/host-check.log") 2>&1
+t0=$SECONDS
+step() { echo; echo "== $* ($((SECONDS - t0)) s)"; }
+
+step "cpu"
+grep -m1 "model name" /proc/cpuinfo
+nproc
+flags=" $(grep -m1 "^flags" /proc/cpuinfo | cut -d: -f2) "
+has() { case $flags in *" $1 "*) return 0 ;; esac; return 1; }
+for f in avx2 fma f16c avx512f avx512bw avx512vl avx512_vnni avx512_bf16 avx512_fp16 amx_int8; do
+  has "$f" && printf '%s ' "$f"
+done
+echo
+variants="avx2"
+has avx512f && has avx512bw && has avx512vl && variants="avx512 avx2"
+echo "variants to time: $variants"
+
+step "build ($B)"
+cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+  cmake --build "$B" -j"$(nproc)" >/dev/null || { echo "host-check: build failed"; exit 1; }
+TL=$B/bin/torchless
+"$TL" --version
+
+step "kernel tests against the reference, native"
+"$B/bin/test_kern_simd" | tail -3
+"$B/bin/test_matmul" | tail -1
+for v in $variants; do TL_CPU=$v "$B/bin/test_matmul" | tail -1; done
+step "golden logits (native kernels, then ref)"
+TL_BIN=$B/bin bash tests/test_golden_logits.sh | tail -3
+
+step "speed files in $SPEED"
+[ -f "$SPEED/tiny-f16.gguf" ] || "$TL" synth "$SPEED/tiny-f16.gguf" --seed 1 | tail -1
+for q in q4_0 q8_0 q4_k_m; do
+  Q=$(echo "$q" | tr a-z A-Z)
+  [ -f "$SPEED/tiny-$q.gguf" ] || "$TL" quantize "$SPEED/tiny-f16.gguf" "$SPEED/tiny-$q.gguf" "$Q" | tail -1
+done
+ls -l "$SPEED"
+
+for v in $variants; do
+  step "torchless bench, TL_CPU=$v, $T threads"
+  for q in q4_0 q8_0 q4_k_m f16; do
+    TL_CPU=$v "$TL" bench "$SPEED/tiny-$q.gguf" -t "$T" -p 128 -n 32 -r "$REPS" | grep -E "pp128|tg32"
+  done
+  step "decbench, TL_CPU=$v, $T threads (weights from DRAM through the backend's matmul)"
+  TL_CPU=$v "$B/bin/decbench" "$T" 8 9 | tail -5
+  step "kbench F16, TL_CPU=$v (one thread: 64 rows x 64 tokens, then one token)"
+  for k in 2048 5632; do TL_CPU=$v KB_TYPE=F16 "$B/bin/kbench" "$k" 64 64 | grep "n="; done
+done
+step "membw $T (the DRAM read limit)"
+"$B/bin/membw" "$T" | tail -1
+
+if [ -n "${LLAMA_BIN:-}${IK_BIN:-}" ]; then
+  step "compare.sh beside the peers"
+  TL_BIN=$B/bin ROUNDS=${ROUNDS:-1} bash bench/compare.sh "$SPEED" "$T" | tail -8
+fi
+step "done"
