@@ -62,8 +62,7 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     size_t ldx = xrow;
     uint8_t *xa = x;
     if (packed && rp->act_from_float) {
-        ldx = tl_dtype_row_size(rp->act_type, k);
-        ldx += ldx % 4096 ? 0 : 64;
+        ldx = tl_act_stride(tl_dtype_row_size(rp->act_type, k));
         xa = aligned_alloc(64, (ldx * ntok + 63) & ~(size_t)63);
         s = 88172645463325252ull;
         for (int c = 0; c < ntok; c++) {

@@ -108,6 +108,13 @@ typedef struct tl_repack {
     tl_from_float_fn act_from_float;  /* NULL: T's vec_dot_type and from_float */
 } tl_repack;
 
+/* Bytes between activation rows of row_bytes each, as the gemm kernels
+ * want them: rows a multiple of 4 KiB apart would put the streams of a
+ * tile's tokens in one L1 set, so those are a line further apart. */
+static inline size_t tl_act_stride(size_t row_bytes) {
+    return row_bytes % 4096 ? row_bytes : row_bytes + 64;
+}
+
 typedef struct tl_kern {
     const char *name;                          /* "ref", "avx2", "avx512", "neon" */
     tl_vec_dot_fn vec_dot[TL_DTYPE_COUNT];     /* indexed by weight type */

@@ -7,8 +7,8 @@
  * or to the act form of the packed gemm where it names one (kern.h
  * tl_repack: AVX2 F16, F32 rows carrying F16 values), once per product
  * rather than in every chunk (with fewer rows than threads, as in decode,
- * their share of each row's blocks, which convert independently; rows a
- * multiple of 4 KiB long are padded by a line), meet at a barrier, then claim
+ * their share of each row's blocks, which convert independently; rows
+ * tl_act_stride apart), meet at a barrier, then claim
  * chunks of weight rows from an atomic counter. A chunk is handed to the
  * variant's gemm kernel with every token of the batch at once (up to
  * TOK_BLOCK), so a kernel that decodes weight blocks (the K-quants) decodes
@@ -277,10 +277,7 @@ void tl_cpu_matmul_multi(tl_backend *b, int count, const tl_tensor *const w[],
         j.x = (const uint8_t *)x;
         j.x_row = (size_t)j.k * sizeof(float);
     } else {
-        /* rows a multiple of 4 KiB apart would put the streams of a tile's
-         * tokens in one L1 set: a line more between them */
-        j.x_row = tl_dtype_row_size(act.type, j.k);
-        if (j.x_row % 4096 == 0) j.x_row += 64;
+        j.x_row = tl_act_stride(tl_dtype_row_size(act.type, j.k));
         j.x = tl_cpu_scratch(c, j.x_row * (size_t)n);
         j.xf = x;
         j.conv = act.conv;
