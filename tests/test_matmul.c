@@ -245,6 +245,12 @@ int main(void) {
          * F32 rows) and not (44 rows fit no group count: F16 rows) */
         run_multi(2, (const tl_dtype[]){ TL_DTYPE_F16, TL_DTYPE_F16 },
                   (const int64_t[]){ D, 44 }, ns[i], false);
+        run_multi(2, (const tl_dtype[]){ TL_DTYPE_BF16, TL_DTYPE_BF16 },
+                  (const int64_t[]){ 44, D }, ns[i], true);
+        /* two act forms of one act type (AVX2: F32 rows carrying F16 values,
+         * and carrying BF16 ones): the driver must not share them */
+        run_multi(2, (const tl_dtype[]){ TL_DTYPE_F16, TL_DTYPE_BF16 },
+                  (const int64_t[]){ D, D }, ns[i], false);
     }
 
     for (int i = 0; i < n_be; i++) tl_backend_free(be[i]);

@@ -5,10 +5,10 @@
  * One pool dispatch per call: threads first convert their share of the
  * activation rows to the weight type's vec_dot_type (Q8_0, Q8_K, F16, ...),
  * or to the act form of the packed gemm where it names one (kern.h
- * tl_repack: AVX2 F16, F32 rows carrying F16 values), once per product
- * rather than in every chunk (with fewer rows than threads, as in decode,
- * their share of each row's blocks, which convert independently; rows
- * tl_act_stride apart), meet at a barrier, then claim
+ * tl_repack: AVX2 F16 and BF16, F32 rows carrying F16 / BF16 values),
+ * once per product rather than in every chunk (with fewer rows than
+ * threads, as in decode, their share of each row's blocks, which convert
+ * independently; rows tl_act_stride apart), meet at a barrier, then claim
  * chunks of weight rows from an atomic counter. A chunk is handed to the
  * variant's gemm kernel with every token of the batch at once (up to
  * TOK_BLOCK), so a kernel that decodes weight blocks (the K-quants) decodes
@@ -38,9 +38,10 @@
  * packed gemm. Packed copies sit on transparent huge pages where the
  * system allows: under virtualisation, 4 KiB pages cost decode a third of
  * its speed in TLB misses and prefetch stops. The cost is memory: on AVX2,
- * Q4_0, Q8_0, Q6_K, F16 and BF16 (a plain copy, for the huge pages) pack to the
- * same size, Q4_K to 1184/1152 of it (AVX-512: 16-row groups, Q4_K +2.8%,
- * Q5_K +2.3%, the others the same size; NEON: 4-row groups of Q4_0, Q8_0,
+ * Q4_0, Q8_0, Q6_K, F16 and BF16 pack to the same size (BF16 rows of odd
+ * length: one element more), Q4_K to 1184/1152 of it (AVX-512: 16-row
+ * groups, Q4_K +2.8%, Q5_K +2.3%, the others the same size, F16 and BF16
+ * a plain copy there, for the huge pages; NEON: 4-row groups of Q4_0, Q8_0,
  * Q4_K (+2.8%) and Q6_K). The original is never read again: the model
  * releases its mapped pages once a matrix is packed (model.c), so the
  * process holds the weights about once, in anonymous memory instead of the

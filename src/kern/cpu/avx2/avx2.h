@@ -68,8 +68,8 @@ TL_AVX2_QDECL(q6_K)
 TL_AVX2_QDECL(f16)
 #undef TL_AVX2_QDECL
 
-/* The BF16 gemm (bf16_avx2.c), tl_gemm_fn; also the gemm of the BF16 copy
- * repack. */
+/* The row-major BF16 gemm (bf16_avx2.c), tl_gemm_fn: the BF16 slot's gemm
+ * where the matrix is not repacked. */
 void tl_avx2_gemm_bf16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                        size_t ldw, const void *x, size_t ldx);
 
@@ -92,14 +92,19 @@ void tl_avx2_pack_q4_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
 
-/* F16 repacked 8 rows to a group, f16x8 (repack_f16_avx2.c): the kern.h
- * repack slot's row_size, pack and gemm, and its act form (F32 rows
- * carrying F16 values). */
+/* F16 and BF16 repacked 8 rows to a group, f16x8 and bf16x8
+ * (repack_half_avx2.c): the kern.h repack slots' row_size, pack and gemm,
+ * and their act forms (F32 rows carrying F16 / BF16 values). */
 size_t tl_avx2_row_size_f16x8(int64_t n);
 void tl_avx2_pack_f16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_f16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                         size_t ldw, const void *x, size_t ldx);
 void tl_avx2_act_f16r(const float *x, void *y, int64_t n);
+size_t tl_avx2_row_size_bf16x8(int64_t n);
+void tl_avx2_pack_bf16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_bf16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_bf16r(const float *x, void *y, int64_t n);
 
 /* Attention tiles over a Q8_0 cache (attn_q8_avx2.c), the kern.h slots
  * attn_qk_q8_0 and attn_pv_q8_0. */

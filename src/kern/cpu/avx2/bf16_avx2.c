@@ -1,5 +1,7 @@
-/* bf16_avx2.c — the AVX2 BF16 gemm: BF16 weights x BF16 activations (the
- * vec_dot_type of BF16, as in llama.cpp).
+/* bf16_avx2.c — the AVX2 row-major BF16 gemm: BF16 weights x BF16
+ * activations (the vec_dot_type of BF16, as in llama.cpp), for matrices
+ * that are not repacked (TL_REPACK=0, or rows not a multiple of 8); the
+ * repacked ones run repack_half_avx2.c's bf16x8 tiles, ~25% faster.
  *
  * bf16 is the top half of an f32, so no F16C is needed: of a 32-bit lane
  * holding two adjacent bf16, a left shift by 16 is the even element as

@@ -280,7 +280,8 @@ static const tl_kern avx2_table = {
     .repack = {
         [TL_DTYPE_F16] = { 8, tl_avx2_row_size_f16x8, tl_avx2_pack_f16x8, tl_avx2_gemm_f16x8,
                            TL_DTYPE_F32, tl_avx2_act_f16r },
-        [TL_DTYPE_BF16] = { 4, tl_tile_copy16_row_size, tl_tile_copy16_pack, tl_avx2_gemm_bf16 },
+        [TL_DTYPE_BF16] = { 8, tl_avx2_row_size_bf16x8, tl_avx2_pack_bf16x8, tl_avx2_gemm_bf16x8,
+                            TL_DTYPE_F32, tl_avx2_act_bf16r },
         [TL_DTYPE_Q4_0] = { 8, tl_avx2_row_size_q4_0x8, tl_avx2_pack_q4_0x8, tl_avx2_gemm_q4_0x8 },
         [TL_DTYPE_Q8_0] = { 8, tl_avx2_row_size_q8_0x8, tl_avx2_pack_q8_0x8, tl_avx2_gemm_q8_0x8 },
         [TL_DTYPE_Q4_K] = { 8, tl_avx2_row_size_q4_Kx8, tl_avx2_pack_q4_Kx8, tl_avx2_gemm_q4_Kx8 },
