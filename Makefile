@@ -47,8 +47,8 @@ test-neon: deps
 test-avx512: deps
 	@bash scripts/test-avx512.sh
 
-# Every fuzz target (GGUF, safetensors + config/tokenizer.json, native) for a
-# bounded time; FUZZ_SECONDS=600 for a real session.
+# Every fuzz target (GGUF, safetensors + config/tokenizer.json, native, text
+# tokenization) for a bounded time; FUZZ_SECONDS=600 for a real session.
 fuzz-smoke:
 	@bash scripts/install-deps.sh --fuzz
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-20} bash scripts/fuzz.sh

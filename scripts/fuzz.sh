@@ -289,6 +289,30 @@ PY
   return 0
 }
 
+# Seeds for fuzz_tokenize: the strings of each fixture vocabulary's .inp file
+# (llama.cpp's tokenizer tests), each behind the byte that picks that
+# vocabulary (the target loads them sorted by name) with no flags, and every
+# fourth one again with add/parse/render special set.
+seed_tokenize() {
+  local out=$1
+  python3 - "$shared/fixtures/tokenizer" "$out" <<'PY' || echo "fuzz.sh: tokenizer seeding failed" >&2
+import glob, os, sys
+tokdir, out = sys.argv[1], sys.argv[2]
+for i, path in enumerate(sorted(glob.glob(f"{tokdir}/*.gguf"))):
+    inp = path + ".inp"
+    if not os.path.exists(inp): continue
+    texts = open(inp, "rb").read().split(b"\n__ggml_vocab_test__\n")
+    for j, t in enumerate(texts):
+        if len(t) > 4096: continue
+        open(f"{out}/{i}-{j}", "wb").write(bytes([i]) + t)
+        if j % 4 == 0: open(f"{out}/{i}-{j}-special", "wb").write(bytes([i | 0xE0]) + t)
+PY
+  return 0
+}
+
+# fuzz_tokenize's vocabularies
+export TL_FUZZ_VOCABS=${TL_FUZZ_VOCABS:-$shared/fixtures/tokenizer}
+
 status=0
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"; crashes="$build/crashes/$t"
@@ -301,6 +325,7 @@ for t in "${targets[@]}"; do
       fuzz_gguf) seed_gguf "$corpus" ;;
       fuzz_native) seed_native "$corpus" ;;
       fuzz_safetensors) seed_safetensors "$corpus" ;;
+      fuzz_tokenize) seed_tokenize "$corpus" ;;
     esac
   fi
   echo "== $t: ${secs}s, corpus $(ls "$corpus" | wc -l) files"
