@@ -40,5 +40,10 @@ expect_error "token file with junk" "$BIN" logits "$M/llama.q4_0.gguf" --tokens 
 expect_error "directory as model" "$BIN" info "$TMP"
 expect_error "unknown option" "$BIN" run "$M/llama.q4_0.gguf" hi --bogus
 expect_error "bad option value" "$BIN" run "$M/llama.q4_0.gguf" hi --temperature abc
+# values that parse but the sampler refuses: the library's reason reaches stderr
+for bad in "--temperature nan" "--repeat-penalty 0" "--top-p -1"; do
+  expect_error "sampler refuses $bad" "$BIN" run "$M/llama.q4_0.gguf" hi $bad
+  grep -q "sampler:" "$TMP/err" || { fail=$((fail+1)); echo "FAIL $bad: no reason in stderr"; }
+done
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

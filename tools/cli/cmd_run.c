@@ -82,7 +82,7 @@ int cmd_run(int argc, char **argv, int first) {
         goto done;
     }
     if (tl_sampler_init(&o.sp, tl_model_n_vocab(m), &s) != TL_OK) {
-        fprintf(stderr, "torchless: error: cannot create the sampler\n");
+        fprintf(stderr, "torchless: error: %s\n", tl_last_error());
         goto done;
     }
     const char *text = o.prompt;
