@@ -1,7 +1,5 @@
-/* tiles.c — the ISA-neutral tile-grid walk and 2-byte (F16, BF16) copy-repack (tiles.h). */
+/* tiles.c — the ISA-neutral tile-grid walk (tiles.h). */
 #include "kern/cpu/tiles.h"
-
-#include <string.h>
 
 void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
                   size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tl_tile_fn tRC,
@@ -22,13 +20,4 @@ void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, cons
         for (; r0 < nr; r0++)
             t11(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
     }
-}
-
-size_t tl_tile_copy16_row_size(int64_t n) { return (size_t)n * sizeof(uint16_t); }
-
-// W (nr, n) f16, rows ldw bytes apart -> dst (nr, n) contiguous
-void tl_tile_copy16_pack(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    for (int64_t r = 0; r < nr; r++)
-        memcpy((uint8_t *)dst + (size_t)r * n * sizeof(uint16_t), (const uint8_t *)w + (size_t)r * ldw,
-               (size_t)n * sizeof(uint16_t));
 }

@@ -1,7 +1,7 @@
 /* tiles.h — the ISA-neutral parts of the per-ISA matmul kernels: the walk
- * of a tile grid over W (nr, n) @ X^T (nc, n), the K-quant gemm driver, and
- * the F16 "repack" (a plain copy). The inner tiles are per ISA; only how
- * they are laid over the output lives here, once. Compiled without ISA
+ * of a tile grid over W (nr, n) @ X^T (nc, n), the K-quant gemm driver, the
+ * row-group packer and the decode prefetch target. The inner tiles are per
+ * ISA; only how they are laid over the output lives here, once. Compiled without ISA
  * flags (tiles.c) or expanded inside an ISA file (the macro). */
 #ifndef TL_KERN_CPU_TILES_H
 #define TL_KERN_CPU_TILES_H
@@ -22,14 +22,6 @@ typedef void (*tl_tile_fn)(int64_t nb, float *y, size_t ldy, const uint8_t *w, s
 void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
                   size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tl_tile_fn tRC,
                   int TR1, tl_tile_fn tR1, tl_tile_fn t11);
-
-/* The copy repack slot of 2-byte element types, F16 and BF16 (kern.h
- * tl_repack): rows copied as they are. The copy buys what the mmap'd original cannot have: memory the backend owns, on
- * transparent huge pages (backend/cpu/cpu_matmul.c), which decode streams
- * at DRAM speed. A variant names its own gemm beside these.
- *   pack: W (nr, n) f16 or bf16, rows ldw bytes apart -> dst (nr, n) contiguous */
-size_t tl_tile_copy16_row_size(int64_t n);
-void tl_tile_copy16_pack(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 
 /* Fills packed block b of a row group from block b of each of its rows
  * (row[i]: row i's first byte). */

@@ -204,5 +204,11 @@ void tl_avx512_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, siz
 void tl_avx512_vec_dot_bf16(int64_t n, float *s, const void *w, const void *x);
 void tl_avx512_gemm_bf16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+/* BF16 repacked 16 rows to a group, bf16x16 (the same file): the kern.h
+ * repack slot's row_size, pack and gemm (activations: bf16 rows). */
+size_t tl_avx512_row_size_bf16x16(int64_t n);
+void tl_avx512_pack_bf16x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx512_gemm_bf16x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx);
 
 #endif

@@ -74,9 +74,8 @@ static const tl_kern avx512_table = {
  * Rapids and Zen 4 have it. So the BF16 kernels (bf16_avx512.c) enter the
  * table only where CPUID reports it (leaf 7 subleaf 1, with the OS's
  * AVX-512 state: __builtin_cpu_supports checks both); elsewhere BF16
- * keeps the AVX2 kernels beneath this table. vec_dot, gemm and the copy
- * repack (the F16 one: a row of 2-byte elements copied as it is, for the
- * huge pages) come together. */
+ * keeps the AVX2 kernels beneath this table (their 8-row bf16x8 layout).
+ * vec_dot, gemm and the 16-row bf16x16 repack come together. */
 static tl_kern avx512_bf16_table;
 static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
 
@@ -85,8 +84,8 @@ static void fill_bf16_table(void) {
     avx512_bf16_table.vec_dot[TL_DTYPE_BF16] = tl_avx512_vec_dot_bf16;
     avx512_bf16_table.gemm[TL_DTYPE_BF16] = tl_avx512_gemm_bf16;
     avx512_bf16_table.repack[TL_DTYPE_BF16] = (tl_repack){
-        .rows = 4, .row_size = tl_tile_copy16_row_size, .pack = tl_tile_copy16_pack,
-        .gemm = tl_avx512_gemm_bf16 };
+        .rows = 16, .row_size = tl_avx512_row_size_bf16x16, .pack = tl_avx512_pack_bf16x16,
+        .gemm = tl_avx512_gemm_bf16x16 };
 }
 
 const tl_kern *tl_kern_avx512_table(void) {
