@@ -21,7 +21,8 @@
 #      with `torchless synth` + `torchless quantize` when missing.
 #   4. For each variant (avx512 when the CPU has AVX-512F/BW/VL, then avx2):
 #      `torchless bench -p 128 -n 32` on the four files, `decbench`, and
-#      `KB_TYPE=F16 kbench` (prefill and decode tiles, one thread).
+#      `KB_TYPE=F16` and `KB_TYPE=BF16 kbench` (prefill and decode tiles,
+#      one thread; BF16 also row-major, KB_NOPACK=1, the layout before).
 #   5. bench/compare.sh against llama.cpp and ik_llama.cpp when LLAMA_BIN or
 #      IK_BIN name their build/bin directories (built there by hand).
 # Everything is printed and also written to OUTDIR/host-check.log.
@@ -79,8 +80,11 @@ for v in $variants; do
   done
   step "decbench, TL_CPU=$v, $T threads (weights from DRAM through the backend's matmul)"
   TL_CPU=$v "$B/bin/decbench" "$T" 8 9 | tail -5
-  step "kbench F16, TL_CPU=$v (one thread: 64 rows x 64 tokens, then one token)"
-  for k in 2048 5632; do TL_CPU=$v KB_TYPE=F16 "$B/bin/kbench" "$k" 64 64 | grep "n="; done
+  step "kbench F16 and BF16, TL_CPU=$v (one thread: 64 rows x 64 tokens, then one token)"
+  for k in 2048 5632; do
+    for t in F16 BF16; do TL_CPU=$v KB_TYPE=$t "$B/bin/kbench" "$k" 64 64 | grep "n="; done
+    TL_CPU=$v KB_TYPE=BF16 KB_NOPACK=1 "$B/bin/kbench" "$k" 64 64 | grep "n="
+  done
 done
 step "membw $T (the DRAM read limit)"
 "$B/bin/membw" "$T" | tail -1
