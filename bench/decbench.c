@@ -8,7 +8,7 @@
  * times one thread).
  *
  *   run:   build/bin/decbench [threads=2] [layers=8] [rounds=7]
- *          KB_TYPE=Q4_0 (etc.; default Q4_0 Q8_0 Q4_K Q6_K F16) runs one type
+ *          KB_TYPE=Q4_0 (etc.; default Q4_0 Q8_0 Q4_K Q5_K Q6_K F16 BF16) runs one type
  *
  * Each round reads every layer once; the report gives the best and the
  * median round. 8 layers of Q8_0 are ~470 MB: far past any cache. */
@@ -86,7 +86,8 @@ int main(int argc, char **argv) {
     }
     printf("decbench: %s kernels, %d threads\n", tl_kern_get()->name, threads);
     const char *only = getenv("KB_TYPE");
-    const tl_dtype types[] = { TL_DTYPE_Q4_0, TL_DTYPE_Q8_0, TL_DTYPE_Q4_K, TL_DTYPE_Q6_K, TL_DTYPE_F16 };
+    const tl_dtype types[] = { TL_DTYPE_Q4_0, TL_DTYPE_Q8_0, TL_DTYPE_Q4_K, TL_DTYPE_Q5_K,
+                               TL_DTYPE_Q6_K, TL_DTYPE_F16, TL_DTYPE_BF16 };
     int rc = 0;
     for (size_t i = 0; i < sizeof types / sizeof types[0] && !rc; i++)
         if (!only || !strcmp(only, tl_dtype_name(types[i]))) rc = run(b, types[i], layers, rounds);

@@ -285,6 +285,7 @@ static const tl_kern avx2_table = {
         [TL_DTYPE_Q4_0] = { 8, tl_avx2_row_size_q4_0x8, tl_avx2_pack_q4_0x8, tl_avx2_gemm_q4_0x8 },
         [TL_DTYPE_Q8_0] = { 8, tl_avx2_row_size_q8_0x8, tl_avx2_pack_q8_0x8, tl_avx2_gemm_q8_0x8 },
         [TL_DTYPE_Q4_K] = { 8, tl_avx2_row_size_q4_Kx8, tl_avx2_pack_q4_Kx8, tl_avx2_gemm_q4_Kx8 },
+        [TL_DTYPE_Q5_K] = { 8, tl_avx2_row_size_q5_Kx8, tl_avx2_pack_q5_Kx8, tl_avx2_gemm_q5_Kx8 },
         [TL_DTYPE_Q6_K] = { 8, tl_avx2_row_size_q6_Kx8, tl_avx2_pack_q6_Kx8, tl_avx2_gemm_q6_Kx8 },
     },
     .attn_qk_f16 = tl_avx2_attn_qk_f16,

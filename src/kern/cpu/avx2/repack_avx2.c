@@ -1,4 +1,4 @@
-/* repack_avx2.c — Q4_0, Q8_0, Q4_K and Q6_K weights repacked 8 rows to a
+/* repack_avx2.c — Q4_0, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 8 rows to a
  * group (the kern.h repack slot), and the AVX2 tiles over them.
  *
  * Why: the row-major tiles (quant_avx2.c, kquant_avx2.c) reduce each
@@ -517,23 +517,27 @@ static_assert(sizeof(blk_q4_Kx8) == 1184, "q4_Kx8 layout");
 // packed bytes per row of n elements (n % 256 == 0)
 size_t tl_avx2_row_size_q4_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q4_Kx8) / 8; }
 
+// row i of out <- a q4_K or q5_K block's d, dmin, 12 scale bytes and 128 quant bytes
+static void pack_k4_row(blk_q4_Kx8 *out, int i, uint16_t d, uint16_t dmin, const uint8_t *scales,
+                        const uint8_t *qs) {
+    uint8_t sc[8], m[8];
+    for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, scales, &sc[s], &m[s]);
+    out->d[i] = d;
+    out->dmin[i] = dmin;
+    for (int s = 0; s < 8; s++) out->sc[s][i] = sc[s];
+    for (int p = 0; p < 4; p++) {
+        out->mn[p][2 * i] = m[2 * p];
+        out->mn[p][2 * i + 1] = m[2 * p + 1];
+    }
+    for (int c = 0; c < 4; c++)
+        for (int g = 0; g < 8; g++) memcpy(out->qs + 256 * c + 32 * g + 4 * i, qs + 32 * c + 4 * g, 4);
+}
+
 // block b of 8 q4_K rows -> one blk_q4_Kx8
 static void pack_blk_q4_K(void *vo, const uint8_t *const row[8], int64_t b) {
-    blk_q4_Kx8 *out = vo;
     for (int i = 0; i < 8; i++) {
         const tl_block_q4_K *src = (const tl_block_q4_K *)row[i] + b;
-        uint8_t sc[8], m[8];
-        for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, src->scales, &sc[s], &m[s]);
-        out->d[i] = src->d;
-        out->dmin[i] = src->dmin;
-        for (int s = 0; s < 8; s++) out->sc[s][i] = sc[s];
-        for (int p = 0; p < 4; p++) {
-            out->mn[p][2 * i] = m[2 * p];
-            out->mn[p][2 * i + 1] = m[2 * p + 1];
-        }
-        for (int c = 0; c < 4; c++)
-            for (int g = 0; g < 8; g++)
-                memcpy(out->qs + 256 * c + 32 * g + 4 * i, src->qs + 32 * c + 4 * g, 4);
+        pack_k4_row(vo, i, src->d, src->dmin, src->scales, src->qs);
     }
 }
 
@@ -586,20 +590,56 @@ TL_AVX2_INLINE __m256 q4_K_finish(__m256 acc, __m256i isum, const blk_q4_Kx8 *wb
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(ld_f16x8(wb->dmin), dy), acc);
 }
 
-TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
-                              const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
-                              size_t lda) {
+/* Q5_K (below) is Q4_K with a fifth bit per quant: blk_q4_Kx8's fields,
+ * then qh[g]: for row i, bytes 4i .. 4i+3 hold qh[4g .. 4g+3] of its
+ * block, the bytes beside chunk (c, g)'s quants in the same lanes. Quant
+ * byte t of that chunk takes bit 2c of its qh byte for the low nibble
+ * (element 64c + 4g + t) and bit 2c + 1 for the high one. */
+typedef struct {
+    blk_q4_Kx8 k4;
+    uint8_t qh[8][32];
+} blk_q5_Kx8;
+static_assert(sizeof(blk_q5_Kx8) == 8 * sizeof(tl_block_q5_K) + 32, "q5_Kx8 layout");
+
+/* The fifth bits of a chunk's quants for nibble h of chunk row cp, at bit
+ * 4 of each byte: t is the chunk's qh bytes shifted right by 2cp (16-bit
+ * shifts: a byte's bits 0-1 stay its own), then bit h moved to bit 4. */
+TL_AVX2_INLINE __m256i q5_bits(__m256i t, int h) {
+    return _mm256_and_si256(h ? _mm256_slli_epi16(t, 3) : _mm256_slli_epi16(t, 4),
+                            _mm256_set1_epi8(0x10));
+}
+
+/* One group's quants of nibble h (0: low) of chunk (cp, g) as unsigned
+ * bytes, v the chunk: 0..15 (Q4_K), or 0..31 with the fifth bits of t
+ * (q5_bits's: the qh bytes shifted by 2cp) */
+TL_AVX2_INLINE __m256i k4_quants(__m256i v, __m256i t, int h, const bool q5) {
+    const __m256i q = _mm256_and_si256(h ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
+    return q5 ? _mm256_or_si256(q, q5_bits(t, h)) : q;
+}
+
+/* The int16 sums of one nibble's chunks: 8 maddubs of Q4_K quants (<= 8 *
+ * 2 * 15 * 128 < 2^15), but only 4 of Q5_K's (4 * 2 * 31 * 128 < 2^15):
+ * those are widened every 4 chunks. */
+#define K4_FLUSH(q5) ((q5) ? 4 : 8)
+
+/* G = 1 group x C tokens of Q4_K (q5: Q5_K) over nb super-blocks. */
+TL_AVX2_INLINE void tile_k4(const bool q5, const int C, int64_t nb, bool first, float *y, size_t ldy,
+                            const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
+                            size_t lda) {
+    const size_t blk = q5 ? sizeof(blk_q5_Kx8) : sizeof(blk_q4_Kx8);
+    const int FL = K4_FLUSH(q5);
     __m256 acc[CT];
     for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const blk_q4_Kx8 *wb = (const blk_q4_Kx8 *)w;
-    for (int64_t b = 0; b < nb; b++, wb++) {
+    for (int64_t b = 0; b < nb; b++) {
+        const blk_q4_Kx8 *wb = (const blk_q4_Kx8 *)(w + (size_t)b * blk);
+        const blk_q5_Kx8 *wb5 = (const blk_q5_Kx8 *)wb;
         __m256i isum[CT];
         for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
         /* sub-blocks 2cp (low nibbles of chunk row cp) and 2cp + 1 (high) */
         for (int cp = 0; cp < 4; cp++) {
             const uint8_t *qc = wb->qs + 256 * cp;
-            if (C == 1) prefetch_part(wb, PF_AHEAD, sizeof *wb, (size_t)cp, 4);
+            const __m128i sh = _mm_cvtsi32_si128(2 * cp);
+            if (C == 1) prefetch_part(wb, PF_AHEAD, blk, (size_t)cp, 4);
             __m256i s[2][CT]; /* [nibble][token] */
             if (C == 1) {
                 /* one token: both nibbles of a chunk from one load */
@@ -607,14 +647,19 @@ TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, siz
 #pragma GCC unroll 8
                 for (int g = 0; g < 8; g++) {
                     const __m256i v = ld256(qc + 32 * g);
-                    const __m256i lo = _mm256_and_si256(v, m4);
-                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                    const __m256i pl = _mm256_maddubs_epi16(lo, bcast4(xq + 4 * g));
-                    const __m256i ph = _mm256_maddubs_epi16(hi, bcast4(xq + 32 + 4 * g));
-                    s[0][0] = g ? _mm256_add_epi16(s[0][0], pl) : pl;
-                    s[1][0] = g ? _mm256_add_epi16(s[1][0], ph) : ph;
+                    const __m256i t = q5 ? _mm256_srl_epi16(ld256(wb5->qh[g]), sh) : v;
+                    const __m256i pl = _mm256_maddubs_epi16(k4_quants(v, t, 0, q5), bcast4(xq + 4 * g));
+                    const __m256i ph = _mm256_maddubs_epi16(k4_quants(v, t, 1, q5), bcast4(xq + 32 + 4 * g));
+                    s[0][0] = g % FL ? _mm256_add_epi16(s[0][0], pl) : pl;
+                    s[1][0] = g % FL ? _mm256_add_epi16(s[1][0], ph) : ph;
                     KEEP(s[0][0]);
                     KEEP(s[1][0]);
+                    if (q5 && g == 3) { /* the first half, widened */
+                        isum[0] = _mm256_add_epi32(
+                            isum[0], _mm256_add_epi32(_mm256_madd_epi16(s[0][0], q4_K_scales(wb, cp, 0)),
+                                                      _mm256_madd_epi16(s[1][0], q4_K_scales(wb, cp, 1))));
+                        KEEP(isum[0]);
+                    }
                 }
             } else {
                 /* several tokens: one nibble at a time (each chunk loaded
@@ -624,14 +669,23 @@ TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, siz
 #pragma GCC unroll 8
                     for (int g = 0; g < 8; g++) {
                         const __m256i v = ld256(qc + 32 * g);
-                        const __m256i q = _mm256_and_si256(h ? _mm256_srli_epi16(v, 4) : v, m4);
+                        const __m256i t = q5 ? _mm256_srl_epi16(ld256(wb5->qh[g]), sh) : v;
+                        const __m256i q = k4_quants(v, t, h, q5);
 #pragma GCC unroll 4
                         for (int c = 0; c < C; c++) {
                             const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
                             const int8_t *xq = xb->qs + 64 * cp + 32 * h + 4 * g;
                             const __m256i p = _mm256_maddubs_epi16(q, bcast4(xq));
-                            s[h][c] = g ? _mm256_add_epi16(s[h][c], p) : p;
+                            s[h][c] = g % FL ? _mm256_add_epi16(s[h][c], p) : p;
                             KEEP(s[h][c]);
+                        }
+                        if (q5 && g == 3) { /* the first half, widened */
+                            const __m256i sc = q4_K_scales(wb, cp, h);
+#pragma GCC unroll 4
+                            for (int c = 0; c < C; c++) {
+                                isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(s[h][c], sc));
+                                KEEP(isum[c]);
+                            }
                         }
                     }
             }
@@ -649,26 +703,32 @@ TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, siz
     }
     for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
+TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
+                              const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
+                              size_t lda) {
+    tile_k4(false, C, nb, first, y, ldy, w, x, ldx, a, lda);
+}
 X8_TILES(q4_K)
 
-/* dec_fn for Q4_K: GD groups x one token, each row's arithmetic tile1's
+/* GD groups x one token of Q4_K (q5: Q5_K), each row's arithmetic tile1's
  * (the same integer sums, then the same float steps: the same bits).
  *
  * The groups take turns chunk by chunk, one nibble at a time (which leaves
  * the registers to the groups' sums; the second nibble's loads come from
  * L1), and each group's stream is prefetched a line at a time, PF_DEC
  * ahead, about as fast as it is read: 5 lines per chunk row, 20 per
- * super-block of 18.5. Read that way (a loads-only version of this loop,
- * Zen 3, 2 threads, decode from DRAM, in one process by turns) the packed
- * weights stream at 30-31 GB/s, against 26 for tile1's one stream a
- * thread, and 21-24 for four streams that each ask for a whole block or a
- * quarter of one at once: how the earlier four-group tiles read. */
-static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
-                       const uint8_t *x, const uint8_t *a) {
+ * super-block of 18.5 (Q5_K: 6, 24 per 22.5). Read that way (a loads-only
+ * version of this loop, Zen 3, 2 threads, decode from DRAM, in one process
+ * by turns) the packed Q4_K weights stream at 30-31 GB/s, against 26 for
+ * tile1's one stream a thread, and 21-24 for four streams that each ask
+ * for a whole block or a quarter of one at once: how the earlier
+ * four-group tiles read. */
+TL_AVX2_INLINE void dec_k4(const bool q5, int64_t nb, bool first, float *y, const uint8_t *w,
+                           size_t gs, size_t left, const uint8_t *x, const uint8_t *a) {
+    const size_t blk = q5 ? sizeof(blk_q5_Kx8) : sizeof(blk_q4_Kx8);
+    const int FL = K4_FLUSH(q5);
     __m256 acc[GD];
     for (int g = 0; g < GD; g++) acc[g] = acc_init(first, y + 8 * g);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const size_t blk = sizeof(blk_q4_Kx8);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q4_Kx8 *wb[GD];
         for (int g = 0; g < GD; g++)
@@ -677,23 +737,32 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
         __m256i isum[GD];
         for (int g = 0; g < GD; g++) isum[g] = _mm256_setzero_si256();
         for (int cp = 0; cp < 4; cp++) {
+            const __m128i sh = _mm_cvtsi32_si128(2 * cp);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 __m256i s[GD];
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
-                    if (h == 0 && (j % 2 == 0 || j == 7)) { /* lines 5 cp + 0..4 of the blocks */
-                        const size_t line = 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
+                    /* lines 5 cp + 0..4 of the blocks (Q5_K: 6 cp + 0..5) */
+                    if (h == 0 && (q5 ? j % 3 != 2 : j % 2 == 0 || j == 7)) {
+                        const size_t line = q5 ? 6 * (size_t)cp + (size_t)(j - j / 3)
+                                               : 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
                         prefetch_groups_line(w, gs, left, (size_t)b * blk + 64 * line);
                     }
                     const __m256i y4 = bcast4(xq + 64 * cp + 32 * h + 4 * j);
 #pragma GCC unroll 4
                     for (int g = 0; g < GD; g++) {
                         const __m256i v = ld256(wb[g]->qs + 256 * cp + 32 * j);
-                        const __m256i q = _mm256_and_si256(h ? _mm256_srli_epi16(v, 4) : v, m4);
-                        const __m256i p = _mm256_maddubs_epi16(q, y4);
-                        s[g] = j ? _mm256_add_epi16(s[g], p) : p;
+                        const __m256i t =
+                            q5 ? _mm256_srl_epi16(ld256(((const blk_q5_Kx8 *)wb[g])->qh[j]), sh) : v;
+                        const __m256i p = _mm256_maddubs_epi16(k4_quants(v, t, h, q5), y4);
+                        s[g] = j % FL ? _mm256_add_epi16(s[g], p) : p;
                         KEEP(s[g]);
+                        if (q5 && j == 3) { /* the first half, widened */
+                            isum[g] = _mm256_add_epi32(isum[g],
+                                                       _mm256_madd_epi16(s[g], q4_K_scales(wb[g], cp, h)));
+                            KEEP(isum[g]);
+                        }
                     }
                 }
 #pragma GCC unroll 4
@@ -708,7 +777,12 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
     }
     for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
 }
-static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_q4_K_4's prefetches cover a super-block");
+static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
+                       const uint8_t *x, const uint8_t *a) {
+    dec_k4(false, nb, first, y, w, gs, left, x, a);
+}
+static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_k4's prefetches cover a Q4_K super-block");
+static_assert(6 * 4 * 64 >= sizeof(blk_q5_Kx8), "dec_k4's prefetches cover a Q5_K super-block");
 
 static const x8_kind kind_q4_K = {
     .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block_q8_K),
@@ -726,6 +800,53 @@ void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy
      * (Zen 3, 2 threads, decode from DRAM: +1-3%) */
     if (nc < CT) prefetch_at(w, 0, PF_AHEAD);
     gemm_x8(&kind_q4_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+
+/* ---- Q5_K ------------------------------------------------------------------ *
+ * Q4_K's layout and tiles (tile_k4, dec_k4 above) with blk_q5_Kx8's qh
+ * planes: per group and super-block 1440 bytes, the 8 original blocks 1408.
+ * The activations' prep is Q4_K's (the mins term is the same). */
+
+// packed bytes per row of n elements (n % 256 == 0)
+size_t tl_avx2_row_size_q5_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q5_Kx8) / 8; }
+
+// block b of 8 q5_K rows -> one blk_q5_Kx8
+static void pack_blk_q5_K(void *vo, const uint8_t *const row[8], int64_t b) {
+    blk_q5_Kx8 *out = vo;
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q5_K *src = (const tl_block_q5_K *)row[i] + b;
+        pack_k4_row(&out->k4, i, src->d, src->dmin, src->scales, src->qs);
+        for (int g = 0; g < 8; g++) memcpy(&out->qh[g][4 * i], src->qh + 4 * g, 4);
+    }
+}
+
+// W (nr, n) q5_K, rows ldw bytes apart -> dst (nr / 8 groups of n / 256 blk_q5_Kx8)
+void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q5_Kx8), pack_blk_q5_K);
+}
+
+TL_AVX2_INLINE void tile_q5_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
+                              const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
+                              size_t lda) {
+    tile_k4(true, C, nb, first, y, ldy, w, x, ldx, a, lda);
+}
+X8_TILES(q5_K)
+static void dec_q5_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
+                       const uint8_t *x, const uint8_t *a) {
+    dec_k4(true, nb, first, y, w, gs, left, x, a);
+}
+
+static const x8_kind kind_q5_K = {
+    .qk = TL_QK_K, .wblk = sizeof(blk_q5_Kx8), .xblk = sizeof(tl_block_q8_K),
+    .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K,
+    .tile = tile_q5_K_full, .tile1 = tile_q5_K_1, .dec = dec_q5_K_4,
+};
+
+// W (nr, n) q5_K packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
+void tl_avx2_gemm_q5_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    if (nc < CT) prefetch_at(w, 0, PF_AHEAD); /* as Q4_K's */
+    gemm_x8(&kind_q5_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q6_K ------------------------------------------------------------------ *
