@@ -188,8 +188,9 @@ int main(int argc, char **argv) {
     const int64_t k = argc > 1 ? atoll(argv[1]) : 2048, d = argc > 2 ? atoll(argv[2]) : 2048;
     const int ntok = argc > 3 ? atoi(argv[3]) : 64;
     const char *only = getenv("KB_TYPE");
-    const tl_dtype types[] = { TL_DTYPE_Q4_0, TL_DTYPE_Q8_0, TL_DTYPE_Q4_K, TL_DTYPE_Q5_K,
-                               TL_DTYPE_Q6_K, TL_DTYPE_F16, TL_DTYPE_BF16 };
+    const tl_dtype types[] = { TL_DTYPE_Q4_0, TL_DTYPE_Q4_1, TL_DTYPE_Q5_0, TL_DTYPE_Q5_1,
+                               TL_DTYPE_Q8_0, TL_DTYPE_Q2_K, TL_DTYPE_Q3_K, TL_DTYPE_Q4_K,
+                               TL_DTYPE_Q5_K, TL_DTYPE_Q6_K, TL_DTYPE_F16,  TL_DTYPE_BF16 };
     const tl_kern *kern = tl_kern_get();
     if (only && !strcmp(only, "attn")) {
         run_attn(kern);
