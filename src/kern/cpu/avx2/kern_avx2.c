@@ -283,6 +283,7 @@ static const tl_kern avx2_table = {
         [TL_DTYPE_BF16] = { 8, tl_avx2_row_size_bf16x8, tl_avx2_pack_bf16x8, tl_avx2_gemm_bf16x8,
                             TL_DTYPE_F32, tl_avx2_act_bf16r },
         [TL_DTYPE_Q4_0] = { 8, tl_avx2_row_size_q4_0x8, tl_avx2_pack_q4_0x8, tl_avx2_gemm_q4_0x8 },
+        [TL_DTYPE_Q5_0] = { 8, tl_avx2_row_size_q5_0x8, tl_avx2_pack_q5_0x8, tl_avx2_gemm_q5_0x8 },
         [TL_DTYPE_Q8_0] = { 8, tl_avx2_row_size_q8_0x8, tl_avx2_pack_q8_0x8, tl_avx2_gemm_q8_0x8 },
         [TL_DTYPE_Q4_K] = { 8, tl_avx2_row_size_q4_Kx8, tl_avx2_pack_q4_Kx8, tl_avx2_gemm_q4_Kx8 },
         [TL_DTYPE_Q5_K] = { 8, tl_avx2_row_size_q5_Kx8, tl_avx2_pack_q5_Kx8, tl_avx2_gemm_q5_Kx8 },

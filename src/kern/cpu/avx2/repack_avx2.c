@@ -1,4 +1,4 @@
-/* repack_avx2.c — Q4_0, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 8 rows to a
+/* repack_avx2.c — Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 8 rows to a
  * group (the kern.h repack slot), and the AVX2 tiles over them.
  *
  * Why: the row-major tiles (quant_avx2.c, kquant_avx2.c) reduce each
@@ -27,6 +27,7 @@
  * bytes in [-128, 127] unless noted); outputs accumulate in float per lane,
  * in block order, so results differ from the reference by rounding only. */
 #include <assert.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/quant.h"
@@ -288,10 +289,10 @@ typedef struct {
 
 static_assert(sizeof(act_q4_0) == 8, "act_q4_0: (d, sy) pairs, 8 blocks in 64 bytes");
 
-/* 8 * the quant sums of 8 blocks, as int32 lane j = block j: a tree of
+/* off * the quant sums of 8 blocks, as int32 lane j = block j: a tree of
  * horizontal adds (per 128-bit half) over their 8-lane partial sums */
-TL_AVX2_INLINE __m256i sums8_q8_0(const tl_block_q8_0 *xb) {
-    const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+TL_AVX2_INLINE __m256i sums8_q8_0(const tl_block_q8_0 *xb, const int off) {
+    const __m256i eight = _mm256_set1_epi8((char)off), ones = _mm256_set1_epi16(1);
     __m256i m[8];
 #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) m[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, ld256(xb[j].qs)), ones);
@@ -300,14 +301,17 @@ TL_AVX2_INLINE __m256i sums8_q8_0(const tl_block_q8_0 *xb) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
 }
 
-static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+/* per token and block: (d, off * the sum of its quants), off the weights'
+ * quant offset (Q4_0 8, Q5_0 16) */
+TL_AVX2_INLINE void prep_off(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb,
+                             const int off) {
+    const __m256i eight = _mm256_set1_epi8((char)off), ones = _mm256_set1_epi16(1);
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx);
         act_q4_0 *o = (act_q4_0 *)(a + (size_t)c * lda);
         int64_t b = 0;
         for (; b + 8 <= nb; b += 8) {
-            const __m256i sy = sums8_q8_0(xb + b);
+            const __m256i sy = sums8_q8_0(xb + b, off);
             const __m256 d = _mm256_cvtph_ps(_mm_setr_epi16(
                 (short)xb[b].d, (short)xb[b + 1].d, (short)xb[b + 2].d, (short)xb[b + 3].d,
                 (short)xb[b + 4].d, (short)xb[b + 5].d, (short)xb[b + 6].d, (short)xb[b + 7].d));
@@ -325,46 +329,71 @@ static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     }
 }
 
-/* G groups x C tokens (G = 1: tile_fn, C = CT or 1; C = 1: dec_fn, G = GD) */
-TL_AVX2_INLINE void tile_q4_0(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
+    prep_off(a, lda, x, ldx, nc, nb, 8);
+}
+
+/* Q5_0 (below) is Q4_0 with a fifth bit per quant and an offset of 16:
+ * blk_q5_0x8 is blk_q4_0x8 with hb between d and qs, 32 bytes holding
+ * the 8 rows' qh (32 bits each, bit e for element e) beside the chunks:
+ * byte 4i + t has, at bits 2g and 2g + 1, row i's bits for chunk g's byte
+ * t, its low nibble (element 4g + t) and its high one (16 + 4g + t). */
+typedef struct {
+    uint16_t d[8];
+    uint8_t hb[32];
+    uint8_t qs[128];
+} blk_q5_0x8;
+static_assert(sizeof(blk_q5_0x8) == 8 * sizeof(tl_block_q5_0), "q5_0x8 is 8 q5_0 blocks");
+
+/* G groups x C tokens of Q4_0 (q5: Q5_0) (G = 1: tile_fn, C = CT or 1;
+ * C = 1: dec_fn, G = GD). Q5_0's quants reach 31: its int16 sums are
+ * widened after 4 chunks (4 * 2 * 31 * 128 < 2^15), Q4_0's after 8. */
+TL_AVX2_INLINE void tile_q40(const bool q5, const int G, const int C, int64_t nb, bool first,
+                             float *y, size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    const size_t blk = q5 ? sizeof(blk_q5_0x8) : sizeof(blk_q4_0x8);
+    const size_t qs_off = q5 ? offsetof(blk_q5_0x8, qs) : offsetof(blk_q4_0x8, qs);
     __m256 acc[GD][CT];
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wp[GD];
-        group_blocks(wp, w, gs, left, sizeof(blk_q4_0x8), b, G, C);
-        const blk_q4_0x8 *wb[GD];
-#pragma GCC unroll 4
-        for (int g = 0; g < G; g++) wb[g] = (const blk_q4_0x8 *)wp[g];
-        __m256i s[GD][CT];
+        const uint8_t *wb[GD];
+        group_blocks(wb, w, gs, left, blk, b, G, C);
+        __m256i s[GD][CT], lo[GD][CT];
         /* chunk j < 4: low nibbles of chunk j (elements 4j..), else high
          * nibbles of chunk j - 4 (elements 16 + 4(j-4)..) */
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
-                const __m256i v = ld256(wb[g]->qs + 32 * (j & 3));
-                const __m256i q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
+                const __m256i v = ld256(wb[g] + qs_off + 32 * (j & 3));
+                __m256i q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
+                if (q5) { /* bit 2(j & 3) (low nibble) or the next one, to bit 4 */
+                    const __m256i t = _mm256_srli_epi16(ld256(wb[g] + offsetof(blk_q5_0x8, hb)), 2 * (j & 3));
+                    q = _mm256_or_si256(q, _mm256_and_si256(j < 4 ? _mm256_slli_epi16(t, 4)
+                                                                  : _mm256_slli_epi16(t, 3),
+                                                            _mm256_set1_epi8(0x10)));
+                }
 #pragma GCC unroll 4
                 for (int c = 0; c < C; c++) {
                     const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b;
                     const __m256i p = _mm256_maddubs_epi16(q, bcast4(xb->qs + 4 * j));
-                    s[g][c] = j ? _mm256_add_epi16(s[g][c], p) : p;
+                    s[g][c] = j % (q5 ? 4 : 8) ? _mm256_add_epi16(s[g][c], p) : p;
                     KEEP(s[g][c]);
+                    if (q5 && j == 3) lo[g][c] = _mm256_madd_epi16(s[g][c], ones);
                 }
             }
         }
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
-            const __m256 dw = ld_f16x8(wb[g]->d);
+            const __m256 dw = ld_f16x8((const uint16_t *)wb[g]);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
                 const act_q4_0 *ac = (const act_q4_0 *)(a + (size_t)c * lda) + b;
-                const __m256i i32 =
-                    _mm256_sub_epi32(_mm256_madd_epi16(s[g][c], ones), _mm256_set1_epi32(ac->sy));
+                __m256i i32 = _mm256_madd_epi16(s[g][c], ones);
+                if (q5) i32 = _mm256_add_epi32(lo[g][c], i32);
+                i32 = _mm256_sub_epi32(i32, _mm256_set1_epi32(ac->sy));
                 const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(ac->d));
                 acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), dd, acc[g][c]);
             }
@@ -372,6 +401,11 @@ TL_AVX2_INLINE void tile_q4_0(const int G, const int C, int64_t nb, bool first, 
     }
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+}
+TL_AVX2_INLINE void tile_q4_0(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    tile_q40(false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
 }
 X8_TILES_G(q4_0)
 
@@ -386,6 +420,59 @@ static_assert(CT * 256 * sizeof(act_q4_0) <= ACT_BYTES, "q4_0 segment fits the s
 void tl_avx2_gemm_q4_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
     gemm_x8(&kind_q4_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+
+/* ---- Q5_0 ------------------------------------------------------------------ *
+ * Q4_0's tiles (tile_q40) on blk_q5_0x8 (above), the same size as the 8
+ * original blocks; prep gives 16 * the activation sums. */
+
+// packed bytes per row of n elements: the q5_0 row size
+size_t tl_avx2_row_size_q5_0x8(int64_t n) { return (size_t)(n / TL_QK5_0) * sizeof(tl_block_q5_0); }
+
+// block b of 8 q5_0 rows -> one blk_q5_0x8
+static void pack_blk_q5_0(void *vo, const uint8_t *const row[8], int64_t b) {
+    blk_q5_0x8 *out = vo;
+    memset(out->hb, 0, sizeof out->hb);
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q5_0 *src = (const tl_block_q5_0 *)row[i] + b;
+        uint32_t h;
+        memcpy(&h, src->qh, sizeof h);
+        out->d[i] = src->d;
+        for (int g = 0; g < 4; g++) {
+            memcpy(out->qs + 32 * g + 4 * i, src->qs + 4 * g, 4);
+            for (int t = 0; t < 4; t++)
+                out->hb[4 * i + t] |= (uint8_t)((((h >> (4 * g + t)) & 1) | ((h >> (16 + 4 * g + t)) & 1) << 1)
+                                                << (2 * g));
+        }
+    }
+}
+
+// W (nr, n) q5_0, rows ldw bytes apart -> dst (nr / 8 groups of n / 32 blk_q5_0x8)
+void tl_avx2_pack_q5_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK5_0, nr, 8, sizeof(blk_q5_0x8), pack_blk_q5_0);
+}
+
+static void prep_q5_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
+    prep_off(a, lda, x, ldx, nc, nb, 16);
+}
+
+TL_AVX2_INLINE void tile_q5_0(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    tile_q40(true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
+}
+X8_TILES_G(q5_0)
+
+static const x8_kind kind_q5_0 = {
+    .qk = TL_QK5_0, .wblk = sizeof(blk_q5_0x8), .xblk = sizeof(tl_block_q8_0),
+    .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q5_0,
+    .tile = tile_q5_0_full, .tile1 = tile_q5_0_1, .dec = dec_q5_0_4,
+};
+
+// W (nr, n) q5_0 packed by 8 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
+void tl_avx2_gemm_q5_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x8(&kind_q5_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q8_0 ------------------------------------------------------------------ *
