@@ -73,11 +73,19 @@ TL_AVX2_QDECL(f16)
 void tl_avx2_gemm_bf16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                        size_t ldw, const void *x, size_t ldx);
 
-/* Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K repacked 8 rows to a group (repack_avx2.c): the kern.h
+/* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K repacked 8 rows to a group (repack_avx2.c): the kern.h
  * repack slot's row_size, pack and gemm. */
 size_t tl_avx2_row_size_q4_0x8(int64_t n);
 void tl_avx2_pack_q4_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q4_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+size_t tl_avx2_row_size_q4_1x8(int64_t n);
+void tl_avx2_pack_q4_1x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q4_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+size_t tl_avx2_row_size_q5_1x8(int64_t n);
+void tl_avx2_pack_q5_1x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q5_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
 size_t tl_avx2_row_size_q5_0x8(int64_t n);
 void tl_avx2_pack_q5_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);

@@ -1,4 +1,4 @@
-/* repack_avx2.c — Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 8 rows to a
+/* repack_avx2.c — Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 8 rows to a
  * group (the kern.h repack slot), and the AVX2 tiles over them.
  *
  * Why: the row-major tiles (quant_avx2.c, kquant_avx2.c) reduce each
@@ -267,13 +267,18 @@ static_assert(sizeof(blk_q4_0x8) == 8 * sizeof(tl_block_q4_0), "q4_0x8 is 8 q4_0
 // packed bytes per row of n elements: the q4_0 row size
 size_t tl_avx2_row_size_q4_0x8(int64_t n) { return (size_t)(n / TL_QK4_0) * sizeof(tl_block_q4_0); }
 
+// row i's 16 quant bytes (q4_0, q4_1, q5_0, q5_1) -> its 4 bytes in each of the 4 chunks at qs
+static void pack_q40_row(uint8_t qs[128], int i, const uint8_t *src) {
+    for (int g = 0; g < 4; g++) memcpy(qs + 32 * g + 4 * i, src + 4 * g, 4);
+}
+
 // block b of 8 q4_0 rows -> one blk_q4_0x8
 static void pack_blk_q4_0(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q4_0x8 *out = vo;
     for (int i = 0; i < 8; i++) {
         const tl_block_q4_0 *src = (const tl_block_q4_0 *)row[i] + b;
         out->d[i] = src->d;
-        for (int g = 0; g < 4; g++) memcpy(out->qs + 32 * g + 4 * i, src->qs + 4 * g, 4);
+        pack_q40_row(out->qs, i, src->qs);
     }
 }
 
@@ -288,6 +293,12 @@ typedef struct {
 } act_q4_0;
 
 static_assert(sizeof(act_q4_0) == 8, "act_q4_0: (d, sy) pairs, 8 blocks in 64 bytes");
+
+typedef struct {
+    float d;  /* the q8_1 activation block's scale */
+    float s;  /* d * the sum of its quants, as stored */
+} act_q4_1;
+static_assert(sizeof(act_q4_1) == sizeof(act_q4_0), "the Q4_0-family tiles step act by 8 bytes");
 
 /* off * the quant sums of 8 blocks, as int32 lane j = block j: a tree of
  * horizontal adds (per 128-bit half) over their 8-lane partial sums */
@@ -345,14 +356,44 @@ typedef struct {
 } blk_q5_0x8;
 static_assert(sizeof(blk_q5_0x8) == 8 * sizeof(tl_block_q5_0), "q5_0x8 is 8 q5_0 blocks");
 
-/* G groups x C tokens of Q4_0 (q5: Q5_0) (G = 1: tile_fn, C = CT or 1;
- * C = 1: dec_fn, G = GD). Q5_0's quants reach 31: its int16 sums are
- * widened after 4 chunks (4 * 2 * 31 * 128 < 2^15), Q4_0's after 8. */
-TL_AVX2_INLINE void tile_q40(const bool q5, const int G, const int C, int64_t nb, bool first,
-                             float *y, size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    const size_t blk = q5 ? sizeof(blk_q5_0x8) : sizeof(blk_q4_0x8);
-    const size_t qs_off = q5 ? offsetof(blk_q5_0x8, qs) : offsetof(blk_q4_0x8, qs);
+// row i's qh (q5_0, q5_1: bit e for element e) -> its 4 bytes of hb (zeroed before)
+static void pack_hb_row(uint8_t hb[32], int i, const uint8_t qh[4]) {
+    uint32_t h;
+    memcpy(&h, qh, sizeof h);
+    for (int g = 0; g < 4; g++)
+        for (int t = 0; t < 4; t++) {
+            const uint32_t lo = (h >> (4 * g + t)) & 1, hi = (h >> (16 + 4 * g + t)) & 1;
+            hb[4 * i + t] |= (uint8_t)((lo | hi << 1) << (2 * g));
+        }
+}
+
+/* Q4_1 and Q5_1 (below) are Q4_0 and Q5_0 with a min per block, x = d q +
+ * m, and no offset: their packed blocks put the rows' m[8] after d[8]. */
+typedef struct {
+    uint16_t d[8], m[8];
+    uint8_t qs[128];
+} blk_q4_1x8;
+static_assert(sizeof(blk_q4_1x8) == 8 * sizeof(tl_block_q4_1), "q4_1x8 is 8 q4_1 blocks");
+typedef struct {
+    uint16_t d[8], m[8];
+    uint8_t hb[32];
+    uint8_t qs[128];
+} blk_q5_1x8;
+static_assert(sizeof(blk_q5_1x8) == 8 * sizeof(tl_block_q5_1), "q5_1x8 is 8 q5_1 blocks");
+
+/* G groups x C tokens of Q4_0 (q5: Q5_0; mn: Q4_1, Q5_1) (G = 1:
+ * tile_fn, C = CT or 1; C = 1: dec_fn, G = GD). Five-bit quants reach 31:
+ * their int16 sums are widened after 4 chunks (4 * 2 * 31 * 128 < 2^15),
+ * four-bit ones after 8. With a min (mn), prep gives the activation
+ * block's (d, s = d * its sum) as floats, and each block adds m * s. */
+TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const int C, int64_t nb,
+                             bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                             size_t left, const uint8_t *x, size_t ldx, const uint8_t *a,
+                             size_t lda) {
+    const size_t blk = mn ? (q5 ? sizeof(blk_q5_1x8) : sizeof(blk_q4_1x8))
+                          : (q5 ? sizeof(blk_q5_0x8) : sizeof(blk_q4_0x8));
+    const size_t hb_off = mn ? offsetof(blk_q5_1x8, hb) : offsetof(blk_q5_0x8, hb);
+    const size_t qs_off = blk - 128; /* the quants end every layout */
     __m256 acc[GD][CT];
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
@@ -370,15 +411,16 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const int G, const int C, int64_t nb
                 const __m256i v = ld256(wb[g] + qs_off + 32 * (j & 3));
                 __m256i q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
                 if (q5) { /* bit 2(j & 3) (low nibble) or the next one, to bit 4 */
-                    const __m256i t = _mm256_srli_epi16(ld256(wb[g] + offsetof(blk_q5_0x8, hb)), 2 * (j & 3));
+                    const __m256i t = _mm256_srli_epi16(ld256(wb[g] + hb_off), 2 * (j & 3));
                     q = _mm256_or_si256(q, _mm256_and_si256(j < 4 ? _mm256_slli_epi16(t, 4)
                                                                   : _mm256_slli_epi16(t, 3),
                                                             _mm256_set1_epi8(0x10)));
                 }
 #pragma GCC unroll 4
                 for (int c = 0; c < C; c++) {
-                    const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b;
-                    const __m256i p = _mm256_maddubs_epi16(q, bcast4(xb->qs + 4 * j));
+                    const int8_t *xq = mn ? ((const tl_block_q8_1 *)(x + (size_t)c * ldx) + b)->qs
+                                          : ((const tl_block_q8_0 *)(x + (size_t)c * ldx) + b)->qs;
+                    const __m256i p = _mm256_maddubs_epi16(q, bcast4(xq + 4 * j));
                     s[g][c] = j % (q5 ? 4 : 8) ? _mm256_add_epi16(s[g][c], p) : p;
                     KEEP(s[g][c]);
                     if (q5 && j == 3) lo[g][c] = _mm256_madd_epi16(s[g][c], ones);
@@ -393,9 +435,13 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const int G, const int C, int64_t nb
                 const act_q4_0 *ac = (const act_q4_0 *)(a + (size_t)c * lda) + b;
                 __m256i i32 = _mm256_madd_epi16(s[g][c], ones);
                 if (q5) i32 = _mm256_add_epi32(lo[g][c], i32);
-                i32 = _mm256_sub_epi32(i32, _mm256_set1_epi32(ac->sy));
+                if (!mn) i32 = _mm256_sub_epi32(i32, _mm256_set1_epi32(ac->sy));
                 const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(ac->d));
                 acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), dd, acc[g][c]);
+                if (mn) { /* + m * s: act_q4_1 */
+                    const __m256 mw = ld_f16x8((const uint16_t *)wb[g] + 8);
+                    acc[g][c] = _mm256_fmadd_ps(mw, _mm256_set1_ps(((const act_q4_1 *)ac)->s), acc[g][c]);
+                }
             }
         }
     }
@@ -405,7 +451,7 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const int G, const int C, int64_t nb
 TL_AVX2_INLINE void tile_q4_0(const int G, const int C, int64_t nb, bool first, float *y,
                               size_t ldy, const uint8_t *w, size_t gs, size_t left,
                               const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_q40(false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
+    tile_q40(false, false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
 }
 X8_TILES_G(q4_0)
 
@@ -435,15 +481,9 @@ static void pack_blk_q5_0(void *vo, const uint8_t *const row[8], int64_t b) {
     memset(out->hb, 0, sizeof out->hb);
     for (int i = 0; i < 8; i++) {
         const tl_block_q5_0 *src = (const tl_block_q5_0 *)row[i] + b;
-        uint32_t h;
-        memcpy(&h, src->qh, sizeof h);
         out->d[i] = src->d;
-        for (int g = 0; g < 4; g++) {
-            memcpy(out->qs + 32 * g + 4 * i, src->qs + 4 * g, 4);
-            for (int t = 0; t < 4; t++)
-                out->hb[4 * i + t] |= (uint8_t)((((h >> (4 * g + t)) & 1) | ((h >> (16 + 4 * g + t)) & 1) << 1)
-                                                << (2 * g));
-        }
+        pack_q40_row(out->qs, i, src->qs);
+        pack_hb_row(out->hb, i, src->qh);
     }
 }
 
@@ -459,7 +499,7 @@ static void prep_q5_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
 TL_AVX2_INLINE void tile_q5_0(const int G, const int C, int64_t nb, bool first, float *y,
                               size_t ldy, const uint8_t *w, size_t gs, size_t left,
                               const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_q40(true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
+    tile_q40(true, false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
 }
 X8_TILES_G(q5_0)
 
@@ -473,6 +513,89 @@ static const x8_kind kind_q5_0 = {
 void tl_avx2_gemm_q5_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
     gemm_x8(&kind_q5_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+
+/* ---- Q4_1 and Q5_1 ---------------------------------------------------------- *
+ * tile_q40 with the min (blk_q4_1x8, blk_q5_1x8 above: the size of the 8
+ * original blocks); Q8_1 activations, whose (d, s) prep turns to floats. */
+
+size_t tl_avx2_row_size_q4_1x8(int64_t n) { return (size_t)(n / TL_QK4_1) * sizeof(tl_block_q4_1); }
+size_t tl_avx2_row_size_q5_1x8(int64_t n) { return (size_t)(n / TL_QK5_1) * sizeof(tl_block_q5_1); }
+
+// block b of 8 q4_1 rows -> one blk_q4_1x8
+static void pack_blk_q4_1(void *vo, const uint8_t *const row[8], int64_t b) {
+    blk_q4_1x8 *out = vo;
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q4_1 *src = (const tl_block_q4_1 *)row[i] + b;
+        out->d[i] = src->d;
+        out->m[i] = src->m;
+        pack_q40_row(out->qs, i, src->qs);
+    }
+}
+
+// block b of 8 q5_1 rows -> one blk_q5_1x8 (hb as blk_q5_0x8's)
+static void pack_blk_q5_1(void *vo, const uint8_t *const row[8], int64_t b) {
+    blk_q5_1x8 *out = vo;
+    memset(out->hb, 0, sizeof out->hb);
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q5_1 *src = (const tl_block_q5_1 *)row[i] + b;
+        out->d[i] = src->d;
+        out->m[i] = src->m;
+        pack_q40_row(out->qs, i, src->qs);
+        pack_hb_row(out->hb, i, src->qh);
+    }
+}
+
+// W (nr, n) q4_1 (q5_1), rows ldw bytes apart -> dst (nr / 8 groups of n / 32 packed blocks)
+void tl_avx2_pack_q4_1x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK4_1, nr, 8, sizeof(blk_q4_1x8), pack_blk_q4_1);
+}
+void tl_avx2_pack_q5_1x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK5_1, nr, 8, sizeof(blk_q5_1x8), pack_blk_q5_1);
+}
+
+/* per token and block: the q8_1 block's d and s as floats */
+static void prep_q8_1(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
+    for (int c = 0; c < nc; c++) {
+        const tl_block_q8_1 *xb = (const tl_block_q8_1 *)(x + (size_t)c * ldx);
+        act_q4_1 *o = (act_q4_1 *)(a + (size_t)c * lda);
+        for (int64_t b = 0; b < nb; b++) o[b] = (act_q4_1){ tl_avx2_h2f(xb[b].d), tl_avx2_h2f(xb[b].s) };
+    }
+}
+
+TL_AVX2_INLINE void tile_q4_1(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    tile_q40(false, true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
+}
+X8_TILES_G(q4_1)
+TL_AVX2_INLINE void tile_q5_1(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    tile_q40(true, true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
+}
+X8_TILES_G(q5_1)
+
+static const x8_kind kind_q4_1 = {
+    .qk = TL_QK4_1, .wblk = sizeof(blk_q4_1x8), .xblk = sizeof(tl_block_q8_1),
+    .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1,
+    .tile = tile_q4_1_full, .tile1 = tile_q4_1_1, .dec = dec_q4_1_4,
+};
+static const x8_kind kind_q5_1 = {
+    .qk = TL_QK5_1, .wblk = sizeof(blk_q5_1x8), .xblk = sizeof(tl_block_q8_1),
+    .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1,
+    .tile = tile_q5_1_full, .tile1 = tile_q5_1_1, .dec = dec_q5_1_4,
+};
+
+// W (nr, n) q4_1 packed by 8 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
+void tl_avx2_gemm_q4_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x8(&kind_q4_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+// W (nr, n) q5_1 packed by 8 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
+void tl_avx2_gemm_q5_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x8(&kind_q5_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q8_0 ------------------------------------------------------------------ *
