@@ -1,5 +1,6 @@
-/* repack_avx2.c — Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 8 rows to a
- * group (the kern.h repack slot), and the AVX2 tiles over them.
+/* repack_avx2.c — Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K weights
+ * repacked 8 rows to a group (the kern.h repack slot), and the AVX2 tiles
+ * over them (Q2_K and Q3_K: repack_k23_avx2.c).
  *
  * Why: the row-major tiles (quant_avx2.c, kquant_avx2.c) reduce each
  * (row, token, block) to a scalar in its own register and scale it in
@@ -9,13 +10,14 @@
  * integer lanes and take one convert and one fma per block and token, with
  * the 8 rows' scales in one vector.
  *
- * One driver, gemm_x8, serves every type: tiles of CT tokens (one token
- * for the rest of nc, and for decode, over GD groups at once where the type
- * has such a tile) with the call's row groups innermost,
- * so that a token tile's activations stay in L1 while the row groups'
- * weights stream past; the blocks go in segments of kind->seg, and for each
- * segment prep() lays out once what the tiles want from the activations
- * (float scales, sums, regrouped quants), shared by every row group.
+ * One driver, tl_avx2_gemm_x8 (its helpers and types: repack_x8.h),
+ * serves every type: tiles of CT tokens (one token for the rest of nc, and
+ * for decode, over GD groups at once where the type has such a tile) with
+ * the call's row groups innermost, so that a token tile's activations stay
+ * in L1 while the row groups' weights stream past; the blocks go in
+ * segments of kind->seg, and for each segment prep() lays out once what
+ * the tiles want from the activations (float scales, sums, regrouped
+ * quants), shared by every row group.
  *
  * Register budget (16 ymm): per token an integer and a float accumulator,
  * the chunk being decoded and two or three constants. Larger decoded sets
@@ -31,158 +33,14 @@
 #include <string.h>
 
 #include "core/quant.h"
-#include "kern/cpu/avx2/avx2.h"
+#include "kern/cpu/avx2/repack_x8.h"
 #include "kern/cpu/tiles.h"
-
-enum {
-    CT = 4,              /* tokens per full tile */
-    GD = 4,              /* most groups per decode tile */
-    ACT_BYTES = 16384,   /* prep scratch per call: CT tokens x one segment */
-};
-
-TL_AVX2_INLINE __m128i ld128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
-TL_AVX2_INLINE __m256i ld256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-TL_AVX2_INLINE __m256i bcast4(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-/* An empty asm that takes v in a register and gives it back: the compiler
- * can no longer see through it, so it keeps an accumulation chain as
- * written instead of reassociating it into a wider tree of partial sums,
- * which needs more registers than the tiles have and spills in the inner
- * loop (measured: gcc 12 does that to every tile here). */
-#define KEEP(v) __asm__("" : "+x"(v))
-
-TL_AVX2_INLINE int32_t hsum_epi32(__m256i v) {
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
-    return _mm_cvtsi128_si32(h);
-}
-
-/* Decode streams each weight byte once, from DRAM; the hardware prefetchers
- * alone keep too few lines in flight (measured: 1 thread 13 -> 19 GB/s,
- * 2 threads 27 -> 35 GB/s on Zen 3 with the weights on huge pages), so the
- * one-token tiles ask for the block PF_AHEAD bytes ahead as they start a
- * block. Groups of a call lie back to back, so this runs into the next. */
-enum { PF_AHEAD = 2048 };
-TL_AVX2_INLINE void prefetch_at(const void *p, size_t ahead, size_t bytes) {
-    const char *q = (const char *)p + ahead;
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T0);
-}
-TL_AVX2_INLINE void prefetch_ahead(const void *p, size_t bytes) { prefetch_at(p, PF_AHEAD, bytes); }
-
-/* Slice part (< nparts) of the lines prefetch_at(p, ahead, bytes) asks
- * for, slices in order. A K super-block is 19 (Q4_K) or 27 (Q6_K) lines:
- * asked for all at once as the block starts, the prefetches queue up behind
- * each other and stall the loads, so the K tiles ask for one slice per
- * sub-block step instead (Zen 3, decode from DRAM, 2 threads taking turns
- * at 64-row chunks: Q6_K +5-12%, Q4_K +0-8%; 1 thread Q6_K +15%). Finer
- * slices (a line per chunk) were no faster. Decode from DRAM is not bound
- * by the tiles' instructions: unrolling tile_q4_K's sub-block loop made it
- * 7-19% faster from L2 and 5-10% slower from DRAM. */
-TL_AVX2_INLINE void prefetch_part(const void *p, size_t ahead, size_t bytes, size_t part,
-                                  size_t nparts) {
-    const char *q = (const char *)p + ahead;
-    const size_t n = (bytes + 63) / 64;
-    for (size_t i = n * part / nparts; i < n * (part + 1) / nparts; i++)
-        _mm_prefetch(q + 64 * i, _MM_HINT_T0);
-}
-
-/* The GD-group decode tiles (dec_fn) prefetch each of their GD streams
- * PF_DEC bytes ahead (Zen 3, 2 threads, decode from DRAM: Q8_0 best at
- * 768-1536, slower at 512 and 2048; Q4_0 end to end 1024 > 2048). */
-enum { PF_DEC = 1024 };
-
-/* wb[g] = block b of group g < G (groups gs bytes apart, blocks of blk
- * bytes) of a tile of G groups x C tokens. One group and one token (the
- * last groups of a call): the block PF_AHEAD ahead is asked for. GD groups
- * (decode): each stream PF_DEC ahead; within PF_DEC of the group's end
- * (left: its bytes from the tile's first block) the prefetch goes to the
- * same offset in the next tile's groups instead. */
-TL_AVX2_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t left,
-                                 size_t blk, int64_t b, const int G, const int C) {
-    if (G == 1) {
-        wb[0] = w + (size_t)b * blk;
-        if (C == 1) prefetch_ahead(wb[0], blk);
-        return;
-    }
-    const size_t ahead = PF_DEC + ((size_t)b * blk + PF_DEC >= left ? (GD - 1) * gs : 0);
-#pragma GCC unroll 4
-    for (int g = 0; g < G; g++) {
-        wb[g] = w + (size_t)g * gs + (size_t)b * blk;
-        prefetch_at(wb[g], ahead, blk);
-    }
-}
-
-/* The K decode tiles' prefetch, a line at a time: the line at bytes past w
- * in each of the GD groups' streams (w, gs, left as for group_blocks),
- * PF_DEC ahead, or within PF_DEC of the group's end the same offset in the
- * next tile's groups. */
-TL_AVX2_INLINE void prefetch_groups_line(const uint8_t *w, size_t gs, size_t left, size_t at) {
-    const size_t ahead = PF_DEC + (at + PF_DEC >= left ? (GD - 1) * gs : 0);
-#pragma GCC unroll 4
-    for (int g = 0; g < GD; g++)
-        _mm_prefetch((const char *)w + (size_t)g * gs + at + ahead, _MM_HINT_T0);
-}
-
-TL_AVX2_INLINE __m256 acc_init(bool first, const float *y) {
-    return first ? _mm256_setzero_ps() : _mm256_loadu_ps(y);
-}
-
-TL_AVX2_INLINE __m256 ld_f16x8(const uint16_t *p) {
-    return _mm256_cvtph_ps(ld128(p));
-}
 
 /* ---- the driver ------------------------------------------------------------ */
 
-/* Per token c < nc of a segment of nb blocks (x: the segment's first block
- * of token 0, rows ldx apart) -> a + c * lda: what the tiles read. */
-typedef void (*prep_fn)(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb);
-
-/* One group of 8 packed rows (w: its first block of the segment) x C
- * tokens, C = CT (tile) or 1 (tile1), over nb blocks:
- *   y[c * ldy + i] (+)= row i . token c   (first: from 0, else onto y) */
-typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,
-                        const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda);
-
-/* GD groups (8 GD rows; w: group 0's first block of the segment, groups
- * gs bytes apart, the end of group 0 left bytes past w) x one token, over
- * nb blocks:
- *   y[8 g + i] (+)= row 8 g + i . token   (first: from 0, else onto y)
- * Each row's arithmetic is tile1's, step for step (same outputs, bit for
- * bit); the groups take turns within each block, so that a thread reads GD
- * weight streams at once: with each prefetched, more lines are in flight
- * from DRAM than one stream gets (Zen 3, 2 threads: Q8_0 decode ~20 -> ~27
- * GB/s, Q4_0 ~35 -> ~40). A prefetch that would run past its group's end,
- * into the next group of the tile (being read already), goes to the same
- * offset in the next tile's group, which would otherwise start cold: with
- * short rows (k = 2048) the tiles were no faster than tile1 without that.
- * The K types' 1-2 KB super-blocks want their prefetches spread out: four
- * groups that each asked for a whole block at its start were slower than
- * tile1 (Q4_K 35 -> 27 GB/s), and so were four with prefetch_part's
- * quarter-block slices (14% slower, 1 thread); a line per group every
- * chunk or two, as dec_q4_K_4 asks, made four groups the faster way. */
-typedef void (*dec_fn)(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,
-                       size_t left, const uint8_t *x, const uint8_t *a);
-
-typedef struct x8_kind {
-    int64_t qk;   /* elements per block */
-    size_t wblk;  /* packed bytes per group and block */
-    size_t xblk;  /* activation (vec_dot_type) bytes per block */
-    size_t ablk;  /* prep bytes per token and block */
-    int64_t seg;  /* blocks per segment: CT * seg * ablk <= ACT_BYTES */
-    prep_fn prep;
-    tile_fn tile, tile1;
-    dec_fn dec;   /* for cc < CT, GD groups at a time (NULL: tile1 on every group) */
-} x8_kind;
-
 // W (nr, n) packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0)
-static void gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
-                    const void *vw, size_t ldw, const void *vx, size_t ldx) {
+void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
+                     const void *vw, size_t ldw, const void *vx, size_t ldx) {
     const int64_t nb = n / k->qk;
     const size_t lda = (size_t)k->seg * k->ablk;
     _Alignas(32) uint8_t a[ACT_BYTES];
@@ -218,34 +76,6 @@ static void gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *
         }
     }
 }
-
-/* tile_T_full / tile_T_1: the tile_fn instances of an always-inline body
- * tile_T(C, ...) for C = CT and C = 1 */
-#define X8_TILES(T)                                                                           \
-    static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
-                                const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \
-        tile_##T(CT, nb, first, y, ldy, w, x, ldx, a, lda);                                  \
-    }                                                                                        \
-    static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
-                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
-        tile_##T(1, nb, first, y, ldy, w, x, ldx, a, lda);                                   \
-    }
-
-/* tile_T_full, tile_T_1 and dec_T_4: the instances of one always-inline body
- * tile_T(G, C, ...) of G groups x C tokens, for (1, CT), (1, 1) and (GD, 1) */
-#define X8_TILES_G(T)                                                                         \
-    static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
-                                const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \
-        tile_##T(1, CT, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                           \
-    }                                                                                        \
-    static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
-                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
-        tile_##T(1, 1, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                            \
-    }                                                                                        \
-    static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
-                            size_t left, const uint8_t *x, const uint8_t *a) {                 \
-        tile_##T(GD, 1, nb, first, y, 0, w, gs, left, x, 0, a, 0);                             \
-    }
 
 /* ---- Q4_0 ------------------------------------------------------------------ *
  * Per group and block (144 bytes, the size of the 8 original blocks): d[8]
@@ -465,7 +295,7 @@ static_assert(CT * 256 * sizeof(act_q4_0) <= ACT_BYTES, "q4_0 segment fits the s
 // W (nr, n) q4_0 packed by 8 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
 void tl_avx2_gemm_q4_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
-    gemm_x8(&kind_q4_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q4_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q5_0 ------------------------------------------------------------------ *
@@ -512,7 +342,7 @@ static const x8_kind kind_q5_0 = {
 // W (nr, n) q5_0 packed by 8 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
 void tl_avx2_gemm_q5_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
-    gemm_x8(&kind_q5_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q5_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q4_1 and Q5_1 ---------------------------------------------------------- *
@@ -590,12 +420,12 @@ static const x8_kind kind_q5_1 = {
 // W (nr, n) q4_1 packed by 8 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
 void tl_avx2_gemm_q4_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
-    gemm_x8(&kind_q4_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q4_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 // W (nr, n) q5_1 packed by 8 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
 void tl_avx2_gemm_q5_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
-    gemm_x8(&kind_q5_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q5_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q8_0 ------------------------------------------------------------------ *
@@ -697,7 +527,7 @@ static_assert(CT * 256 * sizeof(float) <= ACT_BYTES, "q8_0 segment fits the scra
 // W (nr, n) q8_0 packed by 8 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
 void tl_avx2_gemm_q8_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
-    gemm_x8(&kind_q8_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q8_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q4_K ------------------------------------------------------------------ *
@@ -1009,7 +839,7 @@ void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy
      * ran into them, and the backend's threads take turns at 64-row chunks
      * (Zen 3, 2 threads, decode from DRAM: +1-3%) */
     if (nc < CT) prefetch_at(w, 0, PF_AHEAD);
-    gemm_x8(&kind_q4_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q4_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q5_K ------------------------------------------------------------------ *
@@ -1056,7 +886,7 @@ static const x8_kind kind_q5_K = {
 void tl_avx2_gemm_q5_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
     if (nc < CT) prefetch_at(w, 0, PF_AHEAD); /* as Q4_K's */
-    gemm_x8(&kind_q5_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q5_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q6_K ------------------------------------------------------------------ *
@@ -1294,5 +1124,5 @@ static_assert(CT * 16 * TL_QK_K <= ACT_BYTES, "q6_K segment fits the scratch");
 void tl_avx2_gemm_q6_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
     if (nc < CT) prefetch_at(w, 0, PF_AHEAD); /* as tl_avx2_gemm_q4_Kx8 */
-    gemm_x8(&kind_q6_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+    tl_avx2_gemm_x8(&kind_q6_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
