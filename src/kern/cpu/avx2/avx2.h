@@ -99,6 +99,15 @@ size_t tl_avx2_row_size_q6_Kx8(int64_t n);
 void tl_avx2_pack_q6_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q6_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+/* Q2_K and Q3_K (repack_k23_avx2.c), the same slots. */
+size_t tl_avx2_row_size_q2_Kx8(int64_t n);
+void tl_avx2_pack_q2_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q2_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+size_t tl_avx2_row_size_q3_Kx8(int64_t n);
+void tl_avx2_pack_q3_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_avx2_gemm_q3_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
 size_t tl_avx2_row_size_q4_Kx8(int64_t n);
 void tl_avx2_pack_q4_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,

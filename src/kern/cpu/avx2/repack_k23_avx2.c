@@ -1,0 +1,259 @@
+/* repack_k23_avx2.c — Q2_K and Q3_K weights repacked 8 rows to a group
+ * (the kern.h repack slot), and the AVX2 tiles over them, on the driver and
+ * helpers of repack_x8.h.
+ *
+ * Why: their row-major path (kquant_avx2.c) decodes each super-block into
+ * a staging form and reuses it across a tile's tokens; one token (decode)
+ * pays the whole decode for one use: Q3_K drew 10 GMAC/s a thread, Q2_K
+ * 17, where the repacked Q4_K draws 40. Here one row lies in each 32-bit
+ * lane and the quants meet the activations straight from the packed bytes.
+ *
+ * Per group and super-block (256 elements of 8 rows):
+ *   Q2_K (672 bytes, the 8 blocks): d[8], dmin[8]; sm[k][i], row i's scale
+ *     byte of sub-block k (scale | min << 4), as stored; then the quants.
+ *   Q3_K (912 bytes; the 8 blocks are 880): d[8]; sc[k][i], row i's signed
+ *     scale of sub-block k, unpacked; the quants; hm[g]: row i's hmask[4g ..
+ *     4g+3] at bytes 4i .. 4i+3.
+ *   The quants, 16 chunks of 32 bytes: chunk (h, g) holds row i's qs[32h +
+ *   4g .. 32h + 4g + 3] at bytes 4i .. 4i+3. Bits 2s, 2s+1 of its byte t
+ *   are element 128h + 32s + 4g + t, of sub-block 8h + 2s + g / 4; Q3_K's
+ *   third bit of that element is bit 4h + s of hm[g]'s byte at the same
+ *   place.
+ *
+ * Arithmetic, per row lane: u = the 2 (3) bits, 0..7; per sub-block the
+ * sums of 4 chunks' maddubs (<= 4 * 2 * 7 * 128 < 2^15) times its scale by
+ * madd, in int32. Q3_K's quants are u - 4: the -4 * sum_k sc_k * ysum_k
+ * joins the integer sum (the activation's 16-element sums, q8_K's bsums, as
+ * int16 pairs against the scales' pairs); then acc += isum * (d * dy).
+ * Q2_K: acc += isum * (d * dy) - (sum_k m_k * ysum_k) * (dmin * dy). */
+#include <assert.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "core/quant.h"
+#include "kern/cpu/avx2/repack_x8.h"
+#include "kern/cpu/tiles.h"
+
+typedef struct {
+    uint16_t d[8], dmin[8];
+    uint8_t sm[16][8];
+    uint8_t qs[512];
+} blk_q2_Kx8;
+static_assert(sizeof(blk_q2_Kx8) == 8 * sizeof(tl_block_q2_K), "q2_Kx8 is 8 q2_K blocks");
+
+typedef struct {
+    uint16_t d[8];
+    int8_t sc[16][8];
+    uint8_t qs[512];
+    uint8_t hm[8][32];
+} blk_q3_Kx8;
+static_assert(sizeof(blk_q3_Kx8) == 912, "q3_Kx8 layout");
+static_assert(offsetof(blk_q2_Kx8, sm) == 32 && offsetof(blk_q3_Kx8, sc) == 16,
+              "the scale tables follow d (and dmin)");
+
+// packed bytes per row of n elements (n % 256 == 0)
+size_t tl_avx2_row_size_q2_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q2_K); }
+size_t tl_avx2_row_size_q3_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q3_Kx8) / 8; }
+
+// row i's 64 quant bytes -> its 4 bytes in each of the 16 chunks at qs
+static void pack_k23_quants(uint8_t qs[512], int i, const uint8_t *src) {
+    for (int h = 0; h < 2; h++)
+        for (int g = 0; g < 8; g++) memcpy(qs + 256 * h + 32 * g + 4 * i, src + 32 * h + 4 * g, 4);
+}
+
+// block b of 8 q2_K rows -> one blk_q2_Kx8
+static void pack_blk_q2_K(void *vo, const uint8_t *const row[8], int64_t b) {
+    blk_q2_Kx8 *out = vo;
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q2_K *src = (const tl_block_q2_K *)row[i] + b;
+        out->d[i] = src->d;
+        out->dmin[i] = src->dmin;
+        for (int k = 0; k < 16; k++) out->sm[k][i] = src->scales[k];
+        pack_k23_quants(out->qs, i, src->qs);
+    }
+}
+
+// block b of 8 q3_K rows -> one blk_q3_Kx8
+static void pack_blk_q3_K(void *vo, const uint8_t *const row[8], int64_t b) {
+    blk_q3_Kx8 *out = vo;
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q3_K *src = (const tl_block_q3_K *)row[i] + b;
+        int8_t sc[16];
+        tl_q3_K_scales(src->scales, sc);
+        out->d[i] = src->d;
+        for (int k = 0; k < 16; k++) out->sc[k][i] = sc[k];
+        pack_k23_quants(out->qs, i, src->qs);
+        for (int g = 0; g < 8; g++) memcpy(&out->hm[g][4 * i], src->hmask + 4 * g, 4);
+    }
+}
+
+// W (nr, n) q2_K (q3_K), rows ldw bytes apart -> dst (nr / 8 groups of n / 256 packed blocks)
+void tl_avx2_pack_q2_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q2_Kx8), pack_blk_q2_K);
+}
+void tl_avx2_pack_q3_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q3_Kx8), pack_blk_q3_K);
+}
+
+/* per token and block: the activation's scale */
+static void prep_q8_K_d(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
+    for (int c = 0; c < nc; c++) {
+        const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
+        float *o = (float *)(a + (size_t)c * lda);
+        for (int64_t b = 0; b < nb; b++) o[b] = xb[b].d;
+    }
+}
+
+/* The madd operand that scales sub-block k of each row lane: int16 (s_i,
+ * s_i) in lane i, from the 8 bytes at t (Q3_K: signed scales; Q2_K: the
+ * low nibbles of the scale bytes). */
+TL_AVX2_INLINE __m256i k23_scales(const uint8_t *t, const bool q3) {
+    const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m128i v = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)t), dup);
+    return q3 ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(_mm_and_si128(v, _mm_set1_epi8(0x0F)));
+}
+
+/* sum_k s_k * ysum_k per row lane, s the signed scales (Q3_K) or the mins
+ * (Q2_K: the scale bytes' high nibbles), ysum the token's bsums: pairs
+ * (s_2p, s_2p+1) of each row against the int16 pair p of bsums, by madd */
+TL_AVX2_INLINE __m256i k23_side_sum(const uint8_t (*t)[8], const int16_t *bsums, const bool q3) {
+    __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int p = 0; p < 8; p++) {
+        const __m128i pr = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)t[2 * p]),
+                                             _mm_loadl_epi64((const __m128i *)t[2 * p + 1]));
+        const __m256i s16 = q3 ? _mm256_cvtepi8_epi16(pr)
+                               : _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(pr, 4), _mm_set1_epi8(0x0F)));
+        int32_t yp;
+        memcpy(&yp, bsums + 2 * p, sizeof yp);
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s16, _mm256_set1_epi32(yp)));
+    }
+    return sum;
+}
+
+/* G groups x C tokens of Q2_K (q3: Q3_K) (G = 1: tile_fn, C = CT or 1;
+ * C = 1: dec_fn, G = GD). The decode tile (GD groups) asks for each
+ * group's next lines two per step of 8 (h, s) steps, PF_DEC ahead, as the
+ * other K decode tiles spread theirs: at most 16 lines, a Q3_K block is
+ * 14.25 and a Q2_K one 10.5. */
+TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb, bool first,
+                             float *y, size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    const size_t blk = q3 ? sizeof(blk_q3_Kx8) : sizeof(blk_q2_Kx8);
+    const size_t qs_off = q3 ? offsetof(blk_q3_Kx8, qs) : offsetof(blk_q2_Kx8, qs);
+    const size_t sc_off = q3 ? offsetof(blk_q3_Kx8, sc) : offsetof(blk_q2_Kx8, sm);
+    __m256 acc[GD][CT];
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb[GD];
+        if (G == GD)
+            for (int g = 0; g < G; g++) wb[g] = w + (size_t)g * gs + (size_t)b * blk;
+        else
+            group_blocks(wb, w, gs, left, blk, b, G, C);
+        __m256i isum[GD][CT];
+        for (int g = 0; g < G; g++)
+            for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 4; s++) {
+                if (G == GD)
+                    for (int l = 0; l < 2; l++)
+                        prefetch_groups_line(w, gs, left, (size_t)b * blk + 64 * (size_t)(8 * h + 2 * s + l));
+                const __m128i hs = _mm_cvtsi32_si128(4 * h + s), qsh = _mm_cvtsi32_si128(2 * s);
+#pragma GCC unroll 2
+                for (int half = 0; half < 2; half++) {
+                    __m256i ss[GD][CT]; /* the sub-block's int16 sums */
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; j++) {
+                        const int gi = 4 * half + j;
+#pragma GCC unroll 4
+                        for (int g = 0; g < G; g++) {
+                            const __m256i v = ld256(wb[g] + qs_off + 256 * h + 32 * gi);
+                            __m256i u = _mm256_and_si256(_mm256_srl_epi16(v, qsh), m3);
+                            if (q3) { /* the third bit, bit 4h + s of hm[gi], to bit 2 */
+                                const __m256i t = _mm256_srl_epi16(
+                                    ld256(((const blk_q3_Kx8 *)wb[g])->hm[gi]), hs);
+                                u = _mm256_or_si256(u, _mm256_and_si256(_mm256_slli_epi16(t, 2),
+                                                                        _mm256_set1_epi8(4)));
+                            }
+#pragma GCC unroll 4
+                            for (int c = 0; c < C; c++) {
+                                const int8_t *xq = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
+                                const __m256i p =
+                                    _mm256_maddubs_epi16(u, bcast4(xq + 128 * h + 32 * s + 4 * gi));
+                                ss[g][c] = j ? _mm256_add_epi16(ss[g][c], p) : p;
+                                KEEP(ss[g][c]);
+                            }
+                        }
+                    }
+                    const int k = 8 * h + 2 * s + half;
+#pragma GCC unroll 4
+                    for (int g = 0; g < G; g++) {
+                        const __m256i sc = k23_scales(wb[g] + sc_off + 8 * (size_t)k, q3);
+#pragma GCC unroll 4
+                        for (int c = 0; c < C; c++) {
+                            isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(ss[g][c], sc));
+                            KEEP(isum[g][c]);
+                        }
+                    }
+                }
+            }
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) {
+            const __m256 dw = ld_f16x8((const uint16_t *)wb[g]);
+            const uint8_t (*st)[8] = (const uint8_t (*)[8])(wb[g] + sc_off);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
+                const __m256 dy = _mm256_set1_ps(((const float *)(a + (size_t)c * lda))[b]);
+                const __m256i side = k23_side_sum(st, xb->bsums, q3);
+                if (q3) {
+                    const __m256i i32 = _mm256_sub_epi32(isum[g][c], _mm256_slli_epi32(side, 2));
+                    acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, dy), acc[g][c]);
+                } else {
+                    const __m256 dm = ld_f16x8(((const blk_q2_Kx8 *)wb[g])->dmin);
+                    acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g][c]), _mm256_mul_ps(dw, dy), acc[g][c]);
+                    acc[g][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(side), _mm256_mul_ps(dm, dy), acc[g][c]);
+                }
+            }
+        }
+    }
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+}
+
+TL_AVX2_INLINE void tile_q2_K(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    tile_k23(false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
+}
+X8_TILES_G(q2_K)
+TL_AVX2_INLINE void tile_q3_K(const int G, const int C, int64_t nb, bool first, float *y,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    tile_k23(true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
+}
+X8_TILES_G(q3_K)
+
+static const x8_kind kind_q2_K = {
+    .qk = TL_QK_K, .wblk = sizeof(blk_q2_Kx8), .xblk = sizeof(tl_block_q8_K),
+    .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d,
+    .tile = tile_q2_K_full, .tile1 = tile_q2_K_1, .dec = dec_q2_K_4,
+};
+static const x8_kind kind_q3_K = {
+    .qk = TL_QK_K, .wblk = sizeof(blk_q3_Kx8), .xblk = sizeof(tl_block_q8_K),
+    .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d,
+    .tile = tile_q3_K_full, .tile1 = tile_q3_K_1, .dec = dec_q3_K_4,
+};
+static_assert(CT * 32 * sizeof(float) <= ACT_BYTES, "q2_K/q3_K segment fits the scratch");
+
+// W (nr, n) q2_K (q3_K) packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
+void tl_avx2_gemm_q2_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    tl_avx2_gemm_x8(&kind_q2_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+void tl_avx2_gemm_q3_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    tl_avx2_gemm_x8(&kind_q3_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
