@@ -197,6 +197,28 @@ void tl_avx512_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t
 void tl_avx512_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                            const uint16_t *v, size_t ldv);
 
+/* The tile set of the 2-byte element layouts (f16x16, bf16x16): TILE(G, C)
+ * defines tile_G_C, a tile of G groups x C tokens, for the shapes their
+ * gemms call: 4 groups x 1-2 tokens (decode), 2 x 1-5, 1 x 1-24 (CT);
+ * then tiles4, tiles2 and tiles1, indexed by the token count, of the
+ * file's tile_fn type. */
+#define TL_AVX512_GROUP_TILES(TILE)                                                            \
+    TILE(4, 1) TILE(4, 2)                                                                      \
+    TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5)                                     \
+    TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8)    \
+    TILE(1, 9) TILE(1, 10) TILE(1, 11) TILE(1, 12) TILE(1, 13) TILE(1, 14) TILE(1, 15)         \
+    TILE(1, 16) TILE(1, 17) TILE(1, 18) TILE(1, 19) TILE(1, 20) TILE(1, 21) TILE(1, 22)        \
+    TILE(1, 23) TILE(1, 24)                                                                    \
+    static const tile_fn tiles4[] = { NULL, tile_4_1, tile_4_2 };                              \
+    static const tile_fn tiles2[] = { NULL, tile_2_1, tile_2_2, tile_2_3, tile_2_4, tile_2_5 };  \
+    static const tile_fn tiles1[] = {                                                          \
+        NULL,      tile_1_1,  tile_1_2,  tile_1_3,  tile_1_4,  tile_1_5,  tile_1_6,  tile_1_7,    \
+        tile_1_8,  tile_1_9,  tile_1_10, tile_1_11, tile_1_12, tile_1_13, tile_1_14, tile_1_15,   \
+        tile_1_16, tile_1_17, tile_1_18, tile_1_19, tile_1_20, tile_1_21, tile_1_22, tile_1_23,   \
+        tile_1_24,                                                                             \
+    };
+enum { TL_AVX512_GROUP_TILES_CT = 24 }; /* the widest 1-group tile of that set */
+
 /* BF16 (bf16_avx512.c, the one file built with -mavx512bf16): kern.h's
  * vec_dot and gemm contracts. Callable only where CPUID reports
  * AVX512_BF16, which kern_avx512.c checks before it puts them in its

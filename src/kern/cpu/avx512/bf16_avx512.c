@@ -141,20 +141,10 @@ typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uin
                                size_t gs, const uint32_t *xp) {                                \
         tile(len, first, y, ldy, w, gs, xp, G, C);                                             \
     }
-TILE(4, 1) TILE(4, 2)
-TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5)
-TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8)
-TILE(1, 9) TILE(1, 10) TILE(1, 11) TILE(1, 12) TILE(1, 13) TILE(1, 14) TILE(1, 15) TILE(1, 16)
-TILE(1, 17) TILE(1, 18) TILE(1, 19) TILE(1, 20) TILE(1, 21) TILE(1, 22) TILE(1, 23) TILE(1, 24)
+TL_AVX512_GROUP_TILES(TILE)
 #undef TILE
-static_assert(CT == 24 && GD == 4, "one 1-group tile per token count 1..CT");
-static const tile_fn tiles4[] = { NULL, tile_4_1, tile_4_2 };
-static const tile_fn tiles2[] = { NULL, tile_2_1, tile_2_2, tile_2_3, tile_2_4, tile_2_5 };
-static const tile_fn tiles1[CT + 1] = {
-    NULL,       tile_1_1,  tile_1_2,  tile_1_3,  tile_1_4,  tile_1_5,  tile_1_6,  tile_1_7,  tile_1_8,
-    tile_1_9,   tile_1_10, tile_1_11, tile_1_12, tile_1_13, tile_1_14, tile_1_15, tile_1_16, tile_1_17,
-    tile_1_18,  tile_1_19, tile_1_20, tile_1_21, tile_1_22, tile_1_23, tile_1_24,
-};
+static_assert((int)CT == (int)TL_AVX512_GROUP_TILES_CT && sizeof tiles1 / sizeof *tiles1 == CT + 1,
+              "one 1-group tile per token count 1..CT");
 
 /* x (2 len elements, or 2 len - 1 when half: a row's lone last one) bf16
  * -> xp (len,) pairs, that lone element's pair padded with a zero */
