@@ -95,9 +95,11 @@ typedef void (*tl_norm_row_fn)(int n, float *y, const float *x, const float *w, 
  *         (r0 % rows == 0), ldw is row_size(n), nr % rows == 0.
  *   act:  where the gemm takes its activations in another form than rows of
  *         T's vec_dot_type: the form's type (its row size and blocks) and
- *         the F32 row -> that row conversion, which may round (the F16
- *         gemm's F32 rows carry F16 values: converted once per product,
- *         not in every call); act_from_float NULL: vec_dot_type rows. */
+ *         the F32 row -> that row conversion, which may round (the AVX2
+ *         F16 and BF16 gemms' F32 rows carry F16 / BF16 values: converted
+ *         once per product, not in every call); act_from_float NULL:
+ *         vec_dot_type rows. Two slots whose forms share a type but not a
+ *         conversion are two forms (the driver compares both). */
 typedef void (*tl_pack_fn)(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 typedef struct tl_repack {
     int rows;        /* 0: no repacking for this type */

@@ -38,10 +38,11 @@
  * packed gemm. Packed copies sit on transparent huge pages where the
  * system allows: under virtualisation, 4 KiB pages cost decode a third of
  * its speed in TLB misses and prefetch stops. The cost is memory: on AVX2,
- * Q4_0, Q8_0, Q6_K, F16 and BF16 pack to the same size (BF16 rows of odd
- * length: one element more), Q4_K to 1184/1152 of it (AVX-512: 16-row
- * groups, Q4_K +2.8%, Q5_K +2.3%, the others as AVX2's; NEON: 4-row
- * groups of Q4_0, Q8_0, Q4_K (+2.8%) and Q6_K). The original is never read again: the model
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q6_K, F16 and BF16 pack to the same
+ * size (BF16 rows of odd length: one element more), Q4_K to 1184/1152 of
+ * it, Q5_K 1440/1408, Q3_K 912/880 (AVX-512: 16-row groups, Q4_K +2.8%,
+ * Q5_K +2.3%, the others as AVX2's; NEON: 4-row groups of Q4_0, Q8_0, Q4_K
+ * (+2.8%) and Q6_K). The original is never read again: the model
  * releases its mapped pages once a matrix is packed (model.c), so the
  * process holds the weights about once, in anonymous memory instead of the
  * file's pages (Q8_0 TinyLlama: max RSS 2.27 -> 1.20 GB). TL_REPACK=0
