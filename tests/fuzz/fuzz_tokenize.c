@@ -86,7 +86,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 static bool valid_utf8(const uint8_t *s, size_t n) {
     for (size_t i = 0; i < n;) {
         const uint8_t c = s[i];
-        const int k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        const int k = c < 0x80 ? 0
+                      : (c & 0xE0) == 0xC0 ? 1
+                      : (c & 0xF0) == 0xE0 ? 2
+                      : (c & 0xF8) == 0xF0 ? 3
+                                           : -1; /* continuation bytes that follow */
         if (k < 0 || i + (size_t)k >= n) return false;
         uint32_t cp = k == 0 ? c : c & (0x3F >> k);
         for (int j = 1; j <= k; j++) {
@@ -113,7 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const int need0 = tl_tok_encode(t, text, len, NULL, 0, add_special, parse_special);
     if (need0 == INT32_MIN) abort(); /* no internal failure on any text of this size */
     const int need = need0 < 0 ? -need0 : need0;
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(need + 1)), *again = malloc(sizeof(int32_t) * (size_t)(need + 1));
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(need + 1));
+    int32_t *again = malloc(sizeof(int32_t) * (size_t)(need + 1));
     if (!ids || !again) abort();
     if (tl_tok_encode(t, text, len, ids, need, add_special, parse_special) != need) abort();
     if (tl_tok_encode(t, text, len, again, need + 1, add_special, parse_special) != need ||
@@ -139,7 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t olen = 0;
     for (int i = 0; i <= need; i++) {
         int r;
-        while ((r = i < need ? tl_tok_stream_push(t, &s, ids[i], buf, cap) : tl_tok_stream_flush(&s, buf, cap)) < 0) {
+        while ((r = i < need ? tl_tok_stream_push(t, &s, ids[i], buf, cap)
+                             : tl_tok_stream_flush(&s, buf, cap)) < 0) {
             if (-r <= cap) abort(); /* asked for less than it had */
             cap = -r;
             free(buf);

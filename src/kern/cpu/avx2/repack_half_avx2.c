@@ -254,7 +254,8 @@ void tl_avx2_pack_bf16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
         int64_t p = 0;
         for (; 2 * p + 16 <= n; p += 8) {
             __m256 a[8], t[8], u[8];
-            for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps((const float *)(src + (size_t)i * ldw + 4 * p));
+            for (int i = 0; i < 8; i++)
+                a[i] = _mm256_loadu_ps((const float *)(src + (size_t)i * ldw + 4 * p));
             /* t[2j], t[2j+1]: rows 2j, 2j+1 interleaved, pairs 0,1,4,5 and 2,3,6,7 */
             for (int j = 0; j < 4; j++) {
                 t[2 * j] = _mm256_unpacklo_ps(a[2 * j], a[2 * j + 1]);
@@ -269,8 +270,10 @@ void tl_avx2_pack_bf16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
                 u[4 * h + 3] = _mm256_shuffle_ps(tl[1], tl[3], 0xEE);
             }
             for (int e = 0; e < 4; e++) {
-                _mm256_storeu_ps((float *)(d + 8 * (p + e)), _mm256_permute2f128_ps(u[e], u[4 + e], 0x20));
-                _mm256_storeu_ps((float *)(d + 8 * (p + e + 4)), _mm256_permute2f128_ps(u[e], u[4 + e], 0x31));
+                const __m256 lo = _mm256_permute2f128_ps(u[e], u[4 + e], 0x20);
+                const __m256 hi = _mm256_permute2f128_ps(u[e], u[4 + e], 0x31);
+                _mm256_storeu_ps((float *)(d + 8 * (p + e)), lo);     /* pair p + e */
+                _mm256_storeu_ps((float *)(d + 8 * (p + e + 4)), hi); /* pair p + e + 4 */
             }
         }
         for (; p < np; p++)

@@ -122,8 +122,8 @@ TL_AVX2_INLINE __m256i k23_side_sum(const uint8_t (*t)[8], const int16_t *bsums,
     for (int p = 0; p < 8; p++) {
         const __m128i pr = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)t[2 * p]),
                                              _mm_loadl_epi64((const __m128i *)t[2 * p + 1]));
-        const __m256i s16 = q3 ? _mm256_cvtepi8_epi16(pr)
-                               : _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(pr, 4), _mm_set1_epi8(0x0F)));
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(pr, 4), _mm_set1_epi8(0x0F));
+        const __m256i s16 = q3 ? _mm256_cvtepi8_epi16(pr) : _mm256_cvtepu8_epi16(mins);
         int32_t yp;
         memcpy(&yp, bsums + 2 * p, sizeof yp);
         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s16, _mm256_set1_epi32(yp)));
@@ -213,8 +213,10 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
                     acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, dy), acc[g][c]);
                 } else {
                     const __m256 dm = ld_f16x8(((const blk_q2_Kx8 *)wb[g])->dmin);
-                    acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g][c]), _mm256_mul_ps(dw, dy), acc[g][c]);
-                    acc[g][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(side), _mm256_mul_ps(dm, dy), acc[g][c]);
+                    acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g][c]), _mm256_mul_ps(dw, dy),
+                                                acc[g][c]);
+                    acc[g][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(side), _mm256_mul_ps(dm, dy),
+                                                 acc[g][c]);
                 }
             }
         }

@@ -177,7 +177,8 @@ void tl_avx512_gemm_bf16x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t 
         for (int64_t p0 = 0; p0 < npt; p0 += seg) {
             const int64_t len = npt - p0 < seg ? npt - p0 : seg;
             const bool half = (n & 1) && p0 + len == npt; /* the segment ends on the lone element */
-            for (int c = 0; c < cc; c++) copy_pairs(len, half, xp + c * seg, x + (size_t)(c0 + c) * ldx + 4 * (size_t)p0);
+            for (int c = 0; c < cc; c++)
+                copy_pairs(len, half, xp + c * seg, x + (size_t)(c0 + c) * ldx + 4 * (size_t)p0);
             const uint8_t *wk = w + 64 * (size_t)p0;
             const bool first = p0 == 0;
             int64_t g = 0;
