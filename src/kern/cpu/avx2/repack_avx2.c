@@ -278,12 +278,7 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const in
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
-TL_AVX2_INLINE void tile_q4_0(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_q40(false, false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
-}
-X8_TILES_G(q4_0)
+X8_TILES_G(q4_0, tile_q40, false, false,)
 
 static const x8_kind kind_q4_0 = {
     .qk = TL_QK4_0, .wblk = sizeof(blk_q4_0x8), .xblk = sizeof(tl_block_q8_0),
@@ -326,12 +321,7 @@ static void prep_q5_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     prep_off(a, lda, x, ldx, nc, nb, 16);
 }
 
-TL_AVX2_INLINE void tile_q5_0(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_q40(true, false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
-}
-X8_TILES_G(q5_0)
+X8_TILES_G(q5_0, tile_q40, true, false,)
 
 static const x8_kind kind_q5_0 = {
     .qk = TL_QK5_0, .wblk = sizeof(blk_q5_0x8), .xblk = sizeof(tl_block_q8_0),
@@ -393,18 +383,8 @@ static void prep_q8_1(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     }
 }
 
-TL_AVX2_INLINE void tile_q4_1(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_q40(false, true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
-}
-X8_TILES_G(q4_1)
-TL_AVX2_INLINE void tile_q5_1(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_q40(true, true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
-}
-X8_TILES_G(q5_1)
+X8_TILES_G(q4_1, tile_q40, false, true,)
+X8_TILES_G(q5_1, tile_q40, true, true,)
 
 static const x8_kind kind_q4_1 = {
     .qk = TL_QK4_1, .wblk = sizeof(blk_q4_1x8), .xblk = sizeof(tl_block_q8_1),
@@ -515,7 +495,7 @@ TL_AVX2_INLINE void tile_q8_0(const int G, const int C, int64_t nb, bool first, 
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
-X8_TILES_G(q8_0)
+X8_TILES_G(q8_0, tile_q8_0, )
 
 static const x8_kind kind_q8_0 = {
     .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_block_q8_0),
@@ -743,12 +723,7 @@ TL_AVX2_INLINE void tile_k4(const bool q5, const int C, int64_t nb, bool first, 
     }
     for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
-TL_AVX2_INLINE void tile_q4_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
-                              const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
-                              size_t lda) {
-    tile_k4(false, C, nb, first, y, ldy, w, x, ldx, a, lda);
-}
-X8_TILES(q4_K)
+X8_TILES(q4_K, tile_k4, false,)
 
 /* GD groups x one token of Q4_K (q5: Q5_K), each row's arithmetic tile1's
  * (the same integer sums, then the same float steps: the same bits).
@@ -865,12 +840,7 @@ void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q5_Kx8), pack_blk_q5_K);
 }
 
-TL_AVX2_INLINE void tile_q5_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
-                              const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
-                              size_t lda) {
-    tile_k4(true, C, nb, first, y, ldy, w, x, ldx, a, lda);
-}
-X8_TILES(q5_K)
+X8_TILES(q5_K, tile_k4, true,)
 static void dec_q5_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
                        const uint8_t *x, const uint8_t *a) {
     dec_k4(true, nb, first, y, w, gs, left, x, a);
@@ -1057,7 +1027,7 @@ TL_AVX2_INLINE void tile_q6_K(const int C, int64_t nb, bool first, float *y, siz
     }
     for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
-X8_TILES(q6_K)
+X8_TILES(q6_K, tile_q6_K, )
 
 /* dec_fn for Q6_K: GD groups x one token, as dec_q4_K_4: each row's
  * arithmetic tile1's (the same bits), the groups taking turns at each

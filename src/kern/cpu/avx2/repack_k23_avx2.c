@@ -113,22 +113,28 @@ TL_AVX2_INLINE __m256i k23_scales(const uint8_t *t, const bool q3) {
     return q3 ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(_mm_and_si128(v, _mm_set1_epi8(0x0F)));
 }
 
-/* sum_k s_k * ysum_k per row lane, s the signed scales (Q3_K) or the mins
- * (Q2_K: the scale bytes' high nibbles), ysum the token's bsums: pairs
- * (s_2p, s_2p+1) of each row against the int16 pair p of bsums, by madd */
-TL_AVX2_INLINE __m256i k23_side_sum(const uint8_t (*t)[8], const int16_t *bsums, const bool q3) {
-    __m256i sum = _mm256_setzero_si256();
+/* side[c] = sum_k s_k * ysum_k per row lane, for tokens c < C: s the
+ * signed scales (Q3_K) or the mins (Q2_K: the scale bytes' high nibbles),
+ * ysum token c's bsums of block b (x: token 0's row, rows ldx apart):
+ * pairs (s_2p, s_2p+1) of each row against the int16 pair p of bsums, by
+ * madd; each pair vector is made once for all C tokens */
+TL_AVX2_INLINE void k23_side_sums(__m256i side[CT], const uint8_t (*t)[8], const uint8_t *x,
+                                  size_t ldx, int64_t b, const int C, const bool q3) {
+    for (int c = 0; c < C; c++) side[c] = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int p = 0; p < 8; p++) {
         const __m128i pr = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)t[2 * p]),
                                              _mm_loadl_epi64((const __m128i *)t[2 * p + 1]));
         const __m128i mins = _mm_and_si128(_mm_srli_epi16(pr, 4), _mm_set1_epi8(0x0F));
         const __m256i s16 = q3 ? _mm256_cvtepi8_epi16(pr) : _mm256_cvtepu8_epi16(mins);
-        int32_t yp;
-        memcpy(&yp, bsums + 2 * p, sizeof yp);
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s16, _mm256_set1_epi32(yp)));
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
+            int32_t yp;
+            memcpy(&yp, xb->bsums + 2 * p, sizeof yp);
+            side[c] = _mm256_add_epi32(side[c], _mm256_madd_epi16(s16, _mm256_set1_epi32(yp)));
+        }
     }
-    return sum;
 }
 
 /* G groups x C tokens of Q2_K (q3: Q3_K) (G = 1: tile_fn, C = CT or 1;
@@ -202,20 +208,19 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const __m256 dw = ld_f16x8((const uint16_t *)wb[g]);
-            const uint8_t (*st)[8] = (const uint8_t (*)[8])(wb[g] + sc_off);
+            __m256i side[CT];
+            k23_side_sums(side, (const uint8_t (*)[8])(wb[g] + sc_off), x, ldx, b, C, q3);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
-                const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
                 const __m256 dy = _mm256_set1_ps(((const float *)(a + (size_t)c * lda))[b]);
-                const __m256i side = k23_side_sum(st, xb->bsums, q3);
                 if (q3) {
-                    const __m256i i32 = _mm256_sub_epi32(isum[g][c], _mm256_slli_epi32(side, 2));
+                    const __m256i i32 = _mm256_sub_epi32(isum[g][c], _mm256_slli_epi32(side[c], 2));
                     acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, dy), acc[g][c]);
                 } else {
                     const __m256 dm = ld_f16x8(((const blk_q2_Kx8 *)wb[g])->dmin);
                     acc[g][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[g][c]), _mm256_mul_ps(dw, dy),
                                                 acc[g][c]);
-                    acc[g][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(side), _mm256_mul_ps(dm, dy),
+                    acc[g][c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(side[c]), _mm256_mul_ps(dm, dy),
                                                  acc[g][c]);
                 }
             }
@@ -225,18 +230,8 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
 
-TL_AVX2_INLINE void tile_q2_K(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_k23(false, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
-}
-X8_TILES_G(q2_K)
-TL_AVX2_INLINE void tile_q3_K(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    tile_k23(true, G, C, nb, first, y, ldy, w, gs, left, x, ldx, a, lda);
-}
-X8_TILES_G(q3_K)
+X8_TILES_G(q2_K, tile_k23, false,)
+X8_TILES_G(q3_K, tile_k23, true,)
 
 static const x8_kind kind_q2_K = {
     .qk = TL_QK_K, .wblk = sizeof(blk_q2_Kx8), .xblk = sizeof(tl_block_q8_K),

@@ -163,31 +163,33 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
                      const void *w, size_t ldw, const void *x, size_t ldx);
 
 /* tile_T_full / tile_T_1: the tile_fn instances of an always-inline body
- * tile_T(C, ...) for C = CT and C = 1 */
-#define X8_TILES(T)                                                                           \
+ * BODY(P C, ...) for C = CT and C = 1. P: the body's leading arguments (a
+ * type switch), each followed by a comma, or nothing. */
+#define X8_TILES(T, BODY, ...)                                                                \
     static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
                                 const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \
-        tile_##T(CT, nb, first, y, ldy, w, x, ldx, a, lda);                                  \
+        BODY(__VA_ARGS__ CT, nb, first, y, ldy, w, x, ldx, a, lda);                          \
     }                                                                                        \
     static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
-        tile_##T(1, nb, first, y, ldy, w, x, ldx, a, lda);                                   \
+        BODY(__VA_ARGS__ 1, nb, first, y, ldy, w, x, ldx, a, lda);                           \
     }
 
 /* tile_T_full, tile_T_1 and dec_T_4: the instances of one always-inline body
- * tile_T(G, C, ...) of G groups x C tokens, for (1, CT), (1, 1) and (GD, 1) */
-#define X8_TILES_G(T)                                                                         \
+ * BODY(P G, C, ...) of G groups x C tokens, for (1, CT), (1, 1) and (GD, 1);
+ * P as for X8_TILES */
+#define X8_TILES_G(T, BODY, ...)                                                              \
     static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
                                 const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \
-        tile_##T(1, CT, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                           \
+        BODY(__VA_ARGS__ 1, CT, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                 \
     }                                                                                        \
     static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
-        tile_##T(1, 1, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                            \
+        BODY(__VA_ARGS__ 1, 1, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                  \
     }                                                                                        \
     static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
                             size_t left, const uint8_t *x, const uint8_t *a) {                 \
-        tile_##T(GD, 1, nb, first, y, 0, w, gs, left, x, 0, a, 0);                             \
+        BODY(__VA_ARGS__ GD, 1, nb, first, y, 0, w, gs, left, x, 0, a, 0);                   \
     }
 
 #endif
