@@ -21,8 +21,9 @@
 # avx2 runs natively in ctest), failing unless it reports having checked
 # the avx512 variant (test_matmul, the CPU backend's product driver, runs
 # with TL_TEST_EMU=1: one thread, short batches; it must report the avx512
-# kernels) — and, for test_kern_simd, with BF16 left to the avx2 kernels
-# (Tiger Lake has no AVX512_BF16) and split into TL_EMU_SHARDS
+# kernels) — and, for test_kern_simd, with BF16's vec_dot and gemm left to
+# the avx2 kernels (Tiger Lake has no AVX512_BF16; the bf16x16 repack
+# needs AVX-512F alone and is avx512's there too) and split into TL_EMU_SHARDS
 # processes (default: the CPU count, at least 2; TL_TEST_SHARD in the test)
 # that run side by side; test_kern_simd once more on the
 # Sapphire Rapids model, narrowed to BF16 (TL_TEST_TYPES=bf16: the rest of

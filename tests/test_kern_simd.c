@@ -21,7 +21,8 @@
  *   - the TL_CPU override;
  *   - whose BF16 kernels each variant holds (printed, for
  *     scripts/test-avx512.sh): avx512's own exactly where the CPU has
- *     AVX512_BF16, and vec_dot, gemm and repack from the same table.
+ *     AVX512_BF16, vec_dot and gemm from the same table, and avx512's
+ *     own bf16x16 repack on every AVX-512 CPU.
  * TL_TEST_VARIANTS=avx512 checks only the variants named; TL_TEST_TYPES=bf16
  * (dtype names, comma-separated) only those types' slots, and none of the
  * type-less row kernels; TL_TEST_SHARD=i/n only the units (a group of
@@ -675,9 +676,10 @@ static void test_gelu(const tl_kern *v) {
 /* ---- whose BF16 kernels ---------------------------------------------------- *
  * Merged tables are copies, so a slot a variant inherits holds the same
  * function pointer as the table beneath it: the first variant (in
- * selection order) with v's BF16 vec_dot is where v's BF16 kernels come
- * from. avx512 has its own only where CPUID reports AVX512_BF16
- * (kern_avx512.c); without it they must stay avx2's. */
+ * selection order) with v's BF16 vec_dot is where v's BF16 vec_dot and
+ * gemm come from. avx512 has its own only where CPUID reports AVX512_BF16
+ * (kern_avx512.c); without it they must stay avx2's. avx512's 16-row
+ * bf16x16 repack needs AVX-512F alone: it is its own on every AVX-512 CPU. */
 static const char *const variant_names[] = { "ref", "avx2", "avx512", "neon" };
 
 static void test_bf16_origin(const tl_kern *v) {
@@ -691,8 +693,7 @@ static void test_bf16_origin(const tl_kern *v) {
         }
     }
     printf("checking variant %s: bf16 kernels from %s\n", v->name, from->name);
-    CHECKF(from->gemm[t] == v->gemm[t] && from->repack[t].gemm == v->repack[t].gemm,
-           "%s: bf16 vec_dot from %s but not its gemm/repack", v->name, from->name);
+    CHECKF(from->gemm[t] == v->gemm[t], "%s: bf16 vec_dot from %s but not its gemm", v->name, from->name);
 #if defined(__x86_64__) || defined(__i386__)
     if (strcmp(v->name, "avx512") == 0) {
         __builtin_cpu_init();
@@ -700,9 +701,13 @@ static void test_bf16_origin(const tl_kern *v) {
         CHECKF(strcmp(from->name, has ? "avx512" : "avx2") == 0,
                "avx512 bf16 kernels from %s on a CPU %s AVX512_BF16", from->name,
                has ? "with" : "without");
-        CHECKF(!has || (v->gemm[t] && v->repack[t].rows), "avx512 has no bf16 gemm/repack");
+        CHECKF(!has || v->gemm[t], "avx512 has no bf16 gemm");
+        CHECKF(v->repack[t].rows == 16, "avx512 has no bf16x16 repack (rows %d)", v->repack[t].rows);
+        return;
     }
 #endif
+    CHECKF(from->repack[t].gemm == v->repack[t].gemm, "%s: bf16 vec_dot from %s but not its repack",
+           v->name, from->name);
 }
 
 int main(void) {

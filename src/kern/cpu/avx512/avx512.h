@@ -185,9 +185,11 @@ TL_AVX512_RDECL(q8_0x16)
 TL_AVX512_RDECL(q4_Kx16)
 TL_AVX512_RDECL(q5_Kx16)
 TL_AVX512_RDECL(q6_Kx16)
-/* F16 (repack_f16_avx512.c): 16 rows' f16 values per element, one row per
- * lane; the activations are converted once per K segment, not per step */
+/* F16 and BF16 (repack_half_avx512.c): 16 rows' values per element (BF16:
+ * per pair of elements), one row per lane; the activations (f16 / bf16
+ * rows) are converted once per K segment, not per step. AVX-512F only. */
 TL_AVX512_RDECL(f16x16)
+TL_AVX512_RDECL(bf16x16)
 #undef TL_AVX512_RDECL
 
 /* Attention tiles over an F16 cache (attn_avx512.c), with the kern.h
@@ -197,25 +199,29 @@ void tl_avx512_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t
 void tl_avx512_attn_pv_f16(int R, int nt, int hdv, float *o, const float *p, size_t ldp,
                            const uint16_t *v, size_t ldv);
 
-/* The tile set of the 2-byte element layouts (f16x16, bf16x16): TILE(G, C)
- * defines tile_G_C, a tile of G groups x C tokens, for the shapes their
- * gemms call: 4 groups x 1-2 tokens (decode), 2 x 1-5, 1 x 1-24 (CT);
- * then tiles4, tiles2 and tiles1, indexed by the token count, of the
- * file's tile_fn type. */
-#define TL_AVX512_GROUP_TILES(TILE)                                                            \
-    TILE(4, 1) TILE(4, 2)                                                                      \
-    TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5)                                     \
-    TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8)    \
-    TILE(1, 9) TILE(1, 10) TILE(1, 11) TILE(1, 12) TILE(1, 13) TILE(1, 14) TILE(1, 15)         \
-    TILE(1, 16) TILE(1, 17) TILE(1, 18) TILE(1, 19) TILE(1, 20) TILE(1, 21) TILE(1, 22)        \
-    TILE(1, 23) TILE(1, 24)                                                                    \
-    static const tile_fn tiles4[] = { NULL, tile_4_1, tile_4_2 };                              \
-    static const tile_fn tiles2[] = { NULL, tile_2_1, tile_2_2, tile_2_3, tile_2_4, tile_2_5 };  \
-    static const tile_fn tiles1[] = {                                                          \
-        NULL,      tile_1_1,  tile_1_2,  tile_1_3,  tile_1_4,  tile_1_5,  tile_1_6,  tile_1_7,    \
-        tile_1_8,  tile_1_9,  tile_1_10, tile_1_11, tile_1_12, tile_1_13, tile_1_14, tile_1_15,   \
-        tile_1_16, tile_1_17, tile_1_18, tile_1_19, tile_1_20, tile_1_21, tile_1_22, tile_1_23,   \
-        tile_1_24,                                                                             \
+/* The tile set of the 2-byte element layouts (f16x16, bf16x16):
+ * TILE(P, A, G, C) defines P_tile_G_C, a tile of G groups x C tokens (A:
+ * what the file's tiles take besides), for the shapes their gemms call: 4
+ * groups x 1-2 tokens (decode), 2 x 1-5, 1 x 1-24 (CT); then P_tiles4,
+ * P_tiles2 and P_tiles1, indexed by the token count, of the file's tile_fn
+ * type. */
+#define TL_AVX512_GROUP_TILES(TILE, P, A)                                                      \
+    TILE(P, A, 4, 1) TILE(P, A, 4, 2)                                                          \
+    TILE(P, A, 2, 1) TILE(P, A, 2, 2) TILE(P, A, 2, 3) TILE(P, A, 2, 4) TILE(P, A, 2, 5)       \
+    TILE(P, A, 1, 1) TILE(P, A, 1, 2) TILE(P, A, 1, 3) TILE(P, A, 1, 4) TILE(P, A, 1, 5)       \
+    TILE(P, A, 1, 6) TILE(P, A, 1, 7) TILE(P, A, 1, 8) TILE(P, A, 1, 9) TILE(P, A, 1, 10)      \
+    TILE(P, A, 1, 11) TILE(P, A, 1, 12) TILE(P, A, 1, 13) TILE(P, A, 1, 14) TILE(P, A, 1, 15)  \
+    TILE(P, A, 1, 16) TILE(P, A, 1, 17) TILE(P, A, 1, 18) TILE(P, A, 1, 19) TILE(P, A, 1, 20)  \
+    TILE(P, A, 1, 21) TILE(P, A, 1, 22) TILE(P, A, 1, 23) TILE(P, A, 1, 24)                    \
+    static const tile_fn P##_tiles4[] = { NULL, P##_tile_4_1, P##_tile_4_2 };                 \
+    static const tile_fn P##_tiles2[] = { NULL,         P##_tile_2_1, P##_tile_2_2,           \
+                                          P##_tile_2_3, P##_tile_2_4, P##_tile_2_5 };         \
+    static const tile_fn P##_tiles1[] = {                                                      \
+        NULL,          P##_tile_1_1,  P##_tile_1_2,  P##_tile_1_3,  P##_tile_1_4,              \
+        P##_tile_1_5,  P##_tile_1_6,  P##_tile_1_7,  P##_tile_1_8,  P##_tile_1_9,              \
+        P##_tile_1_10, P##_tile_1_11, P##_tile_1_12, P##_tile_1_13, P##_tile_1_14,             \
+        P##_tile_1_15, P##_tile_1_16, P##_tile_1_17, P##_tile_1_18, P##_tile_1_19,             \
+        P##_tile_1_20, P##_tile_1_21, P##_tile_1_22, P##_tile_1_23, P##_tile_1_24,             \
     };
 enum { TL_AVX512_GROUP_TILES_CT = 24 }; /* the widest 1-group tile of that set */
 
@@ -226,11 +232,5 @@ enum { TL_AVX512_GROUP_TILES_CT = 24 }; /* the widest 1-group tile of that set *
 void tl_avx512_vec_dot_bf16(int64_t n, float *s, const void *w, const void *x);
 void tl_avx512_gemm_bf16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
-/* BF16 repacked 16 rows to a group, bf16x16 (the same file): the kern.h
- * repack slot's row_size, pack and gemm (activations: bf16 rows). */
-size_t tl_avx512_row_size_bf16x16(int64_t n);
-void tl_avx512_pack_bf16x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
-void tl_avx512_gemm_bf16x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                            size_t ldw, const void *x, size_t ldx);
 
 #endif

@@ -1,5 +1,5 @@
 /* kern_avx512.c — AVX-512 F16 kernels and the AVX-512 kernel table (with
- * the BF16 kernels where the CPU has AVX512_BF16).
+ * the row-major BF16 kernels where the CPU has AVX512_BF16).
  *
  * The table holds only what this variant speeds up; select.c merges it over
  * the AVX2 table (and that over the reference), so every NULL slot here
@@ -58,6 +58,7 @@ static const tl_kern avx512_table = {
     },
     .repack = {
         [TL_DTYPE_F16] = { 16, tl_avx512_row_size_f16x16, tl_avx512_pack_f16x16, tl_avx512_gemm_f16x16 },
+        [TL_DTYPE_BF16] = { 16, tl_avx512_row_size_bf16x16, tl_avx512_pack_bf16x16, tl_avx512_gemm_bf16x16 },
         [TL_DTYPE_Q4_0] = { 16, tl_avx512_row_size_q4_0x16, tl_avx512_pack_q4_0x16, tl_avx512_gemm_q4_0x16 },
         [TL_DTYPE_Q8_0] = { 16, tl_avx512_row_size_q8_0x16, tl_avx512_pack_q8_0x16, tl_avx512_gemm_q8_0x16 },
         [TL_DTYPE_Q4_K] = { 16, tl_avx512_row_size_q4_Kx16, tl_avx512_pack_q4_Kx16, tl_avx512_gemm_q4_Kx16 },
@@ -71,11 +72,12 @@ static const tl_kern avx512_table = {
 /* ---- BF16: a second table, for CPUs with AVX512_BF16 --------------------- *
  * What select.c checks (AVX-512 F/BW/VL + VNNI) does not imply vdpbf16ps:
  * Ice Lake, Tiger Lake and Rocket Lake lack it, Cooper Lake, Sapphire
- * Rapids and Zen 4 have it. So the BF16 kernels (bf16_avx512.c) enter the
- * table only where CPUID reports it (leaf 7 subleaf 1, with the OS's
- * AVX-512 state: __builtin_cpu_supports checks both); elsewhere BF16
- * keeps the AVX2 kernels beneath this table (their 8-row bf16x8 layout).
- * vec_dot, gemm and the 16-row bf16x16 repack come together. */
+ * Rapids and Zen 4 have it. So the row-major BF16 kernels (bf16_avx512.c)
+ * enter the table only where CPUID reports it (leaf 7 subleaf 1, with the
+ * OS's AVX-512 state: __builtin_cpu_supports checks both); elsewhere
+ * BF16's vec_dot and gemm stay the AVX2 ones beneath this table. The
+ * 16-row bf16x16 layout and its tiles need AVX-512F alone: they are in
+ * the table above, for every AVX-512 CPU. */
 static tl_kern avx512_bf16_table;
 static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
 
@@ -83,9 +85,6 @@ static void fill_bf16_table(void) {
     avx512_bf16_table = avx512_table;
     avx512_bf16_table.vec_dot[TL_DTYPE_BF16] = tl_avx512_vec_dot_bf16;
     avx512_bf16_table.gemm[TL_DTYPE_BF16] = tl_avx512_gemm_bf16;
-    avx512_bf16_table.repack[TL_DTYPE_BF16] = (tl_repack){
-        .rows = 16, .row_size = tl_avx512_row_size_bf16x16, .pack = tl_avx512_pack_bf16x16,
-        .gemm = tl_avx512_gemm_bf16x16 };
 }
 
 const tl_kern *tl_kern_avx512_table(void) {
