@@ -11,7 +11,7 @@
 # ik_llama.cpp's -gp DEPTH,32, llama.cpp's -d where its llama-bench has it).
 #
 # Where TL_BIN has membw, the DRAM read limit is probed with THREADS
-# threads before the first file and after the last (its best prefetch
+# threads before the first file and after the last (its best prefetching
 # pass), and the table gives torchless's tg GB/s as a share of the higher
 # of the two: the figure the F16 goal (within 5% of the limit) is read from.
 # Each probe takes about 40 s.
@@ -63,7 +63,7 @@ $(grep tg32 "$OUT" | awk -F'|' '{print $9}' | awk '{print $1}')" >> "$RAW"
   fi
 }
 
-# best prefetch pass of membw -> stdout (nothing without membw)
+# best prefetching pass of membw -> stdout (nothing without membw)
 probe_limit() {
   [ -x "$MEMBW" ] || return 0
   "$MEMBW" "$T" | awk '/^limit:/ {print $2}'
@@ -116,7 +116,7 @@ fi
 
 echo
 [ "$ROUNDS" -gt 1 ] && echo "medians of $ROUNDS interleaved rounds; 'rounds' = the range of each round's own ratio"
-[ "$LIMIT" != - ] && echo "DRAM read limit ($MEMBW $T, best prefetch pass): ${LIMIT_BEFORE:--} GB/s before, ${LIMIT_AFTER:--} after"
+[ "$LIMIT" != - ] && echo "DRAM read limit ($MEMBW $T, best prefetching pass): ${LIMIT_BEFORE:--} GB/s before, ${LIMIT_AFTER:--} after"
 echo "| file | torchless pp128 | llama.cpp pp128 | ik_llama.cpp pp128 | pp vs best peer | torchless tg32 | llama.cpp tg32 | ik_llama.cpp tg32 | tg vs best peer | torchless tg GB/s | of the limit |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 while read -r f tp tt gb lp lt ip it rp rt; do
