@@ -88,9 +88,12 @@ elif [ -d "$FX/models" ]; then
     case $n in *.f32) tier=exact args="--kv-dtype f32" ;; *.f16 | *.bf16) tier=half ;; *) tier=quant ;; esac
     [ -f "$FX/logits/$n.logits" ] || continue
     # shellcheck disable=SC2086
-    "$TL" logits "$m" --tokens "$FX/logits/tokens.txt" --out /tmp/hc.logits $args 2>/dev/null &&
-      echo "$n $tier: $(python3 "$FX/../tools/cmp_logits.py" "$FX/logits/$n.logits" /tmp/hc.logits 512 $tier)" ||
-      echo "$n $tier: FAIL"
+    if "$TL" logits "$m" --tokens "$FX/logits/tokens.txt" --out /tmp/hc.logits $args 2>/dev/null; then
+      echo "$n $tier: $(python3 "$FX/../tools/cmp_logits.py" "$FX/logits/$n.logits" /tmp/hc.logits \
+        512 $tier)"
+    else
+      echo "$n $tier: FAIL (torchless logits)"
+    fi
   done
 fi
 

@@ -116,7 +116,8 @@ void tl_avx512_pack_bf16x16(void *dst, const void *w, size_t ldw, int64_t n, int
         const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
         int64_t p = 0;
         if (gather)
-            for (; p < n / 2; p++) _mm512_storeu_si512(d + 16 * p, tl_avx512_gather16(rows, src + 4 * p));
+            for (; p < n / 2; p++)
+                _mm512_storeu_si512(d + 16 * p, tl_avx512_gather16(rows, src + 4 * p));
         for (; p < np; p++)
             for (int i = 0; i < 16; i++) {
                 const uint16_t *r = (const uint16_t *)(src + (size_t)i * ldw);
@@ -224,32 +225,33 @@ TL_AVX512_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const 
 typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
                         const float *xf);
 
-#define TILE(P, BF, G, C)                                                                          \
-    static void P##_tile_##G##_##C(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, \
-                                   size_t gs, const float *xf) {                                   \
-        tile(len, first, y, ldy, w, gs, xf, BF, G, C);                                             \
+#define TILE(P, BF, G, C)                                                                   \
+    static void P##_tile_##G##_##C(int64_t len, bool first, float *y, size_t ldy,           \
+                                   const uint8_t *w, size_t gs, const float *xf) {          \
+        tile(len, first, y, ldy, w, gs, xf, BF, G, C);                                      \
     }
 TL_AVX512_GROUP_TILES(TILE, f16, false)
 TL_AVX512_GROUP_TILES(TILE, bf16, true)
 #undef TILE
-static_assert((int)CT == (int)TL_AVX512_GROUP_TILES_CT && sizeof f16_tiles1 / sizeof *f16_tiles1 == CT + 1,
+static_assert((int)CT == (int)TL_AVX512_GROUP_TILES_CT &&
+                  sizeof f16_tiles1 / sizeof *f16_tiles1 == CT + 1,
               "one 1-group tile per token count 1..CT");
+
+// 16 f16 (bf: bf16, the top halves of f32s) -> 16 f32, exactly
+TL_AVX512_INLINE __m512 cvt16(__m256i h, bool bf) {
+    return bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+              : _mm512_cvtph_ps(h);
+}
 
 /* x (len,) f16 (bf: bf16) -> xf (len,) f32, exactly; bf with an odd len
  * also writes xf[len] = 0, the pad element's activation */
 static void cvt_row(int64_t len, float *xf, const uint16_t *x, bool bf) {
     int64_t i = 0;
-    for (; i + 16 <= len; i += 16) {
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(x + i));
-        _mm512_store_ps(xf + i, bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
-                                   : _mm512_cvtph_ps(h));
-    }
+    for (; i + 16 <= len; i += 16)
+        _mm512_store_ps(xf + i, cvt16(_mm256_loadu_si256((const __m256i *)(x + i)), bf));
     if (i < len) {
         const __mmask16 m = (__mmask16)((1u << (len - i)) - 1);
-        const __m256i h = _mm256_maskz_loadu_epi16(m, x + i);
-        _mm512_mask_storeu_ps(xf + i, m,
-                              bf ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
-                                 : _mm512_cvtph_ps(h));
+        _mm512_mask_storeu_ps(xf + i, m, cvt16(_mm256_maskz_loadu_epi16(m, x + i), bf));
     }
     if (bf && (len & 1)) xf[len] = 0.0f;
 }
@@ -282,9 +284,11 @@ TL_AVX512_INLINE void gemm_x16(int64_t n, int64_t nr, int64_t nc, float *y, size
             int64_t g = 0;
             const bool first = k0 == 0;
             if (gmax >= 4)
-                for (; g + 4 <= ng; g += 4) t4[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
+                for (; g + 4 <= ng; g += 4)
+                    t4[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
             if (gmax >= 2)
-                for (; g + 2 <= ng; g += 2) t2[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
+                for (; g + 2 <= ng; g += 2)
+                    t2[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
             for (; g < ng; g++) t1[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
         }
     }
