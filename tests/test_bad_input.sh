@@ -40,6 +40,14 @@ expect_error "token file with junk" "$BIN" logits "$M/llama.q4_0.gguf" --tokens 
 expect_error "directory as model" "$BIN" info "$TMP"
 expect_error "unknown option" "$BIN" run "$M/llama.q4_0.gguf" hi --bogus
 expect_error "bad option value" "$BIN" run "$M/llama.q4_0.gguf" hi --temperature abc
+# an HF tokenizer naming id 16777215 among a few hundred tokens: refused at
+# once, not padded with 16M [PADi] tokens (fuzz_native found it taking 28 s)
+cp -r "$M/llama.hf" "$TMP/sparse.hf" && chmod -R u+w "$TMP/sparse.hf"
+python3 -c 'import json, sys
+p = sys.argv[1]; t = json.load(open(p)); t["model"]["vocab"]["zz-sparse"] = 16777215
+json.dump(t, open(p, "w"))' "$TMP/sparse.hf/tokenizer.json"
+expect_error "sparse tokenizer ids" "$BIN" info "$TMP/sparse.hf"
+grep -q "too sparse" "$TMP/err" || { fail=$((fail+1)); echo "FAIL sparse tokenizer ids: not refused as sparse"; }
 # values that parse but the sampler refuses: the library's reason reaches stderr
 for bad in "--temperature nan" "--repeat-penalty 0" "--top-p -1"; do
   expect_error "sampler refuses $bad" "$BIN" run "$M/llama.q4_0.gguf" hi $bad

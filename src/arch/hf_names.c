@@ -469,13 +469,13 @@ static tl_status set_id(vocab_build *v, int64_t id, const char *text, int32_t ty
 static tl_status build_vocab(vocab_build *v, const cJSON *vocab, const cJSON *added,
                              const cJSON *cfg, tl_err *err) {
     const uint64_t max_id = (1u << 24) - 1; /* the model refuses larger vocabularies anyway */
-    uint64_t n = 0, id;
-    for (const cJSON *e = vocab->child; e; e = e->next) {
+    uint64_t n = 0, id, entries = 0;
+    for (const cJSON *e = vocab->child; e; e = e->next, entries++) {
         if (!tl_json_uint(e, max_id, &id))
             return tl_err_set(err, TL_ERR_FORMAT, "tokenizer.json: vocab id of '%.40s' is not a valid id", e->string);
         if (id + 1 > n) n = id + 1;
     }
-    for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
+    for (const cJSON *a = added ? added->child : NULL; a; a = a->next, entries++) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(a, "content");
         if (!tl_json_uint(cJSON_GetObjectItemCaseSensitive(a, "id"), max_id, &id) || !cJSON_IsString(c))
             return tl_err_set(err, TL_ERR_FORMAT, "tokenizer.json: added token without a valid id and content");
@@ -484,6 +484,15 @@ static tl_status build_vocab(vocab_build *v, const cJSON *vocab, const cJSON *ad
     uint64_t vs;
     if (tl_json_uint(cJSON_GetObjectItemCaseSensitive(cfg, "vocab_size"), max_id + 1, &vs) && vs > n) n = vs;
     if (n == 0) return tl_err_set(err, TL_ERR_FORMAT, "tokenizer.json: empty vocabulary");
+    /* every id without a token becomes a [PADi] token (an embedding row
+     * padded past the tokenizer, as Qwen2.5 7B's 399 or Phi-3's 53): a few
+     * hundred in real files. A handful of entries naming id 16777215 would
+     * make 16M of them (seconds of work and hundreds of MB for a 6 KB
+     * file): more holes than tokens + 65536 is refused. */
+    if (n > 2 * entries + 65536)
+        return tl_err_set(err, TL_ERR_FORMAT,
+                          "tokenizer.json: ids (or vocab_size) up to %llu for %llu tokens: too sparse",
+                          (unsigned long long)n, (unsigned long long)entries);
     v->n = (int64_t)n;
     v->text = calloc(n, sizeof *v->text);
     v->type = calloc(n, sizeof *v->type);
