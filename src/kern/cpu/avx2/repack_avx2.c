@@ -46,6 +46,7 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
     _Alignas(32) uint8_t a[ACT_BYTES];
     const uint8_t *w = vw, *x = vx;
     const size_t gs = 8 * ldw; /* bytes per group */
+    if (k->pf_start && nc < CT) prefetch_at(w, 0, PF_AHEAD);
     for (int64_t c0 = 0; c0 < nc; c0 += CT) {
         const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
         for (int64_t b0 = 0; b0 < nb; b0 += k->seg) {
@@ -280,18 +281,10 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const in
 }
 X8_TILES_G(q4_0, tile_q40, false, false,)
 
-static const x8_kind kind_q4_0 = {
-    .qk = TL_QK4_0, .wblk = sizeof(blk_q4_0x8), .xblk = sizeof(tl_block_q8_0),
-    .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q4_0,
-    .tile = tile_q4_0_full, .tile1 = tile_q4_0_1, .dec = dec_q4_0_4,
-};
 static_assert(CT * 256 * sizeof(act_q4_0) <= ACT_BYTES, "q4_0 segment fits the scratch");
-
-// W (nr, n) q4_0 packed by 8 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q4_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    tl_avx2_gemm_x8(&kind_q4_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q4_0x8: W q4_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
+X8_GEMM(q4_0, .qk = TL_QK4_0, .wblk = sizeof(blk_q4_0x8), .xblk = sizeof(tl_block_q8_0),
+        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q4_0)
 
 /* ---- Q5_0 ------------------------------------------------------------------ *
  * Q4_0's tiles (tile_q40) on blk_q5_0x8 (above), the same size as the 8
@@ -323,17 +316,9 @@ static void prep_q5_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
 
 X8_TILES_G(q5_0, tile_q40, true, false,)
 
-static const x8_kind kind_q5_0 = {
-    .qk = TL_QK5_0, .wblk = sizeof(blk_q5_0x8), .xblk = sizeof(tl_block_q8_0),
-    .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q5_0,
-    .tile = tile_q5_0_full, .tile1 = tile_q5_0_1, .dec = dec_q5_0_4,
-};
-
-// W (nr, n) q5_0 packed by 8 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q5_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    tl_avx2_gemm_x8(&kind_q5_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q5_0x8: W q5_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
+X8_GEMM(q5_0, .qk = TL_QK5_0, .wblk = sizeof(blk_q5_0x8), .xblk = sizeof(tl_block_q8_0),
+        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q5_0)
 
 /* ---- Q4_1 and Q5_1 ---------------------------------------------------------- *
  * tile_q40 with the min (blk_q4_1x8, blk_q5_1x8 above: the size of the 8
@@ -386,27 +371,11 @@ static void prep_q8_1(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
 X8_TILES_G(q4_1, tile_q40, false, true,)
 X8_TILES_G(q5_1, tile_q40, true, true,)
 
-static const x8_kind kind_q4_1 = {
-    .qk = TL_QK4_1, .wblk = sizeof(blk_q4_1x8), .xblk = sizeof(tl_block_q8_1),
-    .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1,
-    .tile = tile_q4_1_full, .tile1 = tile_q4_1_1, .dec = dec_q4_1_4,
-};
-static const x8_kind kind_q5_1 = {
-    .qk = TL_QK5_1, .wblk = sizeof(blk_q5_1x8), .xblk = sizeof(tl_block_q8_1),
-    .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1,
-    .tile = tile_q5_1_full, .tile1 = tile_q5_1_1, .dec = dec_q5_1_4,
-};
-
-// W (nr, n) q4_1 packed by 8 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q4_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    tl_avx2_gemm_x8(&kind_q4_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
-// W (nr, n) q5_1 packed by 8 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q5_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    tl_avx2_gemm_x8(&kind_q5_1, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q4_1x8, tl_avx2_gemm_q5_1x8: W q4_1 / q5_1 packed by 8 @ X^T q8_1   (n % 32 == 0)
+X8_GEMM(q4_1, .qk = TL_QK4_1, .wblk = sizeof(blk_q4_1x8), .xblk = sizeof(tl_block_q8_1),
+        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1)
+X8_GEMM(q5_1, .qk = TL_QK5_1, .wblk = sizeof(blk_q5_1x8), .xblk = sizeof(tl_block_q8_1),
+        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1)
 
 /* ---- Q8_0 ------------------------------------------------------------------ *
  * Per group and block (272 bytes, the 8 original blocks): d[8], then 8
@@ -497,18 +466,10 @@ TL_AVX2_INLINE void tile_q8_0(const int G, const int C, int64_t nb, bool first, 
 }
 X8_TILES_G(q8_0, tile_q8_0, )
 
-static const x8_kind kind_q8_0 = {
-    .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_block_q8_0),
-    .ablk = sizeof(float), .seg = 256, .prep = prep_q8_0,
-    .tile = tile_q8_0_full, .tile1 = tile_q8_0_1, .dec = dec_q8_0_4,
-};
 static_assert(CT * 256 * sizeof(float) <= ACT_BYTES, "q8_0 segment fits the scratch");
-
-// W (nr, n) q8_0 packed by 8 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q8_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    tl_avx2_gemm_x8(&kind_q8_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q8_0x8: W q8_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
+X8_GEMM(q8_0, .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_block_q8_0),
+        .ablk = sizeof(float), .seg = 256, .prep = prep_q8_0)
 
 /* ---- Q4_K ------------------------------------------------------------------ *
  * Per group and super-block (1184 bytes; the 8 original blocks are 1152):
@@ -799,23 +760,10 @@ static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
 static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_k4's prefetches cover a Q4_K super-block");
 static_assert(6 * 4 * 64 >= sizeof(blk_q5_Kx8), "dec_k4's prefetches cover a Q5_K super-block");
 
-static const x8_kind kind_q4_K = {
-    .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block_q8_K),
-    .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K,
-    .tile = tile_q4_K_full, .tile1 = tile_q4_K_1, .dec = dec_q4_K_4,
-};
 static_assert(CT * 32 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
-
-// W (nr, n) q4_K packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    /* decode: the tiles prefetch PF_AHEAD past the block in use, which
-     * leaves a call's first PF_AHEAD bytes cold unless the previous call
-     * ran into them, and the backend's threads take turns at 64-row chunks
-     * (Zen 3, 2 threads, decode from DRAM: +1-3%) */
-    if (nc < CT) prefetch_at(w, 0, PF_AHEAD);
-    tl_avx2_gemm_x8(&kind_q4_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q4_Kx8: W q4_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
+X8_GEMM(q4_K, .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block_q8_K),
+        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true)
 
 /* ---- Q5_K ------------------------------------------------------------------ *
  * Q4_K's layout and tiles (tile_k4, dec_k4 above) with blk_q5_Kx8's qh
@@ -846,18 +794,9 @@ static void dec_q5_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
     dec_k4(true, nb, first, y, w, gs, left, x, a);
 }
 
-static const x8_kind kind_q5_K = {
-    .qk = TL_QK_K, .wblk = sizeof(blk_q5_Kx8), .xblk = sizeof(tl_block_q8_K),
-    .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K,
-    .tile = tile_q5_K_full, .tile1 = tile_q5_K_1, .dec = dec_q5_K_4,
-};
-
-// W (nr, n) q5_K packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q5_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    if (nc < CT) prefetch_at(w, 0, PF_AHEAD); /* as Q4_K's */
-    tl_avx2_gemm_x8(&kind_q5_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q5_Kx8: W q5_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
+X8_GEMM(q5_K, .qk = TL_QK_K, .wblk = sizeof(blk_q5_Kx8), .xblk = sizeof(tl_block_q8_K),
+        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true)
 
 /* ---- Q6_K ------------------------------------------------------------------ *
  * Per group and super-block (1680 bytes, the 8 original blocks): the rows'
@@ -1083,16 +1022,7 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
 }
 static_assert(27 * 64 >= sizeof(blk_q6_Kx8), "dec_q6_K_4's prefetches cover a super-block");
 
-static const x8_kind kind_q6_K = {
-    .qk = TL_QK_K, .wblk = sizeof(blk_q6_Kx8), .xblk = sizeof(tl_block_q8_K),
-    .ablk = TL_QK_K, .seg = 16, .prep = prep_q6_K,
-    .tile = tile_q6_K_full, .tile1 = tile_q6_K_1, .dec = dec_q6_K_4,
-};
 static_assert(CT * 16 * TL_QK_K <= ACT_BYTES, "q6_K segment fits the scratch");
-
-// W (nr, n) q6_K packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q6_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    if (nc < CT) prefetch_at(w, 0, PF_AHEAD); /* as tl_avx2_gemm_q4_Kx8 */
-    tl_avx2_gemm_x8(&kind_q6_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q6_Kx8: W q6_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
+X8_GEMM(q6_K, .qk = TL_QK_K, .wblk = sizeof(blk_q6_Kx8), .xblk = sizeof(tl_block_q8_K),
+        .ablk = TL_QK_K, .seg = 16, .prep = prep_q6_K, .pf_start = true)

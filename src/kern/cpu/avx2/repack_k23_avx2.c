@@ -233,24 +233,9 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
 X8_TILES_G(q2_K, tile_k23, false,)
 X8_TILES_G(q3_K, tile_k23, true,)
 
-static const x8_kind kind_q2_K = {
-    .qk = TL_QK_K, .wblk = sizeof(blk_q2_Kx8), .xblk = sizeof(tl_block_q8_K),
-    .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d,
-    .tile = tile_q2_K_full, .tile1 = tile_q2_K_1, .dec = dec_q2_K_4,
-};
-static const x8_kind kind_q3_K = {
-    .qk = TL_QK_K, .wblk = sizeof(blk_q3_Kx8), .xblk = sizeof(tl_block_q8_K),
-    .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d,
-    .tile = tile_q3_K_full, .tile1 = tile_q3_K_1, .dec = dec_q3_K_4,
-};
 static_assert(CT * 32 * sizeof(float) <= ACT_BYTES, "q2_K/q3_K segment fits the scratch");
-
-// W (nr, n) q2_K (q3_K) packed by 8 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 8 == 0)
-void tl_avx2_gemm_q2_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    tl_avx2_gemm_x8(&kind_q2_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
-void tl_avx2_gemm_q3_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    tl_avx2_gemm_x8(&kind_q3_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+// tl_avx2_gemm_q2_Kx8, tl_avx2_gemm_q3_Kx8: W q2_K / q3_K packed by 8 @ X^T q8_K   (n % 256 == 0)
+X8_GEMM(q2_K, .qk = TL_QK_K, .wblk = sizeof(blk_q2_Kx8), .xblk = sizeof(tl_block_q8_K),
+        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d)
+X8_GEMM(q3_K, .qk = TL_QK_K, .wblk = sizeof(blk_q3_Kx8), .xblk = sizeof(tl_block_q8_K),
+        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d)

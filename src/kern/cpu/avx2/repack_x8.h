@@ -156,7 +156,24 @@ typedef struct x8_kind {
     prep_fn prep;
     tile_fn tile, tile1;
     dec_fn dec;   /* for cc < CT, GD groups at a time (NULL: tile1 on every group) */
+    /* decode (cc < CT): ask for the call's first PF_AHEAD weight bytes
+     * before the tiles start. They prefetch PF_AHEAD past the block in use,
+     * which leaves those cold unless the previous call ran into them, and
+     * the backend's threads take turns at 64-row chunks (the K types: Zen 3,
+     * 2 threads, decode from DRAM: +1-3%) */
+    bool pf_start;
 } x8_kind;
+
+/* kind_T, from the x8_kind fields given (tile, tile1 and dec are X8_TILES_G's
+ * instances for T), and tl_avx2_gemm_Tx8, the kern.h gemm of T's layout:
+ *   W (nr, n) T packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0) */
+#define X8_GEMM(T, ...)                                                                         \
+    static const x8_kind kind_##T = { .tile = tile_##T##_full, .tile1 = tile_##T##_1,           \
+                                      .dec = dec_##T##_4, __VA_ARGS__ };                        \
+    void tl_avx2_gemm_##T##x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,          \
+                              const void *w, size_t ldw, const void *x, size_t ldx) {           \
+        tl_avx2_gemm_x8(&kind_##T, n, nr, nc, y, ldy, w, ldw, x, ldx);                          \
+    }
 
 // W (nr, n) packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0)
 void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
