@@ -16,7 +16,8 @@
 #      from another CPU is left alone; -march is never native, the variants
 #      are chosen at run time). HC_PREBUILT=DIR instead takes DIR/bin (and
 #      DIR/lib on the library path): a build made elsewhere and carried, for
-#      a host that lacks our Debian libraries (the device machine has none).
+#      a host that lacks our Debian libraries (the device machine has none);
+#      bench/device-pack.sh makes DIR and prints the command to run there.
 #   2. test_kern_simd and test_matmul (every variant this CPU runs against the
 #      reference), test_golden_logits (llama.cpp's logits, native kernels and
 #      TL_CPU=ref) when ../shared (or TL_SHARED) is there; with only some of
