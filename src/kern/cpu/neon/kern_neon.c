@@ -277,6 +277,10 @@ static const tl_kern neon_table = {
         [TL_DTYPE_F16] = to_float_f16,
     },
     .repack = {
+        [TL_DTYPE_F16] = { 4, tl_neon_row_size_half_x4, tl_neon_pack_half_x4, tl_neon_gemm_f16x4,
+                           TL_DTYPE_F32, tl_neon_act_f16r },
+        [TL_DTYPE_BF16] = { 4, tl_neon_row_size_half_x4, tl_neon_pack_half_x4, tl_neon_gemm_bf16x4,
+                            TL_DTYPE_F32, tl_neon_act_bf16r },
         [TL_DTYPE_Q4_0] = { 4, tl_neon_row_size_q4_0x4, tl_neon_pack_q4_0x4, tl_neon_gemm_q4_0x4 },
         [TL_DTYPE_Q8_0] = { 4, tl_neon_row_size_q8_0x4, tl_neon_pack_q8_0x4, tl_neon_gemm_q8_0x4 },
         [TL_DTYPE_Q4_K] = { 4, tl_neon_row_size_q4_Kx4, tl_neon_pack_q4_Kx4, tl_neon_gemm_q4_Kx4 },

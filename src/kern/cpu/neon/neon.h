@@ -109,6 +109,21 @@ TL_NEON_RDECL(q4_K)
 TL_NEON_RDECL(q6_K)
 #undef TL_NEON_RDECL
 
+/* Repacked F16 and BF16 weights (repack_half_neon.c), groups of 4 rows in
+ * one layout for both: row_size_half_x4, pack_half_x4 (as above, for
+ * either type); gemm_f16x4 / gemm_bf16x4 over the packed rows take the
+ * slots' act form: F32 rows carrying F16 (BF16) values, which
+ * act_f16r / act_bf16r make (tl_from_float_fn: x (n,) f32 -> y (n,) f32,
+ * y caller-owned). */
+size_t tl_neon_row_size_half_x4(int64_t n);
+void tl_neon_pack_half_x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+void tl_neon_gemm_f16x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                        size_t ldw, const void *x, size_t ldx);
+void tl_neon_gemm_bf16x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx);
+void tl_neon_act_f16r(const float *x, void *y, int64_t n);
+void tl_neon_act_bf16r(const float *x, void *y, int64_t n);
+
 /* Attention tiles over an F16 cache (attn_neon.c), with the kern.h
  * contracts of the slots attn_qk_f16, attn_pv_f16, exp_sum and max_f32. */
 void tl_neon_attn_qk_f16(int R, int nt, int hd, const float *q, const uint16_t *k, float *s,
