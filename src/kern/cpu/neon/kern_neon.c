@@ -284,6 +284,7 @@ static const tl_kern neon_table = {
         [TL_DTYPE_Q4_0] = { 4, tl_neon_row_size_q4_0x4, tl_neon_pack_q4_0x4, tl_neon_gemm_q4_0x4 },
         [TL_DTYPE_Q8_0] = { 4, tl_neon_row_size_q8_0x4, tl_neon_pack_q8_0x4, tl_neon_gemm_q8_0x4 },
         [TL_DTYPE_Q4_K] = { 4, tl_neon_row_size_q4_Kx4, tl_neon_pack_q4_Kx4, tl_neon_gemm_q4_Kx4 },
+        [TL_DTYPE_Q5_K] = { 4, tl_neon_row_size_q5_Kx4, tl_neon_pack_q5_Kx4, tl_neon_gemm_q5_Kx4 },
         [TL_DTYPE_Q6_K] = { 4, tl_neon_row_size_q6_Kx4, tl_neon_pack_q6_Kx4, tl_neon_gemm_q6_Kx4 },
     },
     .attn_qk_f16 = tl_neon_attn_qk_f16,

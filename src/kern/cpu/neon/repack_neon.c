@@ -1,5 +1,6 @@
-/* repack_neon.c — Q4_0, Q8_0, Q4_K and Q6_K weights repacked 4 rows to a
- * group (the kern.h repack slot), and the NEON dotprod tiles over them.
+/* repack_neon.c — Q4_0, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 4 rows
+ * to a group (the kern.h repack slot), and the NEON dotprod tiles over
+ * them (F16 and BF16: repack_half_neon.c).
  *
  * Why: the row-major tiles (quant_neon.c Q32_TILE, kquant_neon.c kdot) end
  * each (row, token, block) with an int32x4 of partial sums of its own,
@@ -32,7 +33,8 @@
  * decode, as repack_avx2.c's do.
  *
  * Memory: Q4_0, Q8_0 and Q6_K pack to their own size; Q4_K to 148 bytes per
- * row and super-block (144: its scales and mins are stored unpacked).
+ * row and super-block (144: its scales and mins are stored unpacked), Q5_K
+ * to 180 (176).
  *
  * Every block's integer sum is exact (bounds at each type); outputs
  * accumulate in float per lane, in block order, so results differ from
@@ -47,6 +49,7 @@
  *   Q4_0   17.75 (tile_q4_0_2x4) -> 4.25 (2x4)   18.75 -> 7.8 (4 groups)
  *   Q8_0   16.9  (tile_q8_0_2x4) -> 4.25 (2x4)   17    -> 7.0 (4 groups)
  *   Q4_K    9.3  (kdot_q4_K_c)   -> 4.4  (1x4)   11.75 -> 7.1
+ *   Q5_K    9.3  (kdot, Q4_K's)  -> 5.7  (1x4)   11.75 + its row decode -> 12.7
  *   Q6_K    9.8  (kdot)          -> 5.0  (1x4)   13    -> 9.7
  */
 #include <assert.h>
@@ -442,22 +445,57 @@ static_assert(sizeof(blk_q4_Kx4) == 592, "q4_Kx4 layout");
 // packed bytes per row of n elements (n % 256 == 0): 148 per super-block
 size_t tl_neon_row_size_q4_Kx4(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q4_Kx4) / 4; }
 
+// row i of out <- a q4_K or q5_K block's d, dmin, 12 scale bytes and 128 quant bytes
+static void pack_k4_row(blk_q4_Kx4 *out, int i, uint16_t d, uint16_t dmin, const uint8_t *scales,
+                        const uint8_t *qs) {
+    out->d[i] = d;
+    out->dmin[i] = dmin;
+    for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, scales, &out->sc[s][i], &out->mn[s][i]);
+    for (int p = 0; p < 4; p++)
+        for (int j = 0; j < 8; j++) memcpy(&out->qs[p][j][4 * i], qs + 32 * p + 4 * j, 4);
+}
+
 // block b of 4 q4_K rows -> one blk_q4_Kx4
 static void pack_blk_q4_K(void *vo, const uint8_t *const row[4], int64_t b) {
-    blk_q4_Kx4 *out = vo;
     for (int i = 0; i < 4; i++) {
         const tl_block_q4_K *src = (const tl_block_q4_K *)row[i] + b;
-        out->d[i] = src->d;
-        out->dmin[i] = src->dmin;
-        for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, src->scales, &out->sc[s][i], &out->mn[s][i]);
-        for (int p = 0; p < 4; p++)
-            for (int j = 0; j < 8; j++) memcpy(&out->qs[p][j][4 * i], src->qs + 32 * p + 4 * j, 4);
+        pack_k4_row(vo, i, src->d, src->dmin, src->scales, src->qs);
     }
 }
 
 // W (nr, n) q4_K, rows ldw bytes apart -> dst (nr / 4 groups of n / 256 blk_q4_Kx4)
 void tl_neon_pack_q4_Kx4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 4, sizeof(blk_q4_Kx4), pack_blk_q4_K);
+}
+
+/* Q5_K (below) is Q4_K with a fifth bit per quant: blk_q4_Kx4's fields,
+ * then qh[j]: for row i, bytes 4i .. 4i+3 hold qh[4j .. 4j+3] of its
+ * block, beside chunk (p, j)'s quants in the same lanes. Quant byte t of
+ * that chunk takes bit 2p of its qh byte for the low nibble (element
+ * 64p + 4j + t) and bit 2p + 1 for the high one. Its sums stay exact: a
+ * sub-block's u . y <= 32 * 31 * 128 < 2^17, times a scale < 2^23. */
+typedef struct {
+    blk_q4_Kx4 k4;
+    uint8_t qh[8][16];
+} blk_q5_Kx4;
+static_assert(sizeof(blk_q5_Kx4) == 720, "q5_Kx4 layout");
+
+// packed bytes per row of n elements (n % 256 == 0): 180 per super-block
+size_t tl_neon_row_size_q5_Kx4(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q5_Kx4) / 4; }
+
+// block b of 4 q5_K rows -> one blk_q5_Kx4
+static void pack_blk_q5_K(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q5_Kx4 *out = vo;
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q5_K *src = (const tl_block_q5_K *)row[i] + b;
+        pack_k4_row(&out->k4, i, src->d, src->dmin, src->scales, src->qs);
+        for (int j = 0; j < 8; j++) memcpy(&out->qh[j][4 * i], src->qh + 4 * j, 4);
+    }
+}
+
+// W (nr, n) q5_K, rows ldw bytes apart -> dst (nr / 4 groups of n / 256 blk_q5_Kx4)
+void tl_neon_pack_q5_Kx4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 4, sizeof(blk_q5_Kx4), pack_blk_q5_K);
 }
 
 /* per super-block: the CT tokens' scales and their 8 sub-block sums */
@@ -495,6 +533,20 @@ TL_NEON_INLINE int32x4_t mins_pair(int32x4_t ms, int16x8_t m, int16x8_t ys, cons
     }
 }
 
+/* Chunk v's quants of nibble h (0: low) of chunk row p as signed bytes:
+ * 0..15 (Q4_K), or 0..31 with q5 (Q5_K), bit 2p + h of the chunk's qh
+ * bytes hv above the nibble. Three instructions a nibble either way: the
+ * bit moved by a register shift (a negative count shifts right) and
+ * masked, then the nibble put beside it by a shift-and-insert (sli keeps
+ * v's low nibble under the bit; sri puts v's high one under it). */
+TL_NEON_INLINE int8x16_t k4_quants(uint8x16_t v, uint8x16_t hv, int p, int h, const bool q5) {
+    if (!q5) return s8(h ? vshrq_n_u8(v, 4) : vandq_u8(v, vdupq_n_u8(0x0F)));
+    if (!h) /* bit 2p to bit 0, shifted in above v's low nibble */
+        return s8(vsliq_n_u8(v, vandq_u8(vshlq_u8(hv, vdupq_n_s8((int8_t)(-2 * p))), vdupq_n_u8(1)), 4));
+    /* bit 2p + 1 to bit 4, v's high nibble shifted in below it */
+    return s8(vsriq_n_u8(vandq_u8(vshlq_u8(hv, vdupq_n_s8((int8_t)(3 - 2 * p))), vdupq_n_u8(0x10)), v, 4));
+}
+
 /* acc - a * v[lane] (fused) */
 TL_NEON_INLINE float32x4_t fms_lane(float32x4_t acc, float32x4_t a, float32x4_t v, const int lane) {
     switch (lane) {
@@ -505,17 +557,19 @@ TL_NEON_INLINE float32x4_t fms_lane(float32x4_t acc, float32x4_t a, float32x4_t 
     }
 }
 
-/* one group x C tokens (G is 1: the K tiles have no multi-group shape) */
-TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
-                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+/* one group x C tokens of Q4_K (q5: Q5_K) (G is 1: the K tiles have no
+ * multi-group shape) */
+TL_NEON_INLINE void tile_k4(const bool q5, const int C, int64_t b0, int64_t nb, bool first, float *y,
+                            size_t ldy, const uint8_t *w, const uint8_t *x, size_t ldx,
+                            const uint8_t *a, int ct) {
+    const size_t blk = q5 ? sizeof(blk_q5_Kx4) : sizeof(blk_q4_Kx4);
     float32x4_t acc[CT];
 #pragma GCC unroll 4
     for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
-    const uint8x16_t m4 = vdupq_n_u8(0x0F);
     const int32x4_t zero = vdupq_n_s32(0);
     for (int64_t b = 0; b < nb; b++) {
-        const blk_q4_Kx4 *wb = (const blk_q4_Kx4 *)w + b0 + b;
+        const blk_q4_Kx4 *wb = (const blk_q4_Kx4 *)(w + (size_t)(b0 + b) * blk);
+        const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb;
         const int8_t *xq[CT];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) xq[c] = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b0 + b)->qs;
@@ -530,7 +584,7 @@ TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, 
             const int32x4_t sc1 = widen_u8_sub(p < 2 ? sc03 : sc47, 2 * p + 1);
             if (C == 1) {
                 /* one token: both nibbles of a chunk from one load, in two chains */
-                prefetch_part((const uint8_t *)wb, sizeof *wb, p, 4);
+                prefetch_part((const uint8_t *)wb, blk, p, 4);
                 ORDER();
                 const int8_t *xp = xq[0] + 64 * p;
                 const int8x16_t xl0 = vld1q_s8(xp), xl1 = vld1q_s8(xp + 16);
@@ -539,8 +593,9 @@ TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, 
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
                     const uint8x16_t v = vld1q_u8(wb->qs[p][j]);
-                    s0 = dot_lane(s0, s8(vandq_u8(v, m4)), j < 4 ? xl0 : xl1, j & 3);
-                    s1 = dot_lane(s1, s8(vshrq_n_u8(v, 4)), j < 4 ? xh0 : xh1, j & 3);
+                    const uint8x16_t hv = q5 ? vld1q_u8(wb5->qh[j]) : v;
+                    s0 = dot_lane(s0, k4_quants(v, hv, p, 0, q5), j < 4 ? xl0 : xl1, j & 3);
+                    s1 = dot_lane(s1, k4_quants(v, hv, p, 1, q5), j < 4 ? xh0 : xh1, j & 3);
                 }
                 isum[0] = vmlaq_s32(vmlaq_s32(isum[0], s0, sc0), s1, sc1);
                 continue;
@@ -560,7 +615,7 @@ TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, 
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
                     const uint8x16_t v = vld1q_u8(wb->qs[p][j]);
-                    const int8x16_t q = s8(h ? vshrq_n_u8(v, 4) : vandq_u8(v, m4));
+                    const int8x16_t q = k4_quants(v, q5 ? vld1q_u8(wb5->qh[j]) : v, p, h, q5);
 #pragma GCC unroll 4
                     for (int c = 0; c < C; c++)
                         s[c] = dot_lane(j ? s[c] : zero, q, xv[c].val[j >> 2], j & 3);
@@ -594,8 +649,20 @@ TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, 
     for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy, acc[c]);
 }
 
+TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
+                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    tile_k4(false, C, b0, nb, first, y, ldy, w, x, ldx, a, ct);
+}
+TL_NEON_INLINE void tile_q5_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
+                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    tile_k4(true, C, b0, nb, first, y, ldy, w, x, ldx, a, ct);
+}
 X4_TILE(q4_K, tile_q4_K_g1c4, 1, CT)
 X4_TILE(q4_K, tile_q4_K_g1c1, 1, 1)
+X4_TILE(q5_K, tile_q5_K_g1c4, 1, CT)
+X4_TILE(q5_K, tile_q5_K_g1c1, 1, 1)
 
 static const x4_kind kind_q4_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
@@ -607,6 +674,17 @@ static_assert(64 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch
 void tl_neon_gemm_q4_Kx4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
     gemm_x4(&kind_q4_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
+}
+
+static const x4_kind kind_q5_K = {
+    .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
+    .tile_c = tile_q5_K_g1c4, .tile_1 = tile_q5_K_g1c1,
+};
+
+// W (nr, n) q5_K packed by 4 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 4 == 0)
+void tl_neon_gemm_q5_Kx4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                         size_t ldw, const void *x, size_t ldx) {
+    gemm_x4(&kind_q5_K, n, nr, nc, y, ldy, w, ldw, x, ldx);
 }
 
 /* ---- Q6_K ------------------------------------------------------------------ *
