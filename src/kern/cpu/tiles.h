@@ -45,6 +45,20 @@ tl_tile_pack_groups(void *dst, const void *w, size_t ldw, int64_t nb, int64_t nr
     }
 }
 
+/* Row i's fifth bits of a q5_0 or q5_1 block (qh: bit e for element e) ->
+ * its 4 bytes of hb (zeroed before), for the layouts whose chunk g holds
+ * bytes 4g .. 4g+3 of each row's quants (low nibble: element 4g + t, high:
+ * 16 + 4g + t): byte 4i + t gets, at bits 2g and 2g + 1, the bits of chunk
+ * g's byte t's low and high nibble. */
+static inline void tl_tile_pack_hb_row(uint8_t *hb, int i, const uint8_t qh[4]) {
+    const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    for (int g = 0; g < 4; g++)
+        for (int t = 0; t < 4; t++) {
+            const uint32_t lo = (h >> (4 * g + t)) & 1, hi = (h >> (16 + 4 * g + t)) & 1;
+            hb[4 * i + t] |= (uint8_t)((lo | hi << 1) << (2 * g));
+        }
+}
+
 /* Where a decode tile's weight stream asks for data ahead: ahead bytes past
  * pos of the run of end bytes at p that the tile reads; once that falls past
  * the run's end, the same distance into the run at next (the next tile's,

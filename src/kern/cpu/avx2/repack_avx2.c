@@ -187,16 +187,6 @@ typedef struct {
 } blk_q5_0x8;
 static_assert(sizeof(blk_q5_0x8) == 8 * sizeof(tl_block_q5_0), "q5_0x8 is 8 q5_0 blocks");
 
-// row i's qh (q5_0, q5_1: bit e for element e) -> its 4 bytes of hb (zeroed before)
-static void pack_hb_row(uint8_t hb[32], int i, const uint8_t qh[4]) {
-    uint32_t h;
-    memcpy(&h, qh, sizeof h);
-    for (int g = 0; g < 4; g++)
-        for (int t = 0; t < 4; t++) {
-            const uint32_t lo = (h >> (4 * g + t)) & 1, hi = (h >> (16 + 4 * g + t)) & 1;
-            hb[4 * i + t] |= (uint8_t)((lo | hi << 1) << (2 * g));
-        }
-}
 
 /* Q4_1 and Q5_1 (below) are Q4_0 and Q5_0 with a min per block, x = d q +
  * m, and no offset: their packed blocks put the rows' m[8] after d[8]. */
@@ -301,7 +291,7 @@ static void pack_blk_q5_0(void *vo, const uint8_t *const row[8], int64_t b) {
         const tl_block_q5_0 *src = (const tl_block_q5_0 *)row[i] + b;
         out->d[i] = src->d;
         pack_q40_row(out->qs, i, src->qs);
-        pack_hb_row(out->hb, i, src->qh);
+        tl_tile_pack_hb_row(out->hb, i, src->qh);
     }
 }
 
@@ -347,7 +337,7 @@ static void pack_blk_q5_1(void *vo, const uint8_t *const row[8], int64_t b) {
         out->d[i] = src->d;
         out->m[i] = src->m;
         pack_q40_row(out->qs, i, src->qs);
-        pack_hb_row(out->hb, i, src->qh);
+        tl_tile_pack_hb_row(out->hb, i, src->qh);
     }
 }
 

@@ -104,6 +104,9 @@ TL_NEON_QDECL(q6_K)
     void tl_neon_gemm_##T##x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,    \
                               const void *w, size_t ldw, const void *x, size_t ldx);
 TL_NEON_RDECL(q4_0)
+TL_NEON_RDECL(q4_1)
+TL_NEON_RDECL(q5_0)
+TL_NEON_RDECL(q5_1)
 TL_NEON_RDECL(q8_0)
 TL_NEON_RDECL(q4_K)
 TL_NEON_RDECL(q5_K)

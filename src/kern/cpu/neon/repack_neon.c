@@ -1,6 +1,6 @@
-/* repack_neon.c — Q4_0, Q8_0, Q4_K, Q5_K and Q6_K weights repacked 4 rows
- * to a group (the kern.h repack slot), and the NEON dotprod tiles over
- * them (F16 and BF16: repack_half_neon.c).
+/* repack_neon.c — Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K
+ * weights repacked 4 rows to a group (the kern.h repack slot), and the
+ * NEON dotprod tiles over them (F16 and BF16: repack_half_neon.c).
  *
  * Why: the row-major tiles (quant_neon.c Q32_TILE, kquant_neon.c kdot) end
  * each (row, token, block) with an int32x4 of partial sums of its own,
@@ -32,7 +32,7 @@
  * sums and scales use the registers a second group would need), also for
  * decode, as repack_avx2.c's do.
  *
- * Memory: Q4_0, Q8_0 and Q6_K pack to their own size; Q4_K to 148 bytes per
+ * Memory: the blocks of 32 and Q6_K pack to their own size; Q4_K to 148 bytes per
  * row and super-block (144: its scales and mins are stored unpacked), Q5_K
  * to 180 (176).
  *
@@ -47,6 +47,9 @@
  * decode, once per row and call, not):
  *          4 tokens                              1 token (decode, prefetches counted)
  *   Q4_0   17.75 (tile_q4_0_2x4) -> 4.25 (2x4)   18.75 -> 7.8 (4 groups)
+ *   Q4_1   23.75 (tile_q4_1_2x4) -> 4.75 (2x4)   20.5  -> 8.9 (4 groups)
+ *   Q5_0   21.6  (tile_q5_0_2x4) -> 5.6  (2x4)   30    -> 13.1 (4 groups)
+ *   Q5_1   27.9  (tile_q5_1_2x4) -> 6.1  (2x4)   36    -> 14.6 (4 groups)
  *   Q8_0   16.9  (tile_q8_0_2x4) -> 4.25 (2x4)   17    -> 7.0 (4 groups)
  *   Q4_K    9.3  (kdot_q4_K_c)   -> 4.4  (1x4)   11.75 -> 7.1
  *   Q5_K    9.3  (kdot, Q4_K's)  -> 5.7  (1x4)   11.75 + its row decode -> 12.7
@@ -215,7 +218,7 @@ static void gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float *
         tile_##T(G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);                      \
     }
 
-/* ---- Q4_0 and Q8_0 --------------------------------------------------------- *
+/* ---- Q4_0, Q8_0, Q5_0, Q4_1, Q5_1 (blocks of 32) ---------------------------- *
  * Per group and block (the size of the 4 original blocks): d[4], the rows'
  * f16 scales, then the chunks; chunk j holds, for row i, the 4 bytes
  * qs[4j .. 4j+3] of its block at bytes 4i .. 4i+3.
@@ -231,7 +234,9 @@ static void gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float *
  * by sdot (signed x signed, exact for every byte, -128 included; |sum| <=
  * 32 * 128 * 128 = 2^19: exact in int32 and in float), then
  * acc += (float(isum) * d_w) * dy per block; prep folds q4_0's 1/16 into dy
- * (a power of two: exact). */
+ * (a power of two: exact). Q5_0, Q4_1 and Q5_1 (below, q32_quants) are
+ * Q4_0's chunks with a fifth bit and/or a min: 8 (u - 16) with 1/8 in dy;
+ * u itself, with acc += m_w * s_y (q8_1's s = d_y * sum y) per block. */
 
 typedef struct {
     uint16_t d[4];
@@ -244,6 +249,31 @@ typedef struct {
     int8_t qs[128];
 } blk_q8_0x4;
 static_assert(sizeof(blk_q8_0x4) == 4 * sizeof(tl_block_q8_0), "q8_0x4 is 4 q8_0 blocks");
+
+/* Q5_0, Q4_1 and Q5_1 (the same chunks of raw nibbles, not XORed):
+ *   q5_0: d[4], then hb: byte 4i + t holds, at bits 2j and 2j + 1, the
+ *     fifth bits of chunk j's byte t of row i (low nibble, high nibble;
+ *     tl_tile_pack_hb_row), stored inverted;
+ *   q4_1: d[4], m[4] (x = d u + m), then the chunks;
+ *   q5_1: d[4], m[4], hb (not inverted), then the chunks.
+ * Each is the size of its 4 original blocks. */
+typedef struct {
+    uint16_t d[4];
+    uint8_t hb[16];
+    uint8_t qs[64];
+} blk_q5_0x4;
+static_assert(sizeof(blk_q5_0x4) == 4 * sizeof(tl_block_q5_0), "q5_0x4 is 4 q5_0 blocks");
+typedef struct {
+    uint16_t d[4], m[4];
+    uint8_t qs[64];
+} blk_q4_1x4;
+static_assert(sizeof(blk_q4_1x4) == 4 * sizeof(tl_block_q4_1), "q4_1x4 is 4 q4_1 blocks");
+typedef struct {
+    uint16_t d[4], m[4];
+    uint8_t hb[16];
+    uint8_t qs[64];
+} blk_q5_1x4;
+static_assert(sizeof(blk_q5_1x4) == 4 * sizeof(tl_block_q5_1), "q5_1x4 is 4 q5_1 blocks");
 
 // packed bytes per row of n elements: the q4_0 row size
 size_t tl_neon_row_size_q4_0x4(int64_t n) { return (size_t)(n / TL_QK4_0) * sizeof(tl_block_q4_0); }
@@ -270,6 +300,66 @@ static void pack_blk_q8_0(void *vo, const uint8_t *const row[4], int64_t b) {
         out->d[i] = src->d;
         for (int j = 0; j < 8; j++) memcpy(out->qs + 16 * j + 4 * i, src->qs + 4 * j, 4);
     }
+}
+
+// row i's 16 quant bytes -> its 4 bytes in each of the 4 chunks at qs
+static void pack_nibbles_row(uint8_t qs[64], int i, const uint8_t *src) {
+    for (int j = 0; j < 4; j++) memcpy(qs + 16 * j + 4 * i, src + 4 * j, 4);
+}
+
+// block b of 4 q5_0 rows -> one blk_q5_0x4
+static void pack_blk_q5_0(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q5_0x4 *out = vo;
+    memset(out->hb, 0, sizeof out->hb);
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q5_0 *src = (const tl_block_q5_0 *)row[i] + b;
+        out->d[i] = src->d;
+        tl_tile_pack_hb_row(out->hb, i, src->qh);
+        pack_nibbles_row(out->qs, i, src->qs);
+    }
+    for (int t = 0; t < 16; t++) out->hb[t] = (uint8_t)~out->hb[t];
+}
+
+// block b of 4 q4_1 rows -> one blk_q4_1x4
+static void pack_blk_q4_1(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q4_1x4 *out = vo;
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q4_1 *src = (const tl_block_q4_1 *)row[i] + b;
+        out->d[i] = src->d;
+        out->m[i] = src->m;
+        pack_nibbles_row(out->qs, i, src->qs);
+    }
+}
+
+// block b of 4 q5_1 rows -> one blk_q5_1x4
+static void pack_blk_q5_1(void *vo, const uint8_t *const row[4], int64_t b) {
+    blk_q5_1x4 *out = vo;
+    memset(out->hb, 0, sizeof out->hb);
+    for (int i = 0; i < 4; i++) {
+        const tl_block_q5_1 *src = (const tl_block_q5_1 *)row[i] + b;
+        out->d[i] = src->d;
+        out->m[i] = src->m;
+        tl_tile_pack_hb_row(out->hb, i, src->qh);
+        pack_nibbles_row(out->qs, i, src->qs);
+    }
+}
+
+// packed bytes per row of n elements: the row size of q5_0, q4_1, q5_1
+size_t tl_neon_row_size_q5_0x4(int64_t n) { return (size_t)(n / TL_QK5_0) * sizeof(tl_block_q5_0); }
+size_t tl_neon_row_size_q4_1x4(int64_t n) { return (size_t)(n / TL_QK4_1) * sizeof(tl_block_q4_1); }
+size_t tl_neon_row_size_q5_1x4(int64_t n) { return (size_t)(n / TL_QK5_1) * sizeof(tl_block_q5_1); }
+
+// W (nr, n) q5_0, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q5_0x4)
+void tl_neon_pack_q5_0x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK5_0, nr, 4, sizeof(blk_q5_0x4), pack_blk_q5_0);
+}
+// W (nr, n) q4_1, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q4_1x4)
+void tl_neon_pack_q4_1x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK4_1, nr, 4, sizeof(blk_q4_1x4), pack_blk_q4_1);
+}
+// W (nr, n) q5_1, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q5_1x4)
+void tl_neon_pack_q5_1x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK5_1, nr, 4, sizeof(blk_q5_1x4), pack_blk_q5_1);
 }
 
 // W (nr, n) q4_0, rows ldw bytes apart -> dst (nr / 4 groups of n / 32 blk_q4_0x4)
@@ -304,11 +394,66 @@ static void prep_q8_0(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t 
     prep_q8_0_scaled(a, x, ldx, nc, b0, nb, 1.0f);
 }
 
-/* G groups x C tokens of q4_0 (q8 false) or q8_0 (q8 true) */
-TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0, int64_t nb,
+static void prep_q5_0(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb) {
+    prep_q8_0_scaled(a, x, ldx, nc, b0, nb, 0x1p-3f);
+}
+
+/* per block: the CT tokens' q8_1 scales and s = d * the sum of their quants */
+typedef struct {
+    float d[CT], s[CT];
+} act_ds;
+
+static void prep_q8_1(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb) {
+    act_ds *o = (act_ds *)a;
+    for (int c = 0; c < nc; c++) {
+        const tl_block_q8_1 *xb = (const tl_block_q8_1 *)(x + (size_t)c * ldx) + b0;
+        for (int64_t b = 0; b < nb; b++) {
+            o[b].d[c] = tl_neon_h2f(xb[b].d);
+            o[b].s[c] = tl_neon_h2f(xb[b].s);
+        }
+    }
+}
+
+/* The types of tile_q32: the blocks of 32 with one scale (and a min) */
+enum { T40, T80, T50, T41, T51 };
+
+/* chunk j's quants of nibble h (0: low, elements 4j + t; 1: high, 16 + 4j
+ * + t) as signed bytes (chunk v; hb: the block's fifth bits), with the
+ * factor prep folds into dy:
+ *   Q4_0 16 (u - 8) from u ^ 8 in place (shl #4 / and #0xF0);
+ *   Q5_0 8 (u - 16): the nibble, so placed, shifted in at bits 3..6 under
+ *        bit 7 = the inverted fifth bit (sri #1): 8 u - 128 or 8 u;
+ *   Q4_1 u;
+ *   Q5_1 u + 16 (fifth bit) by sli / sri, as Q5_K's k4_quants. */
+TL_NEON_INLINE int8x16_t q32_quants(const int T, uint8x16_t v, uint8x16_t hb, int j, int h) {
+    switch (T) {
+    case T40: return s8(h ? vandq_u8(v, vdupq_n_u8(0xF0)) : vshlq_n_u8(v, 4));
+    case T50: {
+        const uint8x16_t n = h ? vandq_u8(v, vdupq_n_u8(0xF0)) : vshlq_n_u8(v, 4);
+        return s8(vsriq_n_u8(vshlq_u8(hb, vdupq_n_s8((int8_t)(7 - 2 * j - h))), n, 1));
+    }
+    case T41: return s8(h ? vshrq_n_u8(v, 4) : vandq_u8(v, vdupq_n_u8(0x0F)));
+    default:
+        if (!h) return s8(vsliq_n_u8(v, vandq_u8(vshlq_u8(hb, vdupq_n_s8((int8_t)(-2 * j))), vdupq_n_u8(1)), 4));
+        return s8(vsriq_n_u8(vandq_u8(vshlq_u8(hb, vdupq_n_s8((int8_t)(3 - 2 * j))), vdupq_n_u8(0x10)), v, 4));
+    }
+}
+
+/* G groups x C tokens of type T (Q4_0, Q8_0, Q5_0, Q4_1, Q5_1). The
+ * _1 types add m * s per block, group and token: their activations are
+ * q8_1 rows, and act_ds's s the token's d * sum. */
+TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, int64_t nb,
                              int64_t nbt, bool first, float *y, size_t ldy, const uint8_t *w,
                              size_t gs, const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
-    const size_t blk = q8 ? sizeof(blk_q8_0x4) : sizeof(blk_q4_0x4);
+    const bool q8 = T == T80, mn = T == T41 || T == T51, q5 = T == T50 || T == T51;
+    const size_t blk = T == T40 ? sizeof(blk_q4_0x4)
+                       : T == T80 ? sizeof(blk_q8_0x4)
+                       : T == T50 ? sizeof(blk_q5_0x4)
+                       : T == T41 ? sizeof(blk_q4_1x4)
+                                  : sizeof(blk_q5_1x4);
+    const size_t qs_off = blk - (q8 ? 128 : 64), hb_off = qs_off - 16; /* the quants end a block */
+    const size_t xblk = mn ? sizeof(tl_block_q8_1) : sizeof(tl_block_q8_0);
+    const size_t xqs = mn ? offsetof(tl_block_q8_1, qs) : offsetof(tl_block_q8_0, qs);
     /* one group and one token: the low and high halves in two chains, so
      * that the sdot latency does not bound the block */
     const bool two = G * C == 1;
@@ -317,7 +462,6 @@ TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0
     for (int g = 0; g < G; g++)
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 4 * g);
-    const uint8x16_t mhi = vdupq_n_u8(0xF0);
     const int32x4_t zero = vdupq_n_s32(0);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
@@ -327,7 +471,7 @@ TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0
         int8x16x2_t xv[CT];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
-            const int8_t *xq = ((const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0 + b)->qs;
+            const int8_t *xq = (const int8_t *)(x + (size_t)c * ldx + (size_t)(b0 + b) * xblk + xqs);
             xv[c].val[0] = vld1q_s8(xq);
             xv[c].val[1] = vld1q_s8(xq + 16);
         }
@@ -337,15 +481,16 @@ TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0
             ORDER();
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
-                const uint8_t *qs = wb[g] + 4 * sizeof(uint16_t);
+                const uint8_t *qs = wb[g] + qs_off;
                 int8x16_t lo, hi;
                 if (q8) {
                     lo = vld1q_s8((const int8_t *)qs + 16 * j);
                     hi = vld1q_s8((const int8_t *)qs + 64 + 16 * j);
                 } else {
                     const uint8x16_t v = vld1q_u8(qs + 16 * j);
-                    lo = s8(vshlq_n_u8(v, 4));
-                    hi = s8(vandq_u8(v, mhi));
+                    const uint8x16_t hb = q5 ? vld1q_u8(wb[g] + hb_off) : v;
+                    lo = q32_quants(T, v, hb, j, 0);
+                    hi = q32_quants(T, v, hb, j, 1);
                 }
 #pragma GCC unroll 4
                 for (int c = 0; c < C; c++) {
@@ -356,8 +501,14 @@ TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0
                 }
             }
         }
-        const act_d *ad = (const act_d *)a + b;
-        const float32x4_t dy = C == CT ? vld1q_f32(ad->d) : vdupq_n_f32(ad->d[ct]);
+        /* act_d, or act_ds whose d[] comes first */
+        const float *ad = mn ? ((const act_ds *)a + b)->d : ((const act_d *)a + b)->d;
+        const float32x4_t dy = C == CT ? vld1q_f32(ad) : vdupq_n_f32(ad[ct]);
+        float32x4_t sy = dy;
+        if (mn) {
+            const act_ds *as = (const act_ds *)a + b;
+            sy = C == CT ? vld1q_f32(as->s) : vdupq_n_f32(as->s[ct]);
+        }
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const float32x4_t dw = ld_f16x4((const uint16_t *)wb[g]);
@@ -366,6 +517,9 @@ TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0
                 const int32x4_t is = two ? vaddq_s32(s[g][c], s1) : s[g][c];
                 const float32x4_t t = vmulq_f32(vcvtq_f32_s32(is), dw);
                 acc[g][c] = fma_lane(acc[g][c], t, dy, C == CT ? c : 0);
+                if (mn) /* + m * s */
+                    acc[g][c] = fma_lane(acc[g][c], ld_f16x4((const uint16_t *)wb[g] + 4), sy,
+                                         C == CT ? c : 0);
             }
         }
     }
@@ -375,48 +529,36 @@ TL_NEON_INLINE void tile_q32(const bool q8, const int G, const int C, int64_t b0
         for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy + 4 * g, acc[g][c]);
 }
 
-TL_NEON_INLINE void tile_q4_0(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
-                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
-    tile_q32(false, G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);
-}
+/* The x4_kind of a tile_q32 type: its four tile shapes, and the gemm */
+#define Q32_KIND(T, ENUM, QK, PREP, SEG)                                                            \
+    TL_NEON_INLINE void tile_##T(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,    \
+                                 bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,     \
+                                 const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {          \
+        tile_q32(ENUM, G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);                    \
+    }                                                                                               \
+    X4_TILE(T, tile_##T##_g2c4, GT, CT)                                                             \
+    X4_TILE(T, tile_##T##_g1c4, 1, CT)                                                              \
+    X4_TILE(T, tile_##T##_g4c1, GD, 1)                                                              \
+    X4_TILE(T, tile_##T##_g1c1, 1, 1)                                                               \
+    static const x4_kind kind_##T = {                                                               \
+        .qk = QK, .seg = SEG, .prep = PREP, .tile_g = tile_##T##_g2c4, .tile_c = tile_##T##_g1c4,    \
+        .dec = tile_##T##_g4c1, .tile_1 = tile_##T##_g1c1,                                          \
+    };                                                                                              \
+    void tl_neon_gemm_##T##x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,              \
+                              const void *w, size_t ldw, const void *x, size_t ldx) {               \
+        gemm_x4(&kind_##T, n, nr, nc, y, ldy, w, ldw, x, ldx);                                      \
+    }
 
-TL_NEON_INLINE void tile_q8_0(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
-                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                              const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
-    tile_q32(true, G, C, b0, nb, nbt, first, y, ldy, w, gs, x, ldx, a, ct);
-}
-
-X4_TILE(q4_0, tile_q4_0_g2c4, GT, CT)
-X4_TILE(q4_0, tile_q4_0_g1c4, 1, CT)
-X4_TILE(q4_0, tile_q4_0_g4c1, GD, 1)
-X4_TILE(q4_0, tile_q4_0_g1c1, 1, 1)
-X4_TILE(q8_0, tile_q8_0_g2c4, GT, CT)
-X4_TILE(q8_0, tile_q8_0_g1c4, 1, CT)
-X4_TILE(q8_0, tile_q8_0_g4c1, GD, 1)
-X4_TILE(q8_0, tile_q8_0_g1c1, 1, 1)
-
-static const x4_kind kind_q4_0 = {
-    .qk = TL_QK4_0, .seg = 512, .prep = prep_q4_0,
-    .tile_g = tile_q4_0_g2c4, .tile_c = tile_q4_0_g1c4, .dec = tile_q4_0_g4c1, .tile_1 = tile_q4_0_g1c1,
-};
-static const x4_kind kind_q8_0 = {
-    .qk = TL_QK8_0, .seg = 512, .prep = prep_q8_0,
-    .tile_g = tile_q8_0_g2c4, .tile_c = tile_q8_0_g1c4, .dec = tile_q8_0_g4c1, .tile_1 = tile_q8_0_g1c1,
-};
-static_assert(512 * sizeof(act_d) <= ACT_BYTES, "q4_0/q8_0 segment fits the scratch");
-
-// W (nr, n) q4_0 packed by 4 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 4 == 0)
-void tl_neon_gemm_q4_0x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    gemm_x4(&kind_q4_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
-
-// W (nr, n) q8_0 packed by 4 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 4 == 0)
-void tl_neon_gemm_q8_0x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
-                         size_t ldw, const void *x, size_t ldx) {
-    gemm_x4(&kind_q8_0, n, nr, nc, y, ldy, w, ldw, x, ldx);
-}
+static_assert(512 * sizeof(act_d) <= ACT_BYTES, "a q4_0-family segment fits the scratch");
+static_assert(256 * sizeof(act_ds) <= ACT_BYTES, "a q4_1-family segment fits the scratch");
+// tl_neon_gemm_Tx4: W (nr, n) T packed by 4 @ X^T (nc, n) (q8_0; q8_1 for q4_1, q5_1)
+//   -> y[c * ldy + r]   (n % 32 == 0, nr % 4 == 0)
+Q32_KIND(q4_0, T40, TL_QK4_0, prep_q4_0, 512)
+Q32_KIND(q8_0, T80, TL_QK8_0, prep_q8_0, 512)
+Q32_KIND(q5_0, T50, TL_QK5_0, prep_q5_0, 512)
+Q32_KIND(q4_1, T41, TL_QK4_1, prep_q8_1, 256)
+Q32_KIND(q5_1, T51, TL_QK5_1, prep_q8_1, 256)
+#undef Q32_KIND
 
 /* ---- Q4_K ------------------------------------------------------------------ *
  * Per group and super-block (592 bytes; the 4 original blocks are 576):
