@@ -94,7 +94,8 @@ TL_NEON_QDECL(q5_K)
 TL_NEON_QDECL(q6_K)
 #undef TL_NEON_QDECL
 
-/* Repacked weights (repack_neon.c), groups of 4 rows, with the kern.h
+/* Repacked weights (repack_neon.c; Q2_K, Q3_K: repack_k23_neon.c), groups
+ * of 4 rows, with the kern.h
  * tl_repack contracts: row_size_Tx4 (packed bytes per row of n elements),
  * pack_Tx4 (W (nr, n) rows of T -> dst, nr % 4 == 0; dst caller-owned,
  * nr * row_size bytes), gemm_Tx4 (tl_gemm_fn over the packed rows). */
@@ -103,6 +104,8 @@ TL_NEON_QDECL(q6_K)
     void tl_neon_pack_##T##x4(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr); \
     void tl_neon_gemm_##T##x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,    \
                               const void *w, size_t ldw, const void *x, size_t ldx);
+TL_NEON_RDECL(q2_K)
+TL_NEON_RDECL(q3_K)
 TL_NEON_RDECL(q4_0)
 TL_NEON_RDECL(q4_1)
 TL_NEON_RDECL(q5_0)

@@ -55,6 +55,9 @@
  *   Q4_K    9.3  (kdot_q4_K_c)   -> 4.4  (1x4)   11.75 -> 7.1
  *   Q5_K    9.3  (kdot, Q4_K's)  -> 5.7  (1x4)   11.75 + its row decode -> 12.7
  *   Q6_K    9.8  (kdot)          -> 5.0  (1x4)   13    -> 9.7
+ *   Q2_K   11.1  (kdot)          -> 6.2  (1x4)   14.4 + its row decode (~9) -> 11.0
+ *   Q3_K    9.8  (kdot)          -> 6.9  (1x4)   13 + its row decode (~20) -> 16.6
+ * (Q2_K and Q3_K: repack_k23_neon.c.)
  */
 #include <assert.h>
 #include <string.h>
