@@ -1,5 +1,8 @@
-/* tiles.c — the ISA-neutral tile-grid walk (tiles.h). */
+/* tiles.c — the ISA-neutral tile-grid walks (tiles.h). */
 #include "kern/cpu/tiles.h"
+
+#include <assert.h>
+#include <stdbool.h>
 
 void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
                   size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tl_tile_fn tRC,
@@ -19,5 +22,31 @@ void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, cons
             tR1(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
         for (; r0 < nr; r0++)
             t11(nb, y + (size_t)c0 * ldy + r0, ldy, w + r0 * ldw, ldw, x + c0 * ldx, ldx);
+    }
+}
+
+void tl_tile_half_gemm(int rows, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
+                       size_t ldw, const void *vx, size_t ldx, const tl_half_tiles *ts) {
+    const uint8_t *w = vw;
+    const size_t gs = (size_t)rows * ldw;     /* bytes per group */
+    const size_t eb = 2 * (size_t)rows;       /* bytes per element of a group */
+    const int64_t ng = nr / rows, S = (int64_t)(ldx / sizeof(float));
+    assert(ldx % sizeof(float) == 0);
+    for (int64_t c0 = 0; c0 < nc; c0 += TL_HALF_CT) {
+        const int cc = nc - c0 < TL_HALF_CT ? (int)(nc - c0) : TL_HALF_CT;
+        const int64_t seg = TL_HALF_XL1 / cc / 8 * 8;
+        float *yc = y + (size_t)c0 * ldy;
+        for (int64_t k0 = 0; k0 < n; k0 += seg) {
+            const int64_t len = n - k0 < seg ? n - k0 : seg;
+            const float *xf = (const float *)vx + c0 * S + k0;
+            const uint8_t *wk = w + eb * (size_t)k0;
+            const bool first = k0 == 0;
+            int64_t g = 0;
+            if (cc <= 2)
+                for (; g + TL_HALF_GD <= ng; g += TL_HALF_GD)
+                    ts->g4[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, xf, S);
+            for (; g + 2 <= ng; g += 2) ts->g2[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, xf, S);
+            for (; g < ng; g++) ts->g1[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, xf, S);
+        }
     }
 }

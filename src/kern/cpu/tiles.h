@@ -23,6 +23,34 @@ void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, cons
                   size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tl_tile_fn tRC,
                   int TR1, tl_tile_fn tR1, tl_tile_fn t11);
 
+/* The F16 / BF16 row-group gemm's walk (repack_half_avx2.c: 8 rows to a
+ * group, repack_half_neon.c: 4), whose layouts keep 2 * rows bytes per
+ * element of a group. A tile: G groups x C tokens over elements [k0, k0 +
+ * len),
+ *   y[c * ldy + rows g + i] (+)= sum_k w[g][k][i] * xf[c * S + k - k0]
+ * (first: start from 0; w: group 0 at element k0, groups gs bytes apart;
+ * xf: token 0's element k0, tokens S floats apart). */
+typedef void (*tl_half_tile_fn)(int64_t len, _Bool first, float *y, size_t ldy, const uint8_t *w,
+                                size_t gs, const float *xf, int64_t S);
+enum {
+    TL_HALF_CT = 6,      /* tokens per prefill tile (of 2 groups) */
+    TL_HALF_GD = 4,      /* groups per tile of 1 or 2 tokens */
+    TL_HALF_XL1 = 3072,  /* activation floats a K segment keeps in L1 (12 KiB) */
+};
+// an ISA's tiles by token count: of TL_HALF_GD groups (1 or 2 tokens), of 2, of 1
+typedef struct tl_half_tiles {
+    tl_half_tile_fn g4[3], g2[TL_HALF_CT + 1], g1[TL_HALF_CT + 1];
+} tl_half_tiles;
+
+/* W (nr, n) packed by rows @ X^T (nc, n) -> y[c * ldy + r]   (nr % rows == 0)
+ * X: f32 rows carrying f16 (bf16) values, ldx bytes apart (a multiple of 4).
+ * Token tiles of up to TL_HALF_CT (the remainder in one narrower tile); K
+ * segments of TL_HALF_XL1 / cc elements (a multiple of 8), whose
+ * activations stay in L1 for every row group of the call; groups in tiles
+ * of TL_HALF_GD (1 or 2 tokens) or 2, then one. */
+void tl_tile_half_gemm(int rows, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                       size_t ldw, const void *x, size_t ldx, const tl_half_tiles *ts);
+
 /* Fills packed block b of a row group from block b of each of its rows
  * (row[i]: row i's first byte). */
 typedef void (*tl_pack_blk_fn)(void *out, const uint8_t *const *row, int64_t b);

@@ -52,21 +52,17 @@
 #include "kern/cpu/tiles.h"
 
 enum {
-    CT = 6,            /* tokens per prefill tile (of 2 groups) */
-    XL1 = CT * 512,    /* activation floats a K segment keeps in L1 (12 KiB): cc tokens x
-                          XL1 / cc elements */
+    CT = TL_HALF_CT,   /* tokens per prefill tile (of 2 groups), 6 */
+    GD = TL_HALF_GD,   /* groups per tile of 1 or 2 tokens, 4 */
     PF_AHEAD = 1024,   /* decode: weight bytes prefetched ahead of each group's stream (2048 was
                           slower end to end on Zen 3, 1024 and none alike) */
-    GD = 4,            /* groups per tile of 1 or 2 tokens */
 };
 static_assert(sizeof(uint16_t) * 8 == 16, "f16x8 element: 8 rows' f16 values, one xmm");
-
-/* Elements per K segment for tiles of cc tokens: the segment's cc token
- * rows stay in L1 while every row group of the call reads them. Few tokens
- * (decode) get long segments, so the weights stream through in long runs.
- * (The driver pads rows that would be a multiple of 4 KiB apart, which
- * would put the cc broadcast streams in one L1 set.) */
-TL_AVX2_INLINE int64_t seg_len(int cc) { return XL1 / cc / 8 * 8; }
+/* The walk over tiles is tl_tile_half_gemm (tiles.h): K segments whose
+ * token rows stay in L1 while every row group of the call reads them; few
+ * tokens (decode) get long segments, so the weights stream through in long
+ * runs. (The matmul driver pads activation rows that would be a multiple
+ * of 4 KiB apart, which would put the cc broadcast streams in one L1 set.) */
 
 /* The 8 rows' element e of a group as floats, p at an even element of the
  * group (element e at 16 e bytes from p in f16x8; in bf16x8 half e % 2 of
@@ -180,9 +176,6 @@ TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
 
-typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                        const float *xf, int64_t S);
-
 #define TILE(T, BF, G, C)                                                                          \
     static void tile_##T##_##G##_##C(int64_t len, bool first, float *y, size_t ldy,                \
                                      const uint8_t *w, size_t gs, const float *xf, int64_t S) {   \
@@ -194,17 +187,13 @@ typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uin
     TILE(T, BF, 2, 6)                                                                              \
     TILE(T, BF, 1, 1) TILE(T, BF, 1, 2) TILE(T, BF, 1, 3) TILE(T, BF, 1, 4) TILE(T, BF, 1, 5)      \
     TILE(T, BF, 1, 6)                                                                              \
-    static const struct tile_set tiles_##T = {                                                     \
+    static const tl_half_tiles tiles_##T = {                                                       \
         { NULL, tile_##T##_4_1, tile_##T##_4_2 },                                                  \
         { NULL, tile_##T##_2_1, tile_##T##_2_2, tile_##T##_2_3, tile_##T##_2_4, tile_##T##_2_5,    \
           tile_##T##_2_6 },                                                                        \
         { NULL, tile_##T##_1_1, tile_##T##_1_2, tile_##T##_1_3, tile_##T##_1_4, tile_##T##_1_5,    \
           tile_##T##_1_6 },                                                                        \
     };
-// a layout's tiles by token count: of GD groups (1 or 2 tokens), of 2, of 1
-struct tile_set {
-    tile_fn g4[3], g2[CT + 1], g1[CT + 1];
-};
 static_assert(CT == 6 && GD == 4, "tiles of 1 and 2 groups per token count 1..CT, of GD for 1..2");
 TILES(f16, false)
 TILES(bf16, true)
@@ -284,43 +273,14 @@ void tl_avx2_pack_bf16x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     }
 }
 
-/* W (nr, n) f16x8 or bf16x8 @ X^T (nc, n) -> y[c * ldy + r]   (nr % 8 == 0)
- * X: f32 rows carrying f16 (bf16) values, ldx bytes apart. Token tiles of
- * up to CT (the remainder in one narrower tile); K segments whose
- * activations stay in L1 for every row group of the call; groups in tiles
- * of GD (1 or 2 tokens) or 2, then one. */
-static void gemm_x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
-                    size_t ldw, const void *vx, size_t ldx, const struct tile_set *ts) {
-    const uint8_t *w = vw;
-    const size_t gs = 8 * ldw; /* bytes per group */
-    const int64_t ng = nr / 8, S = (int64_t)(ldx / sizeof(float));
-    assert(ldx % sizeof(float) == 0);
-    for (int64_t c0 = 0; c0 < nc; c0 += CT) {
-        const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
-        const int64_t seg = seg_len(cc);
-        float *yc = y + (size_t)c0 * ldy;
-        for (int64_t k0 = 0; k0 < n; k0 += seg) {
-            const int64_t len = n - k0 < seg ? n - k0 : seg;
-            const float *xf = (const float *)vx + c0 * S + k0;
-            const uint8_t *wk = w + 16 * (size_t)k0;
-            int64_t g = 0;
-            const bool first = k0 == 0;
-            if (cc <= 2)
-                for (; g + GD <= ng; g += GD) ts->g4[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf, S);
-            for (; g + 2 <= ng; g += 2) ts->g2[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf, S);
-            for (; g < ng; g++) ts->g1[cc](len, first, yc + 8 * g, ldy, wk + g * gs, gs, xf, S);
-        }
-    }
-}
-
 // W (nr, n) f16x8 @ X^T (nc, n) (tl_avx2_act_f16r rows) -> y[c * ldy + r]
 void tl_avx2_gemm_f16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                         size_t ldw, const void *x, size_t ldx) {
-    gemm_x8(n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_f16);
+    tl_tile_half_gemm(8, n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_f16);
 }
 
 // W (nr, n) bf16x8 @ X^T (nc, n) (tl_avx2_act_bf16r rows) -> y[c * ldy + r]
 void tl_avx2_gemm_bf16x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
-    gemm_x8(n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_bf16);
+    tl_tile_half_gemm(8, n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_bf16);
 }

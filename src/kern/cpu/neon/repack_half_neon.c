@@ -51,17 +51,13 @@
 #include "kern/cpu/tiles.h"
 
 enum {
-    CT = 6,           /* tokens per prefill tile (of 2 groups) */
-    XL1 = CT * 512,   /* activation floats a K segment keeps in L1 (12 KiB) */
+    CT = TL_HALF_CT,  /* tokens per prefill tile (of 2 groups), 6 */
+    GD = TL_HALF_GD,  /* groups per tile of 1 or 2 tokens, 4 */
     PF_AHEAD = 1024,  /* decode: weight bytes prefetched ahead of each group's stream */
-    GD = 4,           /* groups per tile of 1 or 2 tokens */
 };
 static_assert(4 * sizeof(uint16_t) == 8, "an element of a group: 4 rows' 16-bit values");
-
-/* Elements per K segment for tiles of cc tokens (a multiple of 8: whole
- * lines of every group): the segment's cc token rows stay in L1 while
- * every row group of the call reads them. */
-TL_NEON_INLINE int64_t seg_len(int cc) { return XL1 / cc / 8 * 8; }
+/* The walk over tiles is tl_tile_half_gemm (tiles.h), as AVX2's: its K
+ * segments are whole lines (8 elements) of every group. */
 
 /* 4 rows' 16-bit values -> floats: f16 by fcvtl, bf16 by a shift into the
  * top half. lo: the low 4 of v (element k), hi: the high 4 (element k+1). */
@@ -169,9 +165,6 @@ TL_NEON_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
 }
 #undef FMA_LANE
 
-typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                        const float *xf, int64_t S);
-
 #define TILE(T, BF, G, C)                                                                          \
     static void tile_##T##_##G##_##C(int64_t len, bool first, float *y, size_t ldy,                \
                                      const uint8_t *w, size_t gs, const float *xf, int64_t S) {   \
@@ -183,62 +176,29 @@ typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uin
     TILE(T, BF, 2, 6)                                                                              \
     TILE(T, BF, 1, 1) TILE(T, BF, 1, 2) TILE(T, BF, 1, 3) TILE(T, BF, 1, 4) TILE(T, BF, 1, 5)      \
     TILE(T, BF, 1, 6)                                                                              \
-    static const struct tile_set tiles_##T = {                                                     \
+    static const tl_half_tiles tiles_##T = {                                                       \
         { NULL, tile_##T##_4_1, tile_##T##_4_2 },                                                  \
         { NULL, tile_##T##_2_1, tile_##T##_2_2, tile_##T##_2_3, tile_##T##_2_4, tile_##T##_2_5,    \
           tile_##T##_2_6 },                                                                        \
         { NULL, tile_##T##_1_1, tile_##T##_1_2, tile_##T##_1_3, tile_##T##_1_4, tile_##T##_1_5,    \
           tile_##T##_1_6 },                                                                        \
     };
-// a layout's tiles by token count: of GD groups (1 or 2 tokens), of 2, of 1
-struct tile_set {
-    tile_fn g4[3], g2[CT + 1], g1[CT + 1];
-};
 static_assert(CT == 6 && GD == 4, "tiles of 1 and 2 groups per token count 1..CT, of GD for 1..2");
 TILES(f16, false)
 TILES(bf16, true)
 #undef TILES
 #undef TILE
 
-/* W (nr, n) packed by 4 @ X^T (nc, n) -> y[c * ldy + r]   (nr % 4 == 0)
- * X: f32 rows carrying f16 (bf16) values, ldx bytes apart. Token tiles of
- * up to CT (the remainder in one narrower tile); K segments whose
- * activations stay in L1 for every row group of the call; groups in tiles
- * of GD (1 or 2 tokens) or 2, then one. */
-static void gemm_x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *vw,
-                    size_t ldw, const void *vx, size_t ldx, const struct tile_set *ts) {
-    const uint8_t *w = vw;
-    const size_t gs = 4 * ldw; /* bytes per group */
-    const int64_t ng = nr / 4, S = (int64_t)(ldx / sizeof(float));
-    assert(ldx % sizeof(float) == 0);
-    for (int64_t c0 = 0; c0 < nc; c0 += CT) {
-        const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
-        const int64_t seg = seg_len(cc);
-        float *yc = y + (size_t)c0 * ldy;
-        for (int64_t k0 = 0; k0 < n; k0 += seg) {
-            const int64_t len = n - k0 < seg ? n - k0 : seg;
-            const float *xf = (const float *)vx + c0 * S + k0;
-            const uint8_t *wk = w + 8 * (size_t)k0;
-            int64_t g = 0;
-            const bool first = k0 == 0;
-            if (cc <= 2)
-                for (; g + GD <= ng; g += GD) ts->g4[cc](len, first, yc + 4 * g, ldy, wk + g * gs, gs, xf, S);
-            for (; g + 2 <= ng; g += 2) ts->g2[cc](len, first, yc + 4 * g, ldy, wk + g * gs, gs, xf, S);
-            for (; g < ng; g++) ts->g1[cc](len, first, yc + 4 * g, ldy, wk + g * gs, gs, xf, S);
-        }
-    }
-}
-
 // W (nr, n) f16x4 @ X^T (nc, n) (tl_neon_act_f16r rows) -> y[c * ldy + r]
 void tl_neon_gemm_f16x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                         size_t ldw, const void *x, size_t ldx) {
-    gemm_x4(n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_f16);
+    tl_tile_half_gemm(4, n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_f16);
 }
 
 // W (nr, n) bf16x4 @ X^T (nc, n) (tl_neon_act_bf16r rows) -> y[c * ldy + r]
 void tl_neon_gemm_bf16x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx) {
-    gemm_x4(n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_bf16);
+    tl_tile_half_gemm(4, n, nr, nc, y, ldy, w, ldw, x, ldx, &tiles_bf16);
 }
 
 // x (n,) f32 -> y (n,) f32 rounded to f16 (to nearest even), as from_float_f16 then
