@@ -1,5 +1,6 @@
-/* repack_avx512.c — Q4_0 and Q8_0 weights repacked 16 rows to a group (the
- * kern.h repack slot), and the AVX-512 VNNI tiles over them.
+/* repack_avx512.c — Q4_0, Q8_0, Q5_0, Q4_1 and Q5_1 weights repacked 16
+ * rows to a group (the kern.h repack slot), and the AVX-512 VNNI tiles
+ * over them.
  *
  * Why 16 rows: a zmm holds one row per 32-bit lane, so one vpdpbusd takes 4
  * quants of each of 16 rows against 4 activation bytes broadcast to every
@@ -32,7 +33,17 @@
  * correction costs no instruction in the tile. |sum| <= 32 * 255 * 128 < 2^31.
  * Each output then accumulates fma(isum, d_w * d_x, acc) over blocks, in
  * block order, in its own lane; only that float order differs from the
- * reference. */
+ * reference.
+ *
+ * Q5_0, Q4_1 and Q5_1 are Q4_0's layout with more per block:
+ *   q5_0: after the 4 nibble chunks, a fifth-bit chunk hb: byte 4i + t has,
+ *     at bits 2g and 2g + 1, row i's fifth bits of chunk g's byte t (low
+ *     and high nibble; tl_tile_pack_hb_row); u = 0..31, offset 16;
+ *   q4_1: the scales are d[16] then m[16] (x = d u + m); u = 0..15, no
+ *     offset; the activations are q8_1, whose s = d_x * sum(y) makes the
+ *     min term one more fma per block: acc += m_w * s;
+ *   q5_1: both.
+ * Each packs to its own size. */
 #include <assert.h>
 #include <stddef.h>
 #include <string.h>
@@ -56,6 +67,11 @@ typedef struct {
 } q8_0x16_quants;
 static_assert(sizeof(q8_0x16_quants) + 16 * sizeof(uint16_t) == 16 * sizeof(tl_block_q8_0),
               "q8_0x16 block: the 16 rows' bytes rearranged");
+
+// packed bytes per row of n elements: the q5_0, q4_1, q5_1 row sizes
+size_t tl_avx512_row_size_q5_0x16(int64_t n) { return (size_t)(n / TL_QK5_0) * sizeof(tl_block_q5_0); }
+size_t tl_avx512_row_size_q4_1x16(int64_t n) { return (size_t)(n / TL_QK4_1) * sizeof(tl_block_q4_1); }
+size_t tl_avx512_row_size_q5_1x16(int64_t n) { return (size_t)(n / TL_QK5_1) * sizeof(tl_block_q5_1); }
 
 // packed bytes per row of n elements: the q4_0 row size
 size_t tl_avx512_row_size_q4_0x16(int64_t n) { return (size_t)(n / TL_QK4_0) * sizeof(tl_block_q4_0); }
@@ -137,6 +153,54 @@ void tl_avx512_pack_q8_0x16(void *dst, const void *w, size_t ldw, int64_t n, int
     }
 }
 
+/* W (nr, n) q5_0, q4_1 or q5_1 (bytes per block bs, offsets of d, m (or
+ * -1), qh (or -1) and qs in it) -> dst (nr / 16 groups: nb quant blocks of
+ * 4 (+ 1) chunks, then nb scale rows of d[16] (+ m[16])). Row by row: these
+ * types are rare, and their fifth bits are regrouped bit by bit anyway. */
+static void pack_x16_rows(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr, size_t bs,
+                          int d_off, int m_off, int qh_off, int qs_off, size_t row_size) {
+    const int64_t nb = n / 32;
+    const size_t qbytes = qh_off >= 0 ? 320 : 256, sbytes = m_off >= 0 ? 64 : 32;
+    for (int64_t g0 = 0; g0 < nr; g0 += 16) {
+        uint8_t *grp = (uint8_t *)dst + (size_t)g0 * row_size;
+        uint8_t *sc = grp + (size_t)nb * qbytes;
+        const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *q = grp + (size_t)b * qbytes, *d = sc + (size_t)b * sbytes;
+            if (qh_off >= 0) memset(q + 256, 0, 64);
+            for (int i = 0; i < 16; i++) {
+                const uint8_t *blk = src + (size_t)i * ldw + (size_t)b * bs;
+                memcpy(d + 2 * i, blk + d_off, 2);
+                if (m_off >= 0) memcpy(d + 32 + 2 * i, blk + m_off, 2);
+                for (int g = 0; g < 4; g++) memcpy(q + 64 * g + 4 * i, blk + qs_off + 4 * g, 4);
+                if (qh_off >= 0) tl_tile_pack_hb_row(q + 256, i, blk + qh_off);
+            }
+        }
+    }
+}
+
+void tl_avx512_pack_q5_0x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    pack_x16_rows(dst, w, ldw, n, nr, sizeof(tl_block_q5_0), offsetof(tl_block_q5_0, d), -1,
+                  offsetof(tl_block_q5_0, qh), offsetof(tl_block_q5_0, qs), tl_avx512_row_size_q5_0x16(n));
+}
+void tl_avx512_pack_q4_1x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    pack_x16_rows(dst, w, ldw, n, nr, sizeof(tl_block_q4_1), offsetof(tl_block_q4_1, d),
+                  offsetof(tl_block_q4_1, m), -1, offsetof(tl_block_q4_1, qs), tl_avx512_row_size_q4_1x16(n));
+}
+void tl_avx512_pack_q5_1x16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
+    pack_x16_rows(dst, w, ldw, n, nr, sizeof(tl_block_q5_1), offsetof(tl_block_q5_1, d),
+                  offsetof(tl_block_q5_1, m), offsetof(tl_block_q5_1, qh), offsetof(tl_block_q5_1, qs),
+                  tl_avx512_row_size_q5_1x16(n));
+}
+
+/* The types of the tiles: quant bytes, scale bytes per block of 16 rows,
+ * and what they take from the activations */
+enum { A40, A80, A50, A41, A51 };
+TL_AVX512_INLINE size_t q_bytes(const int T) { return T == A80 ? 512 : T == A50 || T == A51 ? 320 : 256; }
+TL_AVX512_INLINE size_t s_bytes(const int T) { return T == A41 || T == A51 ? 64 : 32; }
+TL_AVX512_INLINE bool has_min(const int T) { return T == A41 || T == A51; }
+static_assert(sizeof(q8_0x16_quants) == 512 && sizeof(q4_0x16_quants) == 256, "q_bytes");
+
 /* Decode streams each weight byte once, from DRAM; the one-token tiles
  * (those of the groups a call has past its last DG-group decode tile) ask
  * for the quants PF_AHEAD bytes ahead as they start a block, and for the
@@ -146,10 +210,20 @@ void tl_avx512_pack_q8_0x16(void *dst, const void *w, size_t ldw, int64_t n, int
 enum { PF_AHEAD = 4096 };
 
 /* per token c < nc and block b < nb of x (q8_0 rows ldx bytes apart, from
- * block b0): sy = -off * sum(y), the accumulator's seed; dy = d_x */
+ * block b0): sy = -off * sum(y), the accumulator's seed; dy = d_x. q8_1
+ * rows (mn: the types with a min): sy = 0, and sx = their s = d_x sum(y) */
 static void act_sums(const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb, int32_t off,
-                     int32_t *sy, float *dy) {
+                     bool mn, int32_t *sy, float *dy, float *sx) {
     for (int c = 0; c < nc; c++) {
+        if (mn) {
+            const tl_block_q8_1 *xb = (const tl_block_q8_1 *)(x + (size_t)c * ldx) + b0;
+            for (int64_t b = 0; b < nb; b++) {
+                sy[c * KSEG + b] = 0;
+                dy[c * KSEG + b] = _cvtsh_ss(xb[b].d);
+                sx[c * KSEG + b] = _cvtsh_ss(xb[b].s);
+            }
+            continue;
+        }
         const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0;
         for (int64_t b = 0; b < nb; b++) {
             sy[c * KSEG + b] = -off * tl_avx512_sum32_i8(xb[b].qs);
@@ -158,21 +232,41 @@ static void act_sums(const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t n
     }
 }
 
+/* a token's activation quants of block b: q8_1 (mn) or q8_0 rows */
+TL_AVX512_INLINE const int8_t *act_qs(const uint8_t *xrow, int64_t b, const bool mn) {
+    return mn ? ((const tl_block_q8_1 *)xrow + b)->qs : ((const tl_block_q8_0 *)xrow + b)->qs;
+}
+
 /* q[j], j < 8: 4 quants of each of the 16 rows of a packed block (at qb),
- * unsigned, against activation bytes 4j .. 4j+3: q8, the 8 biased chunks;
- * else q4_0's 4 chunks, low nibbles then high */
-TL_AVX512_INLINE void ld_quants(__m512i q[8], const uint8_t *qb, const bool q8) {
-    if (q8) {
+ * unsigned, against activation bytes 4j .. 4j+3: q8_0, the 8 biased
+ * chunks; else the 4 nibble chunks, low nibbles then high, with the fifth
+ * bits of the hb chunk at bit 4 (Q5_0, Q5_1: bit 2j (low) or 2j + 1
+ * (high) of each hb byte, moved by a 16-bit shift whose bit 4 stays in its
+ * byte, then merged by one vpternlogd: (nibble & 0x0F) | (bits & 0x10)) */
+TL_AVX512_INLINE void ld_quants(__m512i q[8], const uint8_t *qb, const int T) {
+    if (T == A80) {
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) q[j] = _mm512_loadu_si512(qb + 64 * j);
-    } else {
-        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        return;
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const bool q5 = T == A50 || T == A51;
+    const __m512i hb = q5 ? _mm512_loadu_si512(qb + 256) : m4;
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            const __m512i v = _mm512_loadu_si512(qb + 64 * j);
+    for (int j = 0; j < 4; j++) {
+        const __m512i v = _mm512_loadu_si512(qb + 64 * j);
+        if (!q5) {
             q[j] = _mm512_and_si512(v, m4);
             q[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            continue;
         }
+        /* bit 2j to bit 4: left by 4 - 2j (j < 3) or right by 2; bit 2j + 1: left by 3 - 2j or right */
+        const __m512i lo = j < 3 ? _mm512_slli_epi16(hb, 4 - 2 * j) : _mm512_srli_epi16(hb, 2);
+        const __m512i hi = j < 2 ? _mm512_slli_epi16(hb, 3 - 2 * j) : _mm512_srli_epi16(hb, 2 * j - 3);
+        /* (a & c) | b: 0xF0 & 0xAA | 0xCC, b the fifth bits masked to 0x10 */
+        const __m512i m5 = _mm512_set1_epi8(0x10);
+        q[j] = _mm512_ternarylogic_epi32(v, _mm512_and_si512(lo, m5), m4, 0xEC);
+        q[j + 4] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), _mm512_and_si512(hi, m5), m4, 0xEC);
     }
 }
 
@@ -191,33 +285,37 @@ TL_AVX512_INLINE __m512i dot_block(const __m512i q[8], const int8_t *xq, int32_t
 
 /* One group of 16 packed rows x C tokens over blocks [b0, b0 + nb) of nbt:
  *   y[c * ldy + i] (+)= sum_b row i . token c   (first: start from 0)
- * q8: the q8_0 layout (8 biased chunks), else q4_0's (4 nibble chunks). */
+ * T: the layout (A40 .. A51); the types with a min add m_w s_x per block. */
 TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
                              const uint8_t *grp, const uint8_t *x, size_t ldx, const int32_t *sy,
-                             const float *dy, const int C, const bool q8) {
-    const size_t qbytes = q8 ? sizeof(q8_0x16_quants) : sizeof(q4_0x16_quants);
+                             const float *dy, const float *sx, const int C, const int T) {
+    const size_t qbytes = q_bytes(T), sbytes = s_bytes(T);
+    const bool mn = has_min(T);
     const uint8_t *dsc = grp + (size_t)nbt * qbytes;
     __m512 acc[CT];
     for (int c = 0; c < C; c++)
         acc[c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + (size_t)c * ldy);
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *qb = grp + (size_t)(b0 + b) * qbytes;
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dsc + (size_t)(b0 + b) * 32)));
+        const uint8_t *qb = grp + (size_t)(b0 + b) * qbytes, *sb = dsc + (size_t)(b0 + b) * sbytes;
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb));
         if (C == 1 && PF_AHEAD > 0) {
 #pragma GCC unroll 8
             for (size_t o = 0; o < qbytes; o += 64) _mm_prefetch((const char *)qb + PF_AHEAD + o, _MM_HINT_T0);
-            /* a 64-byte line of scales serves two blocks */
-            if ((b0 + b) % 2 == 0)
-                _mm_prefetch((const char *)dsc + (b0 + b + PF_AHEAD / qbytes) * 32, _MM_HINT_T0);
+            /* a 64-byte line of scales serves two blocks (one with a min) */
+            if (mn || (b0 + b) % 2 == 0)
+                _mm_prefetch((const char *)dsc + (b0 + b + PF_AHEAD / qbytes) * sbytes, _MM_HINT_T0);
         }
         __m512i q[8];
-        ld_quants(q, qb, q8);
+        ld_quants(q, qb, T);
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++) {
-            const int8_t *xq = ((const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0 + b)->qs;
+            const int8_t *xq = act_qs(x + (size_t)c * ldx, b0 + b, mn);
             const __m512i s0 = dot_block(q, xq, sy[c * KSEG + b], C <= 2);
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * KSEG + b])), acc[c]);
+            if (mn)
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))),
+                                         _mm512_set1_ps(sx[c * KSEG + b]), acc[c]);
         }
     }
     for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
@@ -239,17 +337,20 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
 enum { DG = 4, PF_DEC = 2048 };
 static_assert(PF_DEC % sizeof(q8_0x16_quants) == 0 && PF_DEC % sizeof(q4_0x16_quants) == 0,
               "a prefetch target is a whole block: it never straddles a group's end");
+/* (the 320-byte blocks of Q5_0 and Q5_1 do not divide PF_DEC: their
+ * prefetch may straddle a group's quant end into its scales, harmless) */
 TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,
                             const uint8_t *w, size_t gs, const uint8_t *x, const int32_t *sy,
-                            const float *dy, const bool q8) {
-    const size_t qbytes = q8 ? sizeof(q8_0x16_quants) : sizeof(q4_0x16_quants);
+                            const float *dy, const float *sx, const int T) {
+    const size_t qbytes = q_bytes(T), sbytes = s_bytes(T);
+    const bool mn = has_min(T);
     const size_t qend = (size_t)nbt * qbytes; /* a group's quant bytes: its scales follow */
     __m512 acc[DG];
 #pragma GCC unroll 4
     for (int g = 0; g < DG; g++) acc[g] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + 16 * g);
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(b0 + b) * qbytes;
-        const int8_t *xq = ((const tl_block_q8_0 *)x + b0 + b)->qs;
+        const int8_t *xq = act_qs(x, b0 + b, mn);
         const __m512 dd = _mm512_set1_ps(dy[b]);
 #pragma GCC unroll 4
         for (int g = 0; g < DG; g++) {
@@ -257,13 +358,17 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
             const uint8_t *pfp = tl_tile_pf_target(grp, off, PF_DEC, qend, grp + DG * gs);
 #pragma GCC unroll 8
             for (size_t o = 0; o < qbytes; o += 64) _mm_prefetch((const char *)pfp + o, _MM_HINT_T0);
-            if ((b0 + b) % 2 == 0)
-                _mm_prefetch((const char *)dsc + (b0 + b + PF_DEC / qbytes) * 32, _MM_HINT_T0);
+            if (mn || (b0 + b) % 2 == 0)
+                _mm_prefetch((const char *)dsc + (b0 + b + PF_DEC / qbytes) * sbytes, _MM_HINT_T0);
             __m512i q[8];
-            ld_quants(q, qb, q8);
+            ld_quants(q, qb, T);
             const __m512i s0 = dot_block(q, xq, sy[b], true);
-            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dsc + (size_t)(b0 + b) * 32)));
+            const uint8_t *sb = dsc + (size_t)(b0 + b) * sbytes;
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb));
             acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw, dd), acc[g]);
+            if (mn)
+                acc[g] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))),
+                                         _mm512_set1_ps(sx[b]), acc[g]);
         }
     }
 #pragma GCC unroll 4
@@ -271,34 +376,34 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
 }
 
 typedef void (*dec_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, const uint8_t *w,
-                       size_t gs, const uint8_t *x, const int32_t *sy, const float *dy);
-static void dec_q4_0(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, const uint8_t *w,
-                     size_t gs, const uint8_t *x, const int32_t *sy, const float *dy) {
-    dec32(b0, nb, nbt, first, y, w, gs, x, sy, dy, false);
-}
-static void dec_q8_0(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, const uint8_t *w,
-                     size_t gs, const uint8_t *x, const int32_t *sy, const float *dy) {
-    dec32(b0, nb, nbt, first, y, w, gs, x, sy, dy, true);
-}
-
+                       size_t gs, const uint8_t *x, const int32_t *sy, const float *dy, const float *sx);
 typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
                         const uint8_t *grp, const uint8_t *x, size_t ldx, const int32_t *sy,
-                        const float *dy);
+                        const float *dy, const float *sx);
 
-#define TILE32(T, Q8, C)                                                                       \
+#define TILE32(T, E, C)                                                                        \
     static void tile_##T##_##C(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,      \
                                size_t ldy, const uint8_t *grp, const uint8_t *x, size_t ldx,   \
-                               const int32_t *sy, const float *dy) {                           \
-        tile32(b0, nb, nbt, first, y, ldy, grp, x, ldx, sy, dy, C, Q8);                        \
+                               const int32_t *sy, const float *dy, const float *sx) {          \
+        tile32(b0, nb, nbt, first, y, ldy, grp, x, ldx, sy, dy, sx, C, E);                     \
     }
-#define TILES32(T, Q8)                                                                         \
-    TILE32(T, Q8, 1) TILE32(T, Q8, 2) TILE32(T, Q8, 3) TILE32(T, Q8, 4)                        \
-    TILE32(T, Q8, 5) TILE32(T, Q8, 6) TILE32(T, Q8, 7) TILE32(T, Q8, 8)                        \
+/* a type's tiles (one per token count 1..CT) and its decode tile */
+#define TILES32(T, E)                                                                          \
+    TILE32(T, E, 1) TILE32(T, E, 2) TILE32(T, E, 3) TILE32(T, E, 4)                            \
+    TILE32(T, E, 5) TILE32(T, E, 6) TILE32(T, E, 7) TILE32(T, E, 8)                            \
     static const tile_fn tiles_##T[CT + 1] = { NULL,        tile_##T##_1, tile_##T##_2,        \
                                                tile_##T##_3, tile_##T##_4, tile_##T##_5,       \
-                                               tile_##T##_6, tile_##T##_7, tile_##T##_8 };
-TILES32(q4_0, false)
-TILES32(q8_0, true)
+                                               tile_##T##_6, tile_##T##_7, tile_##T##_8 };     \
+    static void dec_##T(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,             \
+                        const uint8_t *w, size_t gs, const uint8_t *x, const int32_t *sy,      \
+                        const float *dy, const float *sx) {                                    \
+        dec32(b0, nb, nbt, first, y, w, gs, x, sy, dy, sx, E);                                 \
+    }
+TILES32(q4_0, A40)
+TILES32(q8_0, A80)
+TILES32(q5_0, A50)
+TILES32(q4_1, A41)
+TILES32(q5_1, A51)
 static_assert(CT == 8, "one tile per token count 1..CT");
 
 /* W (nr, n) packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]: token tiles
@@ -306,24 +411,24 @@ static_assert(CT == 8, "one tile per token count 1..CT");
  * whose activation sums serve every row group of the call; one token
  * (decode) takes DG groups at a time, the rest one. */
 static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                   size_t ldw, const uint8_t *x, size_t ldx, int32_t off, const tile_fn *tiles,
-                   dec_fn dec) {
+                   size_t ldw, const uint8_t *x, size_t ldx, int32_t off, bool mn,
+                   const tile_fn *tiles, dec_fn dec) {
     const int64_t nb = n / 32;
     int32_t sy[CT * KSEG];
-    float dy[CT * KSEG];
+    float dy[CT * KSEG], sx[CT * KSEG];
     for (int64_t c0 = 0; c0 < nc; c0 += CT) {
         const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
         const uint8_t *xc = x + (size_t)c0 * ldx;
         float *yc = y + (size_t)c0 * ldy;
         for (int64_t b0 = 0; b0 < nb; b0 += KSEG) {
             const int64_t sb = nb - b0 < KSEG ? nb - b0 : KSEG;
-            act_sums(xc, ldx, cc, b0, sb, off, sy, dy);
+            act_sums(xc, ldx, cc, b0, sb, off, mn, sy, dy, sx);
             int64_t r0 = 0;
             if (cc == 1)
                 for (; r0 + 16 * DG <= nr; r0 += 16 * DG)
-                    dec(b0, sb, nb, b0 == 0, yc + r0, w + (size_t)r0 * ldw, 16 * ldw, xc, sy, dy);
+                    dec(b0, sb, nb, b0 == 0, yc + r0, w + (size_t)r0 * ldw, 16 * ldw, xc, sy, dy, sx);
             for (; r0 < nr; r0 += 16)
-                tiles[cc](b0, sb, nb, b0 == 0, yc + r0, ldy, w + (size_t)r0 * ldw, xc, ldx, sy, dy);
+                tiles[cc](b0, sb, nb, b0 == 0, yc + r0, ldy, w + (size_t)r0 * ldw, xc, ldx, sy, dy, sx);
         }
     }
 }
@@ -331,11 +436,27 @@ static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
 // W (nr, n) q4_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q4_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 8, tiles_q4_0, dec_q4_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 8, false, tiles_q4_0, dec_q4_0);
 }
 
 // W (nr, n) q8_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q8_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 128, tiles_q8_0, dec_q8_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 128, false, tiles_q8_0, dec_q8_0);
+}
+
+// W (nr, n) q5_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
+void tl_avx512_gemm_q5_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 16, false, tiles_q5_0, dec_q5_0);
+}
+
+// W (nr, n) q4_1 (q5_1) packed by 16 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
+void tl_avx512_gemm_q4_1x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q4_1, dec_q4_1);
+}
+void tl_avx512_gemm_q5_1x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
+                            size_t ldw, const void *x, size_t ldx) {
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q5_1, dec_q5_1);
 }
