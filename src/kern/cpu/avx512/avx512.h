@@ -172,7 +172,8 @@ TL_AVX512_QDECL(q5_K)
 TL_AVX512_QDECL(q6_K)
 #undef TL_AVX512_QDECL
 
-/* Q4_0, Q8_0, Q5_0, Q4_1, Q5_1 (repack_avx512.c), Q4_K, Q5_K and Q6_K (repack_k_avx512.c)
+/* Q4_0, Q8_0, Q5_0, Q4_1, Q5_1 (repack_avx512.c), Q2_K, Q3_K
+ * (repack_k23_avx512.c), Q4_K, Q5_K and Q6_K (repack_k_avx512.c)
  * repacked 16 rows to a group, one row per 32-bit lane of a zmm: the kern.h
  * repack slot's row_size, pack and gemm (nr % 16 == 0). */
 #define TL_AVX512_RDECL(T)                                                                   \
@@ -185,6 +186,8 @@ TL_AVX512_RDECL(q8_0x16)
 TL_AVX512_RDECL(q5_0x16)
 TL_AVX512_RDECL(q4_1x16)
 TL_AVX512_RDECL(q5_1x16)
+TL_AVX512_RDECL(q2_Kx16)
+TL_AVX512_RDECL(q3_Kx16)
 TL_AVX512_RDECL(q4_Kx16)
 TL_AVX512_RDECL(q5_Kx16)
 TL_AVX512_RDECL(q6_Kx16)
