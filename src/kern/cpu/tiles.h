@@ -42,6 +42,29 @@ typedef struct tl_half_tiles {
     tl_half_tile_fn g4[3], g2[TL_HALF_CT + 1], g1[TL_HALF_CT + 1];
 } tl_half_tiles;
 
+/* An ISA file's tl_half_tiles tiles_T, its 14 tile shapes, expanded from
+ * an always-inline body in scope,
+ *   tile(len, first, y, ldy, w, gs, xf, S, G, C, BF)
+ * (G groups x C tokens; BF a constant the body reads, e.g. the layout). */
+#define TL_HALF_TILE(T, BF, G, C)                                                                  \
+    static void tile_##T##_##G##_##C(int64_t len, _Bool first, float *y, size_t ldy,               \
+                                     const uint8_t *w, size_t gs, const float *xf, int64_t S) {   \
+        tile(len, first, y, ldy, w, gs, xf, S, G, C, BF);                                          \
+    }
+#define TL_HALF_TILES(T, BF)                                                                       \
+    TL_HALF_TILE(T, BF, 4, 1) TL_HALF_TILE(T, BF, 4, 2)                                            \
+    TL_HALF_TILE(T, BF, 2, 1) TL_HALF_TILE(T, BF, 2, 2) TL_HALF_TILE(T, BF, 2, 3)                  \
+    TL_HALF_TILE(T, BF, 2, 4) TL_HALF_TILE(T, BF, 2, 5) TL_HALF_TILE(T, BF, 2, 6)                  \
+    TL_HALF_TILE(T, BF, 1, 1) TL_HALF_TILE(T, BF, 1, 2) TL_HALF_TILE(T, BF, 1, 3)                  \
+    TL_HALF_TILE(T, BF, 1, 4) TL_HALF_TILE(T, BF, 1, 5) TL_HALF_TILE(T, BF, 1, 6)                  \
+    static const tl_half_tiles tiles_##T = {                                                       \
+        { NULL, tile_##T##_4_1, tile_##T##_4_2 },                                                  \
+        { NULL, tile_##T##_2_1, tile_##T##_2_2, tile_##T##_2_3, tile_##T##_2_4, tile_##T##_2_5,    \
+          tile_##T##_2_6 },                                                                        \
+        { NULL, tile_##T##_1_1, tile_##T##_1_2, tile_##T##_1_3, tile_##T##_1_4, tile_##T##_1_5,    \
+          tile_##T##_1_6 },                                                                        \
+    };
+
 /* W (nr, n) packed by rows @ X^T (nc, n) -> y[c * ldy + r]   (nr % rows == 0)
  * X: f32 rows carrying f16 (bf16) values, ldx bytes apart (a multiple of 4).
  * Token tiles of up to TL_HALF_CT (the remainder in one narrower tile); K

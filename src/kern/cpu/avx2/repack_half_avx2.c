@@ -176,29 +176,9 @@ TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
 
-#define TILE(T, BF, G, C)                                                                          \
-    static void tile_##T##_##G##_##C(int64_t len, bool first, float *y, size_t ldy,                \
-                                     const uint8_t *w, size_t gs, const float *xf, int64_t S) {   \
-        tile(len, first, y, ldy, w, gs, xf, S, G, C, BF);                                          \
-    }
-#define TILES(T, BF)                                                                               \
-    TILE(T, BF, 4, 1) TILE(T, BF, 4, 2)                                                            \
-    TILE(T, BF, 2, 1) TILE(T, BF, 2, 2) TILE(T, BF, 2, 3) TILE(T, BF, 2, 4) TILE(T, BF, 2, 5)      \
-    TILE(T, BF, 2, 6)                                                                              \
-    TILE(T, BF, 1, 1) TILE(T, BF, 1, 2) TILE(T, BF, 1, 3) TILE(T, BF, 1, 4) TILE(T, BF, 1, 5)      \
-    TILE(T, BF, 1, 6)                                                                              \
-    static const tl_half_tiles tiles_##T = {                                                       \
-        { NULL, tile_##T##_4_1, tile_##T##_4_2 },                                                  \
-        { NULL, tile_##T##_2_1, tile_##T##_2_2, tile_##T##_2_3, tile_##T##_2_4, tile_##T##_2_5,    \
-          tile_##T##_2_6 },                                                                        \
-        { NULL, tile_##T##_1_1, tile_##T##_1_2, tile_##T##_1_3, tile_##T##_1_4, tile_##T##_1_5,    \
-          tile_##T##_1_6 },                                                                        \
-    };
 static_assert(CT == 6 && GD == 4, "tiles of 1 and 2 groups per token count 1..CT, of GD for 1..2");
-TILES(f16, false)
-TILES(bf16, true)
-#undef TILES
-#undef TILE
+TL_HALF_TILES(f16, false)
+TL_HALF_TILES(bf16, true)
 
 // x (n,) f32 -> y (n,) f32 rounded to f16 (to nearest even), as from_float_f16 then
 // back: the activations of tl_avx2_gemm_f16x8 (the F16 slot's act form)

@@ -165,29 +165,9 @@ TL_NEON_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
 }
 #undef FMA_LANE
 
-#define TILE(T, BF, G, C)                                                                          \
-    static void tile_##T##_##G##_##C(int64_t len, bool first, float *y, size_t ldy,                \
-                                     const uint8_t *w, size_t gs, const float *xf, int64_t S) {   \
-        tile(len, first, y, ldy, w, gs, xf, S, G, C, BF);                                          \
-    }
-#define TILES(T, BF)                                                                               \
-    TILE(T, BF, 4, 1) TILE(T, BF, 4, 2)                                                            \
-    TILE(T, BF, 2, 1) TILE(T, BF, 2, 2) TILE(T, BF, 2, 3) TILE(T, BF, 2, 4) TILE(T, BF, 2, 5)      \
-    TILE(T, BF, 2, 6)                                                                              \
-    TILE(T, BF, 1, 1) TILE(T, BF, 1, 2) TILE(T, BF, 1, 3) TILE(T, BF, 1, 4) TILE(T, BF, 1, 5)      \
-    TILE(T, BF, 1, 6)                                                                              \
-    static const tl_half_tiles tiles_##T = {                                                       \
-        { NULL, tile_##T##_4_1, tile_##T##_4_2 },                                                  \
-        { NULL, tile_##T##_2_1, tile_##T##_2_2, tile_##T##_2_3, tile_##T##_2_4, tile_##T##_2_5,    \
-          tile_##T##_2_6 },                                                                        \
-        { NULL, tile_##T##_1_1, tile_##T##_1_2, tile_##T##_1_3, tile_##T##_1_4, tile_##T##_1_5,    \
-          tile_##T##_1_6 },                                                                        \
-    };
 static_assert(CT == 6 && GD == 4, "tiles of 1 and 2 groups per token count 1..CT, of GD for 1..2");
-TILES(f16, false)
-TILES(bf16, true)
-#undef TILES
-#undef TILE
+TL_HALF_TILES(f16, false)
+TL_HALF_TILES(bf16, true)
 
 // W (nr, n) f16x4 @ X^T (nc, n) (tl_neon_act_f16r rows) -> y[c * ldy + r]
 void tl_neon_gemm_f16x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
