@@ -6,8 +6,12 @@
 #ifndef TL_KERN_CPU_TILES_H
 #define TL_KERN_CPU_TILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "core/quant.h"
 
 /* One tile: W rows at w (ldw bytes apart) against activation rows at x (ldx
  * bytes apart), nb blocks (or elements, for F16) each, into y[c * ldy + r]
@@ -108,6 +112,36 @@ static inline void tl_tile_pack_hb_row(uint8_t *hb, int i, const uint8_t qh[4]) 
             const uint32_t lo = (h >> (4 * g + t)) & 1, hi = (h >> (16 + 4 * g + t)) & 1;
             hb[4 * i + t] |= (uint8_t)((lo | hi << 1) << (2 * g));
         }
+}
+
+/* Row i of a group of `rows` in the Q2_K / Q3_K row-interleaved layouts
+ * (AVX2 8, AVX-512 16, NEON 4 rows): the quants in 16 chunks of 4 rows
+ * bytes, chunk (h, g) holding the row's qs[32h + 4g .. +3] at bytes 4i ..
+ * 4i+3; the 16 sub-block scale bytes at sm[k * rows + i] (Q2_K: scale |
+ * min << 4 as stored; Q3_K: the signed 6-bit scales, unpacked); Q3_K's
+ * hmask[4g .. 4g+3] at hm + 4 rows g + 4i, inverted with inv. */
+static inline void tl_tile_pack_k23_row(int rows, int i, const uint8_t *qs_src, uint8_t *qs) {
+    for (int h = 0; h < 2; h++)
+        for (int g = 0; g < 8; g++)
+            memcpy(qs + (size_t)4 * rows * (8 * h + g) + 4 * i, qs_src + 32 * h + 4 * g, 4);
+}
+static inline void tl_tile_pack_q2_K_row(int rows, int i, const tl_block_q2_K *src, uint16_t *d,
+                                         uint16_t *dmin, uint8_t *sm, uint8_t *qs) {
+    d[i] = src->d;
+    dmin[i] = src->dmin;
+    for (int k = 0; k < 16; k++) sm[k * rows + i] = src->scales[k];
+    tl_tile_pack_k23_row(rows, i, src->qs, qs);
+}
+static inline void tl_tile_pack_q3_K_row(int rows, int i, const tl_block_q3_K *src, bool inv,
+                                         uint16_t *d, int8_t *sc, uint8_t *qs, uint8_t *hm) {
+    int8_t s[16];
+    tl_q3_K_scales(src->scales, s);
+    d[i] = src->d;
+    for (int k = 0; k < 16; k++) sc[k * rows + i] = s[k];
+    tl_tile_pack_k23_row(rows, i, src->qs, qs);
+    for (int g = 0; g < 8; g++)
+        for (int t = 0; t < 4; t++)
+            hm[(size_t)4 * rows * g + 4 * i + t] = (uint8_t)(inv ? ~src->hmask[4 * g + t] : src->hmask[4 * g + t]);
 }
 
 /* Where a decode tile's weight stream asks for data ahead: ahead bytes past

@@ -55,36 +55,17 @@ static_assert(offsetof(blk_q2_Kx8, sm) == 32 && offsetof(blk_q3_Kx8, sc) == 16,
 size_t tl_avx2_row_size_q2_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q2_K); }
 size_t tl_avx2_row_size_q3_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q3_Kx8) / 8; }
 
-// row i's 64 quant bytes -> its 4 bytes in each of the 16 chunks at qs
-static void pack_k23_quants(uint8_t qs[512], int i, const uint8_t *src) {
-    for (int h = 0; h < 2; h++)
-        for (int g = 0; g < 8; g++) memcpy(qs + 256 * h + 32 * g + 4 * i, src + 32 * h + 4 * g, 4);
-}
-
-// block b of 8 q2_K rows -> one blk_q2_Kx8
+// block b of 8 q2_K (q3_K) rows -> one packed block (tiles.h's row packers)
 static void pack_blk_q2_K(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q2_Kx8 *out = vo;
-    for (int i = 0; i < 8; i++) {
-        const tl_block_q2_K *src = (const tl_block_q2_K *)row[i] + b;
-        out->d[i] = src->d;
-        out->dmin[i] = src->dmin;
-        for (int k = 0; k < 16; k++) out->sm[k][i] = src->scales[k];
-        pack_k23_quants(out->qs, i, src->qs);
-    }
+    for (int i = 0; i < 8; i++)
+        tl_tile_pack_q2_K_row(8, i, (const tl_block_q2_K *)row[i] + b, out->d, out->dmin, out->sm[0], out->qs);
 }
-
-// block b of 8 q3_K rows -> one blk_q3_Kx8
 static void pack_blk_q3_K(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q3_Kx8 *out = vo;
-    for (int i = 0; i < 8; i++) {
-        const tl_block_q3_K *src = (const tl_block_q3_K *)row[i] + b;
-        int8_t sc[16];
-        tl_q3_K_scales(src->scales, sc);
-        out->d[i] = src->d;
-        for (int k = 0; k < 16; k++) out->sc[k][i] = sc[k];
-        pack_k23_quants(out->qs, i, src->qs);
-        for (int g = 0; g < 8; g++) memcpy(&out->hm[g][4 * i], src->hmask + 4 * g, 4);
-    }
+    for (int i = 0; i < 8; i++)
+        tl_tile_pack_q3_K_row(8, i, (const tl_block_q3_K *)row[i] + b, false, out->d, out->sc[0], out->qs,
+                              out->hm[0]);
 }
 
 // W (nr, n) q2_K (q3_K), rows ldw bytes apart -> dst (nr / 8 groups of n / 256 packed blocks)

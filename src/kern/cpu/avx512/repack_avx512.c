@@ -298,6 +298,7 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *qb = grp + (size_t)(b0 + b) * qbytes, *sb = dsc + (size_t)(b0 + b) * sbytes;
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb));
+        const __m512 mw = mn ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))) : dw;
         if (C == 1 && PF_AHEAD > 0) {
 #pragma GCC unroll 8
             for (size_t o = 0; o < qbytes; o += 64) _mm_prefetch((const char *)qb + PF_AHEAD + o, _MM_HINT_T0);
@@ -313,9 +314,7 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
             const __m512i s0 = dot_block(q, xq, sy[c * KSEG + b], C <= 2);
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * KSEG + b])), acc[c]);
-            if (mn)
-                acc[c] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))),
-                                         _mm512_set1_ps(sx[c * KSEG + b]), acc[c]);
+            if (mn) acc[c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[c * KSEG + b]), acc[c]);
         }
     }
     for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);

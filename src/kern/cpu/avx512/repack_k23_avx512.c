@@ -62,44 +62,27 @@ static_assert(sizeof(blk_q3_Kx16) == 1856 && sizeof(blk_q3_Kx16) % 64 == 0, "q3_
 size_t tl_avx512_row_size_q2_Kx16(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q2_K); }
 size_t tl_avx512_row_size_q3_Kx16(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q3_Kx16) / 16; }
 
-// row i's 64 quant bytes -> its 4 bytes in each of the 16 chunks
-static void pack_k23_quants(uint8_t qs[2][8][64], int i, const uint8_t *src) {
-    for (int h = 0; h < 2; h++)
-        for (int g = 0; g < 8; g++) memcpy(&qs[h][g][4 * i], src + 32 * h + 4 * g, 4);
+// block b of 16 q2_K (q3_K) rows -> one packed block (tiles.h's row packers)
+static void pack_blk_q2_K(void *vo, const uint8_t *const row[16], int64_t b) {
+    blk_q2_Kx16 *out = vo;
+    for (int i = 0; i < 16; i++)
+        tl_tile_pack_q2_K_row(16, i, (const tl_block_q2_K *)row[i] + b, out->d, out->dmin, out->sm[0],
+                              out->qs[0][0]);
+}
+static void pack_blk_q3_K(void *vo, const uint8_t *const row[16], int64_t b) {
+    blk_q3_Kx16 *out = vo;
+    memset(out->pad, 0, sizeof out->pad);
+    for (int i = 0; i < 16; i++)
+        tl_tile_pack_q3_K_row(16, i, (const tl_block_q3_K *)row[i] + b, false, out->d, out->sc[0],
+                              out->qs[0][0], out->hm[0]);
 }
 
-// W (nr, n) q2_K, rows ldw bytes apart -> dst (nr / 16 groups of n / 256 blk_q2_Kx16)
+// W (nr, n) q2_K (q3_K), rows ldw bytes apart -> dst (nr / 16 groups of n / 256 packed blocks)
 void tl_avx512_pack_q2_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    const int64_t nb = n / TL_QK_K;
-    blk_q2_Kx16 *out = dst;
-    for (int64_t g0 = 0; g0 + 16 <= nr; g0 += 16)
-        for (int64_t b = 0; b < nb; b++, out++)
-            for (int i = 0; i < 16; i++) {
-                const tl_block_q2_K *src = (const tl_block_q2_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
-                out->d[i] = src->d;
-                out->dmin[i] = src->dmin;
-                for (int k = 0; k < 16; k++) out->sm[k][i] = src->scales[k];
-                pack_k23_quants(out->qs, i, src->qs);
-            }
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 16, sizeof(blk_q2_Kx16), pack_blk_q2_K);
 }
-
-// W (nr, n) q3_K, rows ldw bytes apart -> dst (nr / 16 groups of n / 256 blk_q3_Kx16)
 void tl_avx512_pack_q3_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
-    const int64_t nb = n / TL_QK_K;
-    blk_q3_Kx16 *out = dst;
-    for (int64_t g0 = 0; g0 + 16 <= nr; g0 += 16)
-        for (int64_t b = 0; b < nb; b++, out++) {
-            memset(out->pad, 0, sizeof out->pad);
-            for (int i = 0; i < 16; i++) {
-                const tl_block_q3_K *src = (const tl_block_q3_K *)((const uint8_t *)w + (size_t)(g0 + i) * ldw) + b;
-                int8_t sc[16];
-                tl_q3_K_scales(src->scales, sc);
-                out->d[i] = src->d;
-                for (int k = 0; k < 16; k++) out->sc[k][i] = sc[k];
-                pack_k23_quants(out->qs, i, src->qs);
-                for (int g = 0; g < 8; g++) memcpy(&out->hm[g][4 * i], src->hmask + 4 * g, 4);
-            }
-        }
+    tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 16, sizeof(blk_q3_Kx16), pack_blk_q3_K);
 }
 
 /* The 4 chunks of sub-block k = 2 hs + half (hs = 4h + s) as unsigned

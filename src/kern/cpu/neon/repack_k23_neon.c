@@ -65,37 +65,18 @@ static_assert(sizeof(blk_q3_Kx4) == 456, "q3_Kx4 layout");
 size_t tl_neon_row_size_q2_Kx4(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q2_K); }
 size_t tl_neon_row_size_q3_Kx4(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q3_Kx4) / 4; }
 
-// row i's 64 quant bytes -> its 4 bytes in each of the 16 chunks
-static void pack_k23_quants(uint8_t qs[2][8][16], int i, const uint8_t *src) {
-    for (int h = 0; h < 2; h++)
-        for (int g = 0; g < 8; g++) memcpy(&qs[h][g][4 * i], src + 32 * h + 4 * g, 4);
-}
-
-// block b of 4 q2_K rows -> one blk_q2_Kx4
+// block b of 4 q2_K (q3_K) rows -> one packed block (tiles.h's row packers)
 static void pack_blk_q2_K(void *vo, const uint8_t *const row[4], int64_t b) {
     blk_q2_Kx4 *out = vo;
-    for (int i = 0; i < 4; i++) {
-        const tl_block_q2_K *src = (const tl_block_q2_K *)row[i] + b;
-        out->d[i] = src->d;
-        out->dmin[i] = src->dmin;
-        for (int k = 0; k < 16; k++) out->sm[k][i] = src->scales[k];
-        pack_k23_quants(out->qs, i, src->qs);
-    }
+    for (int i = 0; i < 4; i++)
+        tl_tile_pack_q2_K_row(4, i, (const tl_block_q2_K *)row[i] + b, out->d, out->dmin, out->sm[0],
+                              out->qs[0][0]);
 }
-
-// block b of 4 q3_K rows -> one blk_q3_Kx4
 static void pack_blk_q3_K(void *vo, const uint8_t *const row[4], int64_t b) {
     blk_q3_Kx4 *out = vo;
-    for (int i = 0; i < 4; i++) {
-        const tl_block_q3_K *src = (const tl_block_q3_K *)row[i] + b;
-        int8_t sc[16];
-        tl_q3_K_scales(src->scales, sc);
-        out->d[i] = src->d;
-        for (int k = 0; k < 16; k++) out->sc[k][i] = sc[k];
-        pack_k23_quants(out->qs, i, src->qs);
-        for (int g = 0; g < 8; g++)
-            for (int t = 0; t < 4; t++) out->hm[g][4 * i + t] = (uint8_t)~src->hmask[4 * g + t];
-    }
+    for (int i = 0; i < 4; i++)
+        tl_tile_pack_q3_K_row(4, i, (const tl_block_q3_K *)row[i] + b, true, out->d, out->sc[0],
+                              out->qs[0][0], out->hm[0]);
 }
 
 // W (nr, n) q2_K (q3_K), rows ldw bytes apart -> dst (nr / 4 groups of n / 256 packed blocks)

@@ -398,14 +398,13 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const float32x4_t dw = ld_f16x4((const uint16_t *)wb[g]);
+            const float32x4_t mw = mn ? ld_f16x4((const uint16_t *)wb[g] + 4) : dw;
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
                 const int32x4_t is = two ? vaddq_s32(s[g][c], s1) : s[g][c];
                 const float32x4_t t = vmulq_f32(vcvtq_f32_s32(is), dw);
                 acc[g][c] = fma_lane(acc[g][c], t, dy, C == CT ? c : 0);
-                if (mn) /* + m * s */
-                    acc[g][c] = fma_lane(acc[g][c], ld_f16x4((const uint16_t *)wb[g] + 4), sy,
-                                         C == CT ? c : 0);
+                if (mn) acc[g][c] = fma_lane(acc[g][c], mw, sy, C == CT ? c : 0); /* + m * s */
             }
         }
     }
