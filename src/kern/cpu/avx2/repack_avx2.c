@@ -46,7 +46,11 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
     _Alignas(32) uint8_t a[ACT_BYTES];
     const uint8_t *w = vw, *x = vx;
     const size_t gs = 8 * ldw; /* bytes per group */
-    if (k->pf_start && nc < CT) prefetch_at(w, 0, PF_AHEAD);
+    /* decode: the dec tiles' GD streams, one per quarter of the row
+     * groups they take (nt each), the rest by tile1 */
+    const int64_t nt = nc < CT && k->dec ? nr / (8 * GD) : 0;
+    if (k->pf_start && nc < CT)
+        for (int g = 0; g < (nt ? GD : 1); g++) prefetch_at(w + (size_t)g * nt * gs, 0, PF_AHEAD);
     for (int64_t c0 = 0; c0 < nc; c0 += CT) {
         const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
         for (int64_t b0 = 0; b0 < nb; b0 += k->seg) {
@@ -55,14 +59,24 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
             const uint8_t *xs = x + (size_t)c0 * ldx + (size_t)b0 * k->xblk;
             k->prep(a, lda, xs, ldx, cc, sb);
             int64_t r0 = 0;
-            if (cc < CT && k->dec)
-                for (; r0 + 8 * GD <= nr; r0 += 8 * GD) {
-                    const uint8_t *ws = w + (size_t)r0 * ldw + (size_t)b0 * k->wblk;
-                    float *yt = y + (size_t)c0 * ldy + r0;
-                    for (int c = 0; c < cc; c++)
-                        k->dec(sb, first, yt + (size_t)c * ldy, ws, gs, gs - (size_t)b0 * k->wblk,
+            if (cc < CT && nt) {
+                /* tile i: group i of each stream, whose outputs are 8 nt
+                 * rows apart (gathered and scattered through o); after this
+                 * segment's blocks a stream goes on at its next group's */
+                const size_t skip = gs - (size_t)sb * k->wblk;
+                const uint8_t *ws = w + (size_t)b0 * k->wblk;
+                for (int64_t i = 0; i < nt; i++)
+                    for (int c = 0; c < cc; c++) {
+                        float *yt = y + (size_t)(c0 + c) * ldy + 8 * i, o[8 * GD];
+                        for (int g = 0; g < GD && !first; g++)
+                            memcpy(o + 8 * g, yt + (size_t)8 * nt * g, sizeof(float) * 8);
+                        k->dec(sb, first, o, ws + (size_t)i * gs, (size_t)nt * gs, skip,
                                xs + (size_t)c * ldx, a + (size_t)c * lda);
-                }
+                        for (int g = 0; g < GD; g++)
+                            memcpy(yt + (size_t)8 * nt * g, o + 8 * g, sizeof(float) * 8);
+                    }
+                r0 = nt * 8 * GD;
+            }
             for (; r0 < nr; r0 += 8) {
                 const uint8_t *ws = w + (size_t)r0 * ldw + (size_t)b0 * k->wblk;
                 float *yt = y + (size_t)c0 * ldy + r0;
@@ -209,7 +223,7 @@ static_assert(sizeof(blk_q5_1x8) == 8 * sizeof(tl_block_q5_1), "q5_1x8 is 8 q5_1
  * block's (d, s = d * its sum) as floats, and each block adds m * s. */
 TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const int C, int64_t nb,
                              bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                             size_t left, const uint8_t *x, size_t ldx, const uint8_t *a,
+                             size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a,
                              size_t lda) {
     const size_t blk = mn ? (q5 ? sizeof(blk_q5_1x8) : sizeof(blk_q4_1x8))
                           : (q5 ? sizeof(blk_q5_0x8) : sizeof(blk_q4_0x8));
@@ -221,7 +235,7 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const in
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
-        group_blocks(wb, w, gs, left, blk, b, G, C);
+        group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
         __m256i s[GD][CT], lo[GD][CT];
         /* chunk j < 4: low nibbles of chunk j (elements 4j..), else high
          * nibbles of chunk j - 4 (elements 16 + 4(j-4)..) */
@@ -411,7 +425,7 @@ static void prep_q8_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
 
 /* G groups x C tokens (G = 1: tile_fn, C = CT or 1; C = 1: dec_fn, G = GD) */
 TL_AVX2_INLINE void tile_q8_0(const int G, const int C, int64_t nb, bool first, float *y,
-                              size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                              size_t ldy, const uint8_t *w, size_t gs, size_t skip,
                               const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
     __m256 acc[GD][CT];
     for (int g = 0; g < G; g++)
@@ -419,7 +433,7 @@ TL_AVX2_INLINE void tile_q8_0(const int G, const int C, int64_t nb, bool first, 
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wp[GD];
-        group_blocks(wp, w, gs, left, sizeof(blk_q8_0x8), b, G, C);
+        group_blocks(wp, w, gs, skip, sizeof(blk_q8_0x8), b, nb, G, C);
         const blk_q8_0x8 *wb[GD];
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) wb[g] = (const blk_q8_0x8 *)wp[g];
@@ -690,7 +704,7 @@ X8_TILES(q4_K, tile_k4, false,)
  * for a whole block or a quarter of one at once: how the earlier
  * four-group tiles read. */
 TL_AVX2_INLINE void dec_k4(const bool q5, int64_t nb, bool first, float *y, const uint8_t *w,
-                           size_t gs, size_t left, const uint8_t *x, const uint8_t *a) {
+                           size_t gs, size_t skip, const uint8_t *x, const uint8_t *a) {
     const size_t blk = q5 ? sizeof(blk_q5_Kx8) : sizeof(blk_q4_Kx8);
     const int FL = K4_FLUSH(q5);
     __m256 acc[GD];
@@ -713,7 +727,7 @@ TL_AVX2_INLINE void dec_k4(const bool q5, int64_t nb, bool first, float *y, cons
                     if (h == 0 && (q5 ? j % 3 != 2 : j % 2 == 0 || j == 7)) {
                         const size_t line = q5 ? 6 * (size_t)cp + (size_t)(j - j / 3)
                                                : 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
-                        prefetch_groups_line(w, gs, left, (size_t)b * blk + 64 * line);
+                        prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * line);
                     }
                     const __m256i y4 = bcast4(xq + 64 * cp + 32 * h + 4 * j);
 #pragma GCC unroll 4
@@ -743,9 +757,9 @@ TL_AVX2_INLINE void dec_k4(const bool q5, int64_t nb, bool first, float *y, cons
     }
     for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
 }
-static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
+static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
                        const uint8_t *x, const uint8_t *a) {
-    dec_k4(false, nb, first, y, w, gs, left, x, a);
+    dec_k4(false, nb, first, y, w, gs, skip, x, a);
 }
 static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_k4's prefetches cover a Q4_K super-block");
 static_assert(6 * 4 * 64 >= sizeof(blk_q5_Kx8), "dec_k4's prefetches cover a Q5_K super-block");
@@ -779,9 +793,9 @@ void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 }
 
 X8_TILES(q5_K, tile_k4, true,)
-static void dec_q5_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
+static void dec_q5_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
                        const uint8_t *x, const uint8_t *a) {
-    dec_k4(true, nb, first, y, w, gs, left, x, a);
+    dec_k4(true, nb, first, y, w, gs, skip, x, a);
 }
 
 // tl_avx2_gemm_q5_Kx8: W q5_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
@@ -964,7 +978,7 @@ X8_TILES(q6_K, tile_q6_K, )
  * each group's stream prefetched PF_DEC ahead as it is read: lines
  * 27 t / 16 .. 27 (t + 1) / 16 at triple t, 27 lines a super-block of
  * 26.25. */
-static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t left,
+static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
                        const uint8_t *x, const uint8_t *a) {
     __m256 acc[GD];
     for (int g = 0; g < GD; g++) acc[g] = acc_init(first, y + 8 * g);
@@ -981,7 +995,7 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
             for (int h = 0; h < 2; h++) {
                 const size_t t = 2 * (size_t)p + h;
                 for (size_t line = 27 * t / 16; line < 27 * (t + 1) / 16; line++)
-                    prefetch_groups_line(w, gs, left, (size_t)b * blk + 64 * line);
+                    prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * line);
                 const uint8_t *xq = a + (size_t)b * TL_QK_K + 32 * p + 16 * h;
                 const __m256i y0 = bcast4(xq), y1 = bcast4(xq + 4), y2 = bcast4(xq + 8),
                               y3 = bcast4(xq + 12);

@@ -124,7 +124,7 @@ TL_AVX2_INLINE void k23_side_sums(__m256i side[CT], const uint8_t (*t)[8], const
  * other K decode tiles spread theirs: at most 16 lines, a Q3_K block is
  * 14.25 and a Q2_K one 10.5. */
 TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb, bool first,
-                             float *y, size_t ldy, const uint8_t *w, size_t gs, size_t left,
+                             float *y, size_t ldy, const uint8_t *w, size_t gs, size_t skip,
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
     const size_t blk = q3 ? sizeof(blk_q3_Kx8) : sizeof(blk_q2_Kx8);
     const size_t qs_off = q3 ? offsetof(blk_q3_Kx8, qs) : offsetof(blk_q2_Kx8, qs);
@@ -138,7 +138,7 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
         if (G == GD)
             for (int g = 0; g < G; g++) wb[g] = w + (size_t)g * gs + (size_t)b * blk;
         else
-            group_blocks(wb, w, gs, left, blk, b, G, C);
+            group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
         __m256i isum[GD][CT];
         for (int g = 0; g < G; g++)
             for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
@@ -146,7 +146,7 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
             for (int s = 0; s < 4; s++) {
                 if (G == GD)
                     for (int l = 0; l < 2; l++)
-                        prefetch_groups_line(w, gs, left, (size_t)b * blk + 64 * (size_t)(8 * h + 2 * s + l));
+                        prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(8 * h + 2 * s + l));
                 const __m128i hs = _mm_cvtsi32_si128(4 * h + s), qsh = _mm_cvtsi32_si128(2 * s);
 #pragma GCC unroll 2
                 for (int half = 0; half < 2; half++) {

@@ -75,20 +75,29 @@ TL_AVX2_INLINE void prefetch_part(const void *p, size_t ahead, size_t bytes, siz
  * 768-1536, slower at 512 and 2048; Q4_0 end to end 1024 > 2048). */
 enum { PF_DEC = 1024 };
 
+/* How far past byte at of a decode stream's segment run (seg bytes: the
+ * blocks a dec_fn call reads of each group) its prefetch asks, for a
+ * distance of dist bytes: past the run's end, skip bytes further on, where
+ * the stream goes on (dec_fn) */
+TL_AVX2_INLINE size_t stream_ahead(size_t at, size_t dist, size_t seg, size_t skip) {
+    return dist + (at + dist >= seg ? skip : 0);
+}
+
 /* wb[g] = block b of group g < G (groups gs bytes apart, blocks of blk
- * bytes) of a tile of G groups x C tokens. One group and one token (the
- * last groups of a call): the block PF_AHEAD ahead is asked for. GD groups
- * (decode): each stream PF_DEC ahead; within PF_DEC of the group's end
- * (left: its bytes from the tile's first block) the prefetch goes to the
- * same offset in the next tile's groups instead. */
-TL_AVX2_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t left,
-                                 size_t blk, int64_t b, const int G, const int C) {
+ * bytes, nb of them in the segment) of a tile of G groups x C tokens. One
+ * group and one token (the last groups of a call): the block PF_AHEAD ahead
+ * is asked for. GD groups (decode, dec_fn): in each stream the block about
+ * PF_DEC ahead, in whole blocks, so that past the run's end (see
+ * stream_ahead) no block asked for straddles it. */
+TL_AVX2_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t skip,
+                                 size_t blk, int64_t b, int64_t nb, const int G, const int C) {
     if (G == 1) {
         wb[0] = w + (size_t)b * blk;
         if (C == 1) prefetch_ahead(wb[0], blk);
         return;
     }
-    const size_t ahead = PF_DEC + ((size_t)b * blk + PF_DEC >= left ? (GD - 1) * gs : 0);
+    const size_t dist = blk * ((PF_DEC + blk / 2) / blk);
+    const size_t ahead = stream_ahead((size_t)b * blk, dist, (size_t)nb * blk, skip);
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++) {
         wb[g] = w + (size_t)g * gs + (size_t)b * blk;
@@ -97,11 +106,11 @@ TL_AVX2_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t
 }
 
 /* The K decode tiles' prefetch, a line at a time: the line at bytes past w
- * in each of the GD groups' streams (w, gs, left as for group_blocks),
- * PF_DEC ahead, or within PF_DEC of the group's end the same offset in the
- * next tile's groups. */
-TL_AVX2_INLINE void prefetch_groups_line(const uint8_t *w, size_t gs, size_t left, size_t at) {
-    const size_t ahead = PF_DEC + (at + PF_DEC >= left ? (GD - 1) * gs : 0);
+ * in each of the GD streams (w, gs, skip as for dec_fn; seg: the run's
+ * bytes), PF_DEC ahead. */
+TL_AVX2_INLINE void prefetch_groups_line(const uint8_t *w, size_t gs, size_t skip, size_t seg,
+                                         size_t at) {
+    const size_t ahead = stream_ahead(at, PF_DEC, seg, skip);
 #pragma GCC unroll 4
     for (int g = 0; g < GD; g++)
         _mm_prefetch((const char *)w + (size_t)g * gs + at + ahead, _MM_HINT_T0);
@@ -127,25 +136,29 @@ typedef void (*prep_fn)(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, in
 typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,
                         const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda);
 
-/* GD groups (8 GD rows; w: group 0's first block of the segment, groups
- * gs bytes apart, the end of group 0 left bytes past w) x one token, over
- * nb blocks:
+/* GD groups (8 GD rows; w: group 0's first block of the segment, the
+ * tile's groups gs bytes apart) x one token, over nb blocks:
  *   y[8 g + i] (+)= row 8 g + i . token   (first: from 0, else onto y)
  * Each row's arithmetic is tile1's, step for step (same outputs, bit for
  * bit); the groups take turns within each block, so that a thread reads GD
  * weight streams at once: with each prefetched, more lines are in flight
  * from DRAM than one stream gets (Zen 3, 2 threads: Q8_0 decode ~20 -> ~27
- * GB/s, Q4_0 ~35 -> ~40). A prefetch that would run past its group's end,
- * into the next group of the tile (being read already), goes to the same
- * offset in the next tile's group, which would otherwise start cold: with
- * short rows (k = 2048) the tiles were no faster than tile1 without that.
+ * GB/s, Q4_0 ~35 -> ~40). Each group is the next of a stream (the driver's
+ * tile i takes group i of each quarter of the call's rows): after this
+ * segment's nb blocks the stream goes on skip bytes further, at the next
+ * group's same blocks (0 when the segment is the whole row), and the
+ * prefetches follow it there. Streams that each ran over one group and then
+ * started over in the next tile's (the groups of a tile adjacent) stalled
+ * at every tile start: Zen 3, decbench KB_SHAPE=640,262144 (Gemma 3 270M's
+ * output) 1 thread 12.4-15.5 -> 15.6-18.6 GB/s, 2 threads 26.0-26.5 ->
+ * 32.3-35.0; TinyLlama's matrices +2-7%.
  * The K types' 1-2 KB super-blocks want their prefetches spread out: four
  * groups that each asked for a whole block at its start were slower than
  * tile1 (Q4_K 35 -> 27 GB/s), and so were four with prefetch_part's
  * quarter-block slices (14% slower, 1 thread); a line per group every
  * chunk or two, as dec_q4_K_4 asks, made four groups the faster way. */
 typedef void (*dec_fn)(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,
-                       size_t left, const uint8_t *x, const uint8_t *a);
+                       size_t skip, const uint8_t *x, const uint8_t *a);
 
 typedef struct x8_kind {
     int64_t qk;   /* elements per block */
@@ -205,8 +218,8 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
         BODY(__VA_ARGS__ 1, 1, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                  \
     }                                                                                        \
     static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
-                            size_t left, const uint8_t *x, const uint8_t *a) {                 \
-        BODY(__VA_ARGS__ GD, 1, nb, first, y, 0, w, gs, left, x, 0, a, 0);                   \
+                            size_t skip, const uint8_t *x, const uint8_t *a) {                 \
+        BODY(__VA_ARGS__ GD, 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);                   \
     }
 
 #endif
