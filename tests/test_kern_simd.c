@@ -284,15 +284,16 @@ static void test_repack(const tl_kern *v) {
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
             const int64_t k = ks[ki];
             /* element types (F16, BF16), k up to 2048 (the emulator's time):
-             * 7 groups and 27 tokens also reach the F16 tiles of 4, 2 and 1
-             * groups and their 24-token limit; quantized types: 10 groups,
+             * 11 groups and 27 tokens also reach the F16 tiles of 4 (two,
+             * as streams over two groups each), 2 and 1 groups and their
+             * 24-token limit; quantized types: 10 groups,
              * called from the second, reach two 4-group decode tiles (whose
              * streams each run over two groups, and over 2-3 K segments
              * at the longest k) and a one-group tile after them in the
              * same call */
             const bool wide = tr->block_size == 1 && k <= 2048;
-            const int nrs[] = { rp->rows, (wide ? 8 : 10) * rp->rows };
-            const int nrmax = (wide ? 8 : 10) * rp->rows, ncmax = wide ? 27 : 9;
+            const int nrs[] = { rp->rows, (wide ? 12 : 10) * rp->rows };
+            const int nrmax = (wide ? 12 : 10) * rp->rows, ncmax = wide ? 27 : 9;
             const size_t wrow = tl_dtype_row_size((tl_dtype)t, k), xrow = tl_dtype_row_size(vt, k);
             float *f = malloc(sizeof(float) * k), *wd = malloc(sizeof(float) * k * nrmax),
                   *xd = malloc(sizeof(float) * k * ncmax), *y = malloc(sizeof(float) * ncmax * nrmax);

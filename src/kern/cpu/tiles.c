@@ -31,7 +31,7 @@ void tl_tile_half_gemm(int rows, int64_t n, int64_t nr, int64_t nc, float *y, si
     const size_t gs = (size_t)rows * ldw;     /* bytes per group */
     const size_t eb = 2 * (size_t)rows;       /* bytes per element of a group */
     const int64_t ng = nr / rows, S = (int64_t)(ldx / sizeof(float));
-    assert(ldx % sizeof(float) == 0);
+    assert(ldx % sizeof(float) == 0 && rows <= TL_PACK_MAX_ROWS);
     for (int64_t c0 = 0; c0 < nc; c0 += TL_HALF_CT) {
         const int cc = nc - c0 < TL_HALF_CT ? (int)(nc - c0) : TL_HALF_CT;
         const int64_t seg = TL_HALF_XL1 / cc / 8 * 8;
@@ -41,12 +41,25 @@ void tl_tile_half_gemm(int rows, int64_t n, int64_t nr, int64_t nc, float *y, si
             const float *xf = (const float *)vx + c0 * S + k0;
             const uint8_t *wk = w + eb * (size_t)k0;
             const bool first = k0 == 0;
+            const size_t run = eb * (size_t)len; /* bytes a tile reads of each group */
             int64_t g = 0;
-            if (cc <= 2)
-                for (; g + TL_HALF_GD <= ng; g += TL_HALF_GD)
-                    ts->g4[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, xf, S);
-            for (; g + 2 <= ng; g += 2) ts->g2[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, xf, S);
-            for (; g < ng; g++) ts->g1[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, xf, S);
+            if (cc <= 2 && ng >= TL_HALF_GD) {
+                const int64_t nt = ng / TL_HALF_GD;
+                float o[2 * TL_HALF_GD * TL_PACK_MAX_ROWS]; /* tile i's outputs, token by token */
+                const size_t ldo = (size_t)TL_HALF_GD * rows;
+                for (int64_t i = 0; i < nt; i++) {
+                    for (int c = 0; c < cc && !first; c++)
+                        tl_tile_stream_gather(o + c * ldo, yc + c * ldy, i, nt, TL_HALF_GD, rows);
+                    ts->g4[cc](len, first, o, ldo, wk + i * gs, (size_t)nt * gs, gs - run, xf, S);
+                    for (int c = 0; c < cc; c++)
+                        tl_tile_stream_scatter(yc + c * ldy, o + c * ldo, i, nt, TL_HALF_GD, rows);
+                }
+                g = nt * TL_HALF_GD;
+            }
+            /* the rest in adjacent groups: past its run, a stream goes on to the next tile's */
+            for (; g + 2 <= ng; g += 2)
+                ts->g2[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, 2 * gs - run, xf, S);
+            for (; g < ng; g++) ts->g1[cc](len, first, yc + rows * g, ldy, wk + g * gs, gs, gs - run, xf, S);
         }
     }
 }

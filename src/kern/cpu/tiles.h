@@ -27,15 +27,41 @@ void tl_tile_walk(int64_t nb, int64_t nr, int64_t nc, float *y, size_t ldy, cons
                   size_t ldw, const uint8_t *x, size_t ldx, int TR, int TC, tl_tile_fn tRC,
                   int TR1, tl_tile_fn tR1, tl_tile_fn t11);
 
+/* Decode's weight streams. A decode tile reads GD row groups at once, each
+ * its own prefetched stream from DRAM. Of a call's ng groups, the first
+ * GD nt (nt = ng / GD) form GD runs of nt adjacent groups, and tile i
+ * takes group i of each run (its groups nt group-strides apart), so that
+ * each stream runs on from group to group over the call and its prefetch
+ * with it. Tiles of GD adjacent groups started GD streams over at every
+ * tile and stalled on their cold first lines each time, a cost per tile
+ * that short rows paid most (AVX2, Zen 3, 2 threads: Q8_0 640 x 262144,
+ * Gemma 3 270M's output, 26 -> 32-35 GB/s; whole models tg32 +4-19%).
+ * A tile writes its GD groups' outputs as one run of GD rows floats per
+ * token; these move them between that run (o) and the call's outputs y,
+ * tile i's group g at rows (i + g nt) rows. */
+static inline void tl_tile_stream_gather(float *o, const float *y, int64_t i, int64_t nt, int gd,
+                                         int rows) {
+    for (int g = 0; g < gd; g++)
+        memcpy(o + g * rows, y + (size_t)rows * (size_t)(i + g * nt), sizeof(float) * (size_t)rows);
+}
+static inline void tl_tile_stream_scatter(float *y, const float *o, int64_t i, int64_t nt, int gd,
+                                          int rows) {
+    for (int g = 0; g < gd; g++)
+        memcpy(y + (size_t)rows * (size_t)(i + g * nt), o + g * rows, sizeof(float) * (size_t)rows);
+}
+
 /* The F16 / BF16 row-group gemm's walk (repack_half_avx2.c: 8 rows to a
  * group, repack_half_neon.c: 4), whose layouts keep 2 * rows bytes per
  * element of a group. A tile: G groups x C tokens over elements [k0, k0 +
  * len),
  *   y[c * ldy + rows g + i] (+)= sum_k w[g][k][i] * xf[c * S + k - k0]
  * (first: start from 0; w: group 0 at element k0, groups gs bytes apart;
- * xf: token 0's element k0, tokens S floats apart). */
+ * xf: token 0's element k0, tokens S floats apart). A tile of 1 or 2 tokens
+ * (decode) prefetches each group's stream ahead; past the 2 rows len bytes
+ * it reads of a group, the stream goes on skip bytes further (at the group
+ * after it in its run, or the next tile's; tl_tile_pf_target). */
 typedef void (*tl_half_tile_fn)(int64_t len, _Bool first, float *y, size_t ldy, const uint8_t *w,
-                                size_t gs, const float *xf, int64_t S);
+                                size_t gs, size_t skip, const float *xf, int64_t S);
 enum {
     TL_HALF_CT = 6,      /* tokens per prefill tile (of 2 groups) */
     TL_HALF_GD = 4,      /* groups per tile of 1 or 2 tokens */
@@ -48,12 +74,13 @@ typedef struct tl_half_tiles {
 
 /* An ISA file's tl_half_tiles tiles_T, its 14 tile shapes, expanded from
  * an always-inline body in scope,
- *   tile(len, first, y, ldy, w, gs, xf, S, G, C, BF)
+ *   tile(len, first, y, ldy, w, gs, skip, xf, S, G, C, BF)
  * (G groups x C tokens; BF a constant the body reads, e.g. the layout). */
 #define TL_HALF_TILE(T, BF, G, C)                                                                  \
     static void tile_##T##_##G##_##C(int64_t len, _Bool first, float *y, size_t ldy,               \
-                                     const uint8_t *w, size_t gs, const float *xf, int64_t S) {   \
-        tile(len, first, y, ldy, w, gs, xf, S, G, C, BF);                                          \
+                                     const uint8_t *w, size_t gs, size_t skip, const float *xf,   \
+                                     int64_t S) {                                                 \
+        tile(len, first, y, ldy, w, gs, skip, xf, S, G, C, BF);                                    \
     }
 #define TL_HALF_TILES(T, BF)                                                                       \
     TL_HALF_TILE(T, BF, 4, 1) TL_HALF_TILE(T, BF, 4, 2)                                            \
@@ -74,7 +101,8 @@ typedef struct tl_half_tiles {
  * Token tiles of up to TL_HALF_CT (the remainder in one narrower tile); K
  * segments of TL_HALF_XL1 / cc elements (a multiple of 8), whose
  * activations stay in L1 for every row group of the call; groups in tiles
- * of TL_HALF_GD (1 or 2 tokens) or 2, then one. */
+ * of TL_HALF_GD (1 or 2 tokens: as streams, tl_tile_stream_gather) or 2,
+ * then one. */
 void tl_tile_half_gemm(int rows, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                        size_t ldw, const void *x, size_t ldx, const tl_half_tiles *ts);
 
@@ -146,10 +174,11 @@ static inline void tl_tile_pack_q3_K_row(int rows, int i, const tl_block_q3_K *s
 
 /* Where a decode tile's weight stream asks for data ahead: ahead bytes past
  * pos of the run of end bytes at p that the tile reads; once that falls past
- * the run's end, the same distance into the run at next (the next tile's,
- * which would otherwise start cold) rather than what follows this run in
- * memory (another group of this tile, being read already, or a later K
- * segment). Each stream of a tile calls it with its own p and next. */
+ * the run's end, the same distance into the run at next, where the stream
+ * goes on (the next group of its run, tl_tile_stream_gather, or the next
+ * tile's), rather than what follows this run in memory when that is not
+ * it (a later K segment, or another group of this tile, being read
+ * already). Each stream of a tile calls it with its own p and next. */
 static inline const uint8_t *tl_tile_pf_target(const uint8_t *p, size_t pos, size_t ahead,
                                                size_t end, const uint8_t *next) {
     const size_t t = pos + ahead;

@@ -46,8 +46,8 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
     _Alignas(32) uint8_t a[ACT_BYTES];
     const uint8_t *w = vw, *x = vx;
     const size_t gs = 8 * ldw; /* bytes per group */
-    /* decode: the dec tiles' GD streams, one per quarter of the row
-     * groups they take (nt each), the rest by tile1 */
+    /* decode: the dec tiles' GD streams (tiles.h, tl_tile_stream_gather),
+     * nt groups each, the rest by tile1 */
     const int64_t nt = nc < CT && k->dec ? nr / (8 * GD) : 0;
     if (k->pf_start && nc < CT)
         for (int g = 0; g < (nt ? GD : 1); g++) prefetch_at(w + (size_t)g * nt * gs, 0, PF_AHEAD);
@@ -60,20 +60,17 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
             k->prep(a, lda, xs, ldx, cc, sb);
             int64_t r0 = 0;
             if (cc < CT && nt) {
-                /* tile i: group i of each stream, whose outputs are 8 nt
-                 * rows apart (gathered and scattered through o); after this
-                 * segment's blocks a stream goes on at its next group's */
+                /* tile i: group i of each stream (outputs through o); after
+                 * this segment's blocks a stream goes on at its next group's */
                 const size_t skip = gs - (size_t)sb * k->wblk;
                 const uint8_t *ws = w + (size_t)b0 * k->wblk;
                 for (int64_t i = 0; i < nt; i++)
                     for (int c = 0; c < cc; c++) {
-                        float *yt = y + (size_t)(c0 + c) * ldy + 8 * i, o[8 * GD];
-                        for (int g = 0; g < GD && !first; g++)
-                            memcpy(o + 8 * g, yt + (size_t)8 * nt * g, sizeof(float) * 8);
+                        float *yt = y + (size_t)(c0 + c) * ldy, o[8 * GD];
+                        if (!first) tl_tile_stream_gather(o, yt, i, nt, GD, 8);
                         k->dec(sb, first, o, ws + (size_t)i * gs, (size_t)nt * gs, skip,
                                xs + (size_t)c * ldx, a + (size_t)c * lda);
-                        for (int g = 0; g < GD; g++)
-                            memcpy(yt + (size_t)8 * nt * g, o + 8 * g, sizeof(float) * 8);
+                        tl_tile_stream_scatter(yt, o, i, nt, GD, 8);
                     }
                 r0 = nt * 8 * GD;
             }

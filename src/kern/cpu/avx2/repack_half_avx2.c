@@ -144,8 +144,8 @@ TL_AVX2_INLINE void elem(__m256 acc[GD][CT], const uint8_t *wk, int64_t e, size_
  * xf: token 0's element k0, tokens S floats apart. k0 is even (a multiple
  * of the segment length); bf: the bf16x8 layout. */
 TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w,
-                         size_t gs, const float *xf, int64_t S, const int G, const int C,
-                         const bool bf) {
+                         size_t gs, size_t skip, const float *xf, int64_t S, const int G,
+                         const int C, const bool bf) {
     __m256 acc[GD][CT];
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++)
@@ -157,12 +157,12 @@ TL_AVX2_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
     for (; k + 4 <= len; k += 4) {
         if (C <= 2) {
             /* decode streams each weight byte once, from DRAM: each group's
-             * line PF_AHEAD bytes ahead; past the segment's end, the same
-             * offset in the next tile's group (G groups on), which would
-             * otherwise start cold, rather than what follows in this group
-             * (the next segment, or the tile's next group, being read) */
-            const uint8_t *pw =
-                tl_tile_pf_target(w, 16 * (size_t)k, PF_AHEAD, 16 * (size_t)len, w + (size_t)G * gs);
+             * line PF_AHEAD bytes ahead; past the segment's end, where the
+             * stream goes on (skip bytes on: the next group of its run,
+             * tiles.h), rather than what follows in this group (the next
+             * segment, or the tile's next group, being read) */
+            const size_t run = 16 * (size_t)len;
+            const uint8_t *pw = tl_tile_pf_target(w, 16 * (size_t)k, PF_AHEAD, run, w + run + skip);
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) _mm_prefetch((const char *)pw + (size_t)g * gs, _MM_HINT_T0);
         }

@@ -143,15 +143,12 @@ typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint
  * bit); the groups take turns within each block, so that a thread reads GD
  * weight streams at once: with each prefetched, more lines are in flight
  * from DRAM than one stream gets (Zen 3, 2 threads: Q8_0 decode ~20 -> ~27
- * GB/s, Q4_0 ~35 -> ~40). Each group is the next of a stream (the driver's
- * tile i takes group i of each quarter of the call's rows): after this
- * segment's nb blocks the stream goes on skip bytes further, at the next
- * group's same blocks (0 when the segment is the whole row), and the
- * prefetches follow it there. Streams that each ran over one group and then
- * started over in the next tile's (the groups of a tile adjacent) stalled
- * at every tile start: Zen 3, decbench KB_SHAPE=640,262144 (Gemma 3 270M's
- * output) 1 thread 12.4-15.5 -> 15.6-18.6 GB/s, 2 threads 26.0-26.5 ->
- * 32.3-35.0; TinyLlama's matrices +2-7%.
+ * GB/s, Q4_0 ~35 -> ~40). Each group is the next of a stream (tiles.h,
+ * tl_tile_stream_gather): after this segment's nb blocks the stream goes
+ * on skip bytes further, at the next group's same blocks (0 when the
+ * segment is the whole row), and the prefetches follow it there (Zen 3,
+ * decbench KB_SHAPE=640,262144: 1 thread 12.4-15.5 -> 15.6-18.6 GB/s, 2
+ * threads 26.0-26.5 -> 32.3-35.0; TinyLlama's matrices +2-7%).
  * The K types' 1-2 KB super-blocks want their prefetches spread out: four
  * groups that each asked for a whole block at its start were slower than
  * tile1 (Q4_K 35 -> 27 GB/s), and so were four with prefetch_part's

@@ -110,7 +110,8 @@ void tl_neon_pack_half_x4(void *dst, const void *w, size_t ldw, int64_t n, int64
  * (first: start from 0). w: group 0 at element k0, groups gs bytes apart;
  * xf: token 0's element k0, tokens S floats apart; bf: BF16 values. */
 TL_NEON_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                         const float *xf, int64_t S, const int G, const int C, const bool bf) {
+                         size_t skip, const float *xf, int64_t S, const int G, const int C,
+                         const bool bf) {
     float32x4_t acc[GD][CT];
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++)
@@ -122,10 +123,10 @@ TL_NEON_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const ui
     for (; k + 4 <= len; k += 4) {
         if (C <= 2 && k % 8 == 0) {
             /* decode streams each weight byte once, from DRAM: each group's
-             * line PF_AHEAD bytes ahead; past the segment's end, the same
-             * offset in the next tile's group (repack_half_avx2.c's tile) */
-            const uint8_t *pw =
-                tl_tile_pf_target(w, 8 * (size_t)k, PF_AHEAD, 8 * (size_t)len, w + (size_t)G * gs);
+             * line PF_AHEAD bytes ahead; past the segment's end, where the
+             * stream goes on (repack_half_avx2.c's tile) */
+            const size_t run = 8 * (size_t)len;
+            const uint8_t *pw = tl_tile_pf_target(w, 8 * (size_t)k, PF_AHEAD, run, w + run + skip);
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) __builtin_prefetch(pw + (size_t)g * gs);
         }
