@@ -90,12 +90,21 @@ void tl_neon_gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float 
                     k->tile_c(b0, sb, nbt, first, yc + r0, ldy, w + (size_t)r0 * ldw, gs, xc, ldx, a, 0);
                 continue;
             }
-            /* tokens innermost: the groups' weights serve every token from cache */
-            if (k->dec)
-                for (; r0 + 4 * GD <= nr; r0 += 4 * GD)
-                    for (int c = 0; c < cc; c++)
-                        k->dec(b0, sb, nbt, first, yc + (size_t)c * ldy + r0, 0, w + (size_t)r0 * ldw,
-                               gs, xc + (size_t)c * ldx, 0, a, c);
+            /* tokens innermost: the groups' weights serve every token from
+             * cache; tile i takes group i of each of GD streams (tiles.h),
+             * its outputs through o */
+            if (k->dec && nr >= 4 * GD) {
+                const int64_t nt = nr / (4 * GD);
+                float o[4 * GD];
+                for (int64_t i = 0; i < nt; i++)
+                    for (int c = 0; c < cc; c++) {
+                        if (!first) tl_tile_stream_gather(o, yc + (size_t)c * ldy, i, nt, GD, 4);
+                        k->dec(b0, sb, nbt, first, o, 0, w + (size_t)i * gs, (size_t)nt * gs,
+                               xc + (size_t)c * ldx, 0, a, c);
+                        tl_tile_stream_scatter(yc + (size_t)c * ldy, o, i, nt, GD, 4);
+                    }
+                r0 = nt * 4 * GD;
+            }
             for (; r0 < nr; r0 += 4)
                 for (int c = 0; c < cc; c++)
                     k->tile_1(b0, sb, nbt, first, yc + (size_t)c * ldy + r0, 0, w + (size_t)r0 * ldw,
@@ -351,7 +360,7 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
     const int32x4_t zero = vdupq_n_s32(0);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
-        group_blocks(wb, w, gs, nbt * blk, blk, b0 + b, G, C);
+        group_blocks(wb, w, gs, blk, b0 + b, G, C);
         /* two loads, not one ld1 {2 regs}: that wants consecutive
          * registers and costs the tile movs */
         int8x16x2_t xv[CT];

@@ -90,9 +90,10 @@ TL_NEON_INLINE float32x4_t fms_lane(float32x4_t acc, float32x4_t a, float32x4_t 
 /* Decode streams each weight byte once, from DRAM. As on x86 (see
  * repack_avx2.c, measured there on Zen 3), the one-token tiles ask for the
  * block PF_AHEAD bytes ahead as they start it (one group) or each of their
- * GD streams PF_DEC ahead; a stream's prefetch past its group's end goes
- * to the same offset in the next tile's group, which would otherwise start
- * cold (tl_tile_pf_target). PRFM never faults, so running past the call's
+ * GD streams PF_DEC ahead. A group holds its blocks back to back and each
+ * group is the next of its stream (tiles.h, tl_tile_stream_gather; one
+ * group: the next tile's), so a prefetch past a group's end runs on into
+ * the stream's next group. PRFM never faults, so running past the call's
  * last group is harmless. The distances are x86's, not tuned on ARM. */
 enum { PF_AHEAD = 2048, PF_DEC = 1024 };
 
@@ -110,17 +111,13 @@ TL_NEON_INLINE void prefetch_part(const uint8_t *p, size_t bytes, int part, int 
 }
 
 /* wb[g] = block b (blk bytes) of group g < G of a tile (groups gs bytes
- * apart, end bytes of blocks each), prefetching ahead when C == 1 */
-TL_NEON_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t end,
-                                 size_t blk, int64_t b, const int G, const int C) {
+ * apart), prefetching ahead when C == 1 */
+TL_NEON_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t blk,
+                                 int64_t b, const int G, const int C) {
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++) {
-        const uint8_t *p = w + (size_t)g * gs;
-        wb[g] = p + (size_t)b * blk;
-        if (C == 1)
-            prefetch_lines(tl_tile_pf_target(p, (size_t)b * blk, G == 1 ? PF_AHEAD : PF_DEC, end,
-                                             p + (size_t)G * gs),
-                           blk);
+        wb[g] = w + (size_t)g * gs + (size_t)b * blk;
+        if (C == 1) prefetch_lines(wb[g] + (G == 1 ? PF_AHEAD : PF_DEC), blk);
     }
 }
 
