@@ -284,15 +284,15 @@ static void test_repack(const tl_kern *v) {
         for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
             const int64_t k = ks[ki];
             /* element types (F16, BF16), k up to 2048 (the emulator's time):
-             * 11 groups and 27 tokens also reach the F16 tiles of 4 (two,
-             * as streams over two groups each), 2 and 1 groups and their
-             * 24-token limit; quantized types: 10 groups,
-             * called from the second, reach two 4-group decode tiles (whose
-             * streams each run over two groups, and over 2-3 K segments
-             * at the longest k) and a one-group tile after them in the
-             * same call */
+             * 7 groups and 27 tokens also reach the F16 tiles of 4, 2 and 1
+             * groups and their 24-token limit; quantized types: 6 groups,
+             * called from the second, reach a 4-group decode tile and a
+             * one-group tile after it in the same call. Then, for 1 and 2
+             * tokens (decode) only, 11 groups (quantized: 9) reach two
+             * 4-group tiles whose streams each run over two groups (and
+             * over 2-3 K segments at the longest k), then 2 and 1 groups. */
             const bool wide = tr->block_size == 1 && k <= 2048;
-            const int nrs[] = { rp->rows, (wide ? 12 : 10) * rp->rows };
+            const int nrs[] = { rp->rows, (wide ? 8 : 6) * rp->rows, (wide ? 12 : 10) * rp->rows };
             const int nrmax = (wide ? 12 : 10) * rp->rows, ncmax = wide ? 27 : 9;
             const size_t wrow = tl_dtype_row_size((tl_dtype)t, k), xrow = tl_dtype_row_size(vt, k);
             float *f = malloc(sizeof(float) * k), *wd = malloc(sizeof(float) * k * nrmax),
@@ -329,18 +329,19 @@ static void test_repack(const tl_kern *v) {
                        tr->name, diff, tl_dtype_name(vt));
                 free(back);
             }
-            /* ref's dot and its bound depend on (r, c) only: once per k */
+            /* ref's dot and its bound depend on (r, c) only: once per k,
+             * for the tokens each row is called with */
             float *want = malloc(sizeof(float) * nrmax * ncmax);
             double *tol = malloc(sizeof(double) * nrmax * ncmax);
             for (int r = 0; r < nrmax; r++)
-                for (int c = 0; c < ncmax; c++) {
+                for (int c = 0; c < (r < nrs[1] ? ncmax : 2); c++) {
                     ref->vec_dot[t](k, &want[r * ncmax + c], w + r * wrow, x + c * xrow);
                     tol[r * ncmax + c] = dot_tol(wd + r * k, xd + c * k, k, k / tr->block_size);
                 }
-            for (size_t ri = 0; ri < 2; ri++) {
+            for (size_t ri = 0; ri < 3; ri++) {
                 const int nr = nrs[ri];
                 rp->pack(wp, w, wrow, k, nr);
-                for (int nc = 1; nc <= ncmax; nc++) {
+                for (int nc = 1; nc <= (ri == 2 ? 2 : ncmax); nc++) {
                     for (int i = 0; i < ncmax * nrmax; i++) y[i] = NAN;
                     /* the second row group on its own, as the driver calls it */
                     const int r0 = nr > rp->rows ? rp->rows : 0, rn = nr > rp->rows ? nr - rp->rows : nr;

@@ -329,10 +329,10 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
  * more lines in flight from DRAM than one stream gets. On Sapphire Rapids,
  * 2 threads, the one-group Q8_0 decode drew 18 GB/s in the run in which the
  * F16 tiles, reading 4 streams, drew 33; on Zen 3 the AVX2 tiles went from
- * ~20 to ~27 GB/s this way. A prefetch that would run past a group's quants
- * goes to the same offset in the next tile's group instead, which would
- * otherwise start cold (its scales are asked for a line per two blocks,
- * as tile32 does, and are short). */
+ * ~20 to ~27 GB/s this way. Each group is the next of a stream (tiles.h,
+ * tl_tile_stream_gather): a prefetch that would run past a group's quants
+ * (or scales, a line per two blocks as tile32 asks) goes on to the same
+ * offset in the group after it, the stream's next, rather than cold. */
 enum { DG = 4, PF_DEC = 2048 };
 static_assert(PF_DEC % sizeof(q8_0x16_quants) == 0 && PF_DEC % sizeof(q4_0x16_quants) == 0,
               "a prefetch target is a whole block: it never straddles a group's end");
@@ -344,6 +344,7 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
     const size_t qbytes = q_bytes(T), sbytes = s_bytes(T);
     const bool mn = has_min(T);
     const size_t qend = (size_t)nbt * qbytes; /* a group's quant bytes: its scales follow */
+    const size_t send = (size_t)nbt * sbytes, grp_bytes = qend + send;
     __m512 acc[DG];
 #pragma GCC unroll 4
     for (int g = 0; g < DG; g++) acc[g] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + 16 * g);
@@ -354,11 +355,14 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
 #pragma GCC unroll 4
         for (int g = 0; g < DG; g++) {
             const uint8_t *grp = w + (size_t)g * gs, *qb = grp + off, *dsc = grp + qend;
-            const uint8_t *pfp = tl_tile_pf_target(grp, off, PF_DEC, qend, grp + DG * gs);
+            const uint8_t *pfp = tl_tile_pf_target(grp, off, PF_DEC, qend, grp + grp_bytes);
 #pragma GCC unroll 8
             for (size_t o = 0; o < qbytes; o += 64) _mm_prefetch((const char *)pfp + o, _MM_HINT_T0);
             if (mn || (b0 + b) % 2 == 0)
-                _mm_prefetch((const char *)dsc + (b0 + b + PF_DEC / qbytes) * sbytes, _MM_HINT_T0);
+                _mm_prefetch((const char *)tl_tile_pf_target(dsc, (size_t)(b0 + b) * sbytes,
+                                                             PF_DEC / qbytes * sbytes, send,
+                                                             dsc + grp_bytes),
+                             _MM_HINT_T0);
             __m512i q[8];
             ld_quants(q, qb, T);
             const __m512i s0 = dot_block(q, xq, sy[b], true);
@@ -423,9 +427,18 @@ static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
             const int64_t sb = nb - b0 < KSEG ? nb - b0 : KSEG;
             act_sums(xc, ldx, cc, b0, sb, off, mn, sy, dy, sx);
             int64_t r0 = 0;
-            if (cc == 1)
-                for (; r0 + 16 * DG <= nr; r0 += 16 * DG)
-                    dec(b0, sb, nb, b0 == 0, yc + r0, w + (size_t)r0 * ldw, 16 * ldw, xc, sy, dy, sx);
+            if (cc == 1 && nr >= 16 * DG) {
+                /* tile i: group i of each of DG streams (tiles.h), outputs through o */
+                const int64_t nt = nr / (16 * DG);
+                const size_t gsz = 16 * ldw; /* bytes per group */
+                float o[16 * DG];
+                for (int64_t i = 0; i < nt; i++) {
+                    if (b0) tl_tile_stream_gather(o, yc, i, nt, DG, 16);
+                    dec(b0, sb, nb, b0 == 0, o, w + (size_t)i * gsz, (size_t)nt * gsz, xc, sy, dy, sx);
+                    tl_tile_stream_scatter(yc, o, i, nt, DG, 16);
+                }
+                r0 = nt * 16 * DG;
+            }
             for (; r0 < nr; r0 += 16)
                 tiles[cc](b0, sb, nb, b0 == 0, yc + r0, ldy, w + (size_t)r0 * ldw, xc, ldx, sy, dy, sx);
         }

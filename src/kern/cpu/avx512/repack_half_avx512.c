@@ -151,12 +151,15 @@ TL_AVX512_INLINE void fma_tokens(__m512 acc[4][CT], const __m512 wv[4], const fl
 
 /* the tiles' prefetch in decode (C <= 2), which streams each weight byte
  * once, from DRAM: each group's line at byte off of the len elements' 32
- * len PF_AHEAD bytes ahead; past the segment's end, the same offset in the
- * next tile's group (G groups on), which would otherwise start cold, rather
- * than what follows in this group (the next segment, or the tile's next
- * group, being read): +4-7% on the AVX2 tiles */
-TL_AVX512_INLINE void pf_groups(const uint8_t *w, size_t off, int64_t len, size_t gs, const int G) {
-    const uint8_t *pw = tl_tile_pf_target(w, off, PF_AHEAD, 32 * (size_t)len, w + (size_t)G * gs);
+ * len PF_AHEAD bytes ahead; past the segment's end, where the stream goes
+ * on, skip bytes further (its run's next group, tl_tile_stream_gather, or
+ * the next tile's), which would otherwise start cold, rather than what
+ * follows in this group (the next segment, or the tile's next group, being
+ * read): +4-7% on the AVX2 tiles */
+TL_AVX512_INLINE void pf_groups(const uint8_t *w, size_t off, int64_t len, size_t gs, size_t skip,
+                                const int G) {
+    const size_t run = 32 * (size_t)len;
+    const uint8_t *pw = tl_tile_pf_target(w, off, PF_AHEAD, run, w + run + skip);
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++) _mm_prefetch((const char *)pw + (size_t)g * gs, _MM_HINT_T0);
 }
@@ -167,7 +170,8 @@ TL_AVX512_INLINE void pf_groups(const uint8_t *w, size_t off, int64_t len, size_
  * (first: start from 0). w: group 0 at element k0, groups gs bytes apart;
  * S = seg_len(C), the buffer's token stride. */
 TL_AVX512_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w,
-                           size_t gs, const float *xf, const bool BF, const int G, const int C) {
+                           size_t gs, size_t skip, const float *xf, const bool BF, const int G,
+                           const int C) {
     const int64_t S = seg_len(C);
     __m512 acc[4][CT];
 #pragma GCC unroll 4
@@ -183,7 +187,7 @@ TL_AVX512_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const 
         __m512i wr[4];
         ld_pairs(wr, w, gs, G);
         for (int64_t k = 0; k < len; k += 2) {
-            if (C <= 2) pf_groups(w, 32 * (size_t)k, len, gs, G);
+            if (C <= 2) pf_groups(w, 32 * (size_t)k, len, gs, skip, G);
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
                 wa[g] = _mm512_castsi512_ps(_mm512_slli_epi32(wr[g], 16));
@@ -202,7 +206,7 @@ TL_AVX512_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const 
         ld_groups(wa, w, gs, G);
         int64_t k = 0;
         for (; k + 2 < len; k += 2) {
-            if (C <= 2) pf_groups(w, 32 * (size_t)k, len, gs, G);
+            if (C <= 2) pf_groups(w, 32 * (size_t)k, len, gs, skip, G);
             ld_groups(wb, w + 32 * (size_t)(k + 1), gs, G);
             fma_tokens(acc, wa, xf + k, S, G, C);
             ld_groups(wa, w + 32 * (size_t)(k + 2), gs, G);
@@ -223,12 +227,13 @@ TL_AVX512_INLINE void tile(int64_t len, bool first, float *y, size_t ldy, const 
 }
 
 typedef void (*tile_fn)(int64_t len, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                        const float *xf);
+                        size_t skip, const float *xf);
 
 #define TILE(P, BF, G, C)                                                                   \
     static void P##_tile_##G##_##C(int64_t len, bool first, float *y, size_t ldy,           \
-                                   const uint8_t *w, size_t gs, const float *xf) {          \
-        tile(len, first, y, ldy, w, gs, xf, BF, G, C);                                      \
+                                   const uint8_t *w, size_t gs, size_t skip,                \
+                                   const float *xf) {                                       \
+        tile(len, first, y, ldy, w, gs, skip, xf, BF, G, C);                                \
     }
 TL_AVX512_GROUP_TILES(TILE, f16, false)
 TL_AVX512_GROUP_TILES(TILE, bf16, true)
@@ -259,9 +264,10 @@ static void cvt_row(int64_t len, float *xf, const uint16_t *x, bool bf) {
 /* W (nr, n) f16x16 (bf: bf16x16) @ X^T (nc, n) f16 (bf16) -> y[c * ldy + r]
  * (nr % 16 == 0). Token tiles of up to CT (the remainder in one narrower
  * tile); K segments whose converted activations serve every row group of
- * the call; groups in tiles of the widest G the token count wants, then
- * narrower ones. Segments are a multiple of 16 elements long, so a BF16
- * one starts on a pair; the last, when n is odd, takes the pad element. */
+ * the call; groups in tiles of the widest G the token count wants (4, for
+ * 1-2 tokens: as streams, tiles.h), then narrower ones. Segments are a
+ * multiple of 16 elements long, so a BF16 one starts on a pair; the last,
+ * when n is odd, takes the pad element. */
 TL_AVX512_INLINE void gemm_x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
                                const uint8_t *w, size_t ldw, const uint8_t *x, size_t ldx,
                                const bool bf) {
@@ -281,15 +287,26 @@ TL_AVX512_INLINE void gemm_x16(int64_t n, int64_t nr, int64_t nc, float *y, size
                 cvt_row(len, xf + c * seg, (const uint16_t *)(x + (size_t)(c0 + c) * ldx) + k0, bf);
             const int64_t tl = bf ? len + (len & 1) : len; /* <= seg: an odd len is short of it */
             const uint8_t *wk = w + 32 * (size_t)k0;
+            const size_t run = 32 * (size_t)tl; /* bytes a tile reads of each group */
             int64_t g = 0;
             const bool first = k0 == 0;
-            if (gmax >= 4)
-                for (; g + 4 <= ng; g += 4)
-                    t4[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
+            if (gmax >= 4 && ng >= 4) {
+                /* decode: tile i takes group i of each of 4 streams (tiles.h) */
+                const int64_t nt = ng / 4;
+                float o[2 * 4 * 16]; /* tile i's outputs, token by token */
+                for (int64_t i = 0; i < nt; i++) {
+                    for (int c = 0; c < cc && !first; c++)
+                        tl_tile_stream_gather(o + 64 * c, yc + c * ldy, i, nt, 4, 16);
+                    t4[cc](tl, first, o, 64, wk + i * gs, (size_t)nt * gs, gs - run, xf);
+                    for (int c = 0; c < cc; c++) tl_tile_stream_scatter(yc + c * ldy, o + 64 * c, i, nt, 4, 16);
+                }
+                g = nt * 4;
+            }
+            /* the rest in adjacent groups: past its run, a stream goes on to the next tile's */
             if (gmax >= 2)
                 for (; g + 2 <= ng; g += 2)
-                    t2[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
-            for (; g < ng; g++) t1[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, xf);
+                    t2[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, 2 * gs - run, xf);
+            for (; g < ng; g++) t1[cc](tl, first, yc + 16 * g, ldy, wk + g * gs, gs, gs - run, xf);
         }
     }
 }

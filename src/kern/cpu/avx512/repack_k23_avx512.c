@@ -182,14 +182,15 @@ TL_AVX512_INLINE void tile_k23(int64_t nb, float *y, size_t ldy, const uint8_t *
 /* DG groups (gs bytes apart) x one token, each row's arithmetic tile_k23's
  * for one token, step for step (the same bits): the groups take turns at
  * each sub-block pair, so that the thread reads DG weight streams at once,
- * each prefetched PF_DEC ahead, a slice of a block's lines per step (a
- * prefetch past a group's end goes to the same offset in the next tile's
- * group, tl_tile_pf_target, as dec32 does). */
+ * each prefetched PF_DEC ahead, a slice of a block's lines per step. Each
+ * group is the next of a stream (tiles.h, tl_tile_stream_gather) and the
+ * next group of a stream follows it in memory, so a prefetch past a
+ * group's end runs on into the stream's next group. */
 TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs, const uint8_t *x,
                               const bool q3) {
     const size_t blk = q3 ? sizeof(blk_q3_Kx16) : sizeof(blk_q2_Kx16);
     const size_t d_off = q3 ? offsetof(blk_q3_Kx16, d) : offsetof(blk_q2_Kx16, d);
-    const size_t lines = blk / 64, end = (size_t)nb * blk;
+    const size_t lines = blk / 64;
     __m512 acc[DG];
 #pragma GCC unroll 4
     for (int g = 0; g < DG; g++) acc[g] = _mm512_setzero_ps();
@@ -208,11 +209,9 @@ TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs,
             const __m128i sh2 = _mm_cvtsi32_si128(2 * s), shh = _mm_cvtsi32_si128(hs);
 #pragma GCC unroll 4
             for (int g = 0; g < DG; g++) {
-                const uint8_t *grp = w + (size_t)g * gs;
+                const uint8_t *at = w + (size_t)g * gs + (size_t)b * blk + PF_DEC;
                 for (size_t l = lines * (size_t)hs / 8; l < lines * (size_t)(hs + 1) / 8; l++)
-                    _mm_prefetch((const char *)tl_tile_pf_target(grp, (size_t)b * blk + 64 * l, PF_DEC, end,
-                                                                  grp + DG * gs),
-                                 _MM_HINT_T0);
+                    _mm_prefetch((const char *)at + 64 * l, _MM_HINT_T0);
             }
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
@@ -267,15 +266,23 @@ TILES_K23(q3_K, true)
 static_assert(CT == 8, "one tile per token count 1..CT");
 
 /* W (nr, n) packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]: one token
- * (decode) DG groups at a time, the rest one; else for each group of 16
+ * (decode) DG groups at a time, as streams, the rest one; else for each group of 16
  * rows, token tiles of up to CT (the remainder in one narrower tile), so
  * that the group's weights serve every token tile from cache. */
 static void gemm_k23(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
                      size_t ldw, const uint8_t *x, size_t ldx, const k23_tile_fn *tiles, k23_dec_fn dec) {
     const int64_t nb = n / TL_QK_K;
     int64_t r0 = 0;
-    if (nc == 1)
-        for (; r0 + 16 * DG <= nr; r0 += 16 * DG) dec(nb, y + r0, w + (size_t)r0 * ldw, 16 * ldw, x);
+    if (nc == 1 && nr >= 16 * DG) {
+        /* tile i: group i of each of DG streams (tiles.h), outputs through o */
+        const int64_t nt = nr / (16 * DG);
+        float o[16 * DG];
+        for (int64_t i = 0; i < nt; i++) {
+            dec(nb, o, w + (size_t)i * 16 * ldw, (size_t)nt * 16 * ldw, x);
+            tl_tile_stream_scatter(y, o, i, nt, DG, 16);
+        }
+        r0 = nt * 16 * DG;
+    }
     for (; r0 < nr; r0 += 16)
         for (int64_t c0 = 0; c0 < nc; c0 += CT) {
             const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
