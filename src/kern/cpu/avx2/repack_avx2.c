@@ -64,14 +64,26 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
                  * this segment's blocks a stream goes on at its next group's */
                 const size_t skip = gs - (size_t)sb * k->wblk;
                 const uint8_t *ws = w + (size_t)b0 * k->wblk;
-                for (int64_t i = 0; i < nt; i++)
-                    for (int c = 0; c < cc; c++) {
-                        float *yt = y + (size_t)(c0 + c) * ldy, o[8 * GD];
-                        if (!first) tl_tile_stream_gather(o, yt, i, nt, GD, 8);
-                        k->dec(sb, first, o, ws + (size_t)i * gs, (size_t)nt * gs, skip,
-                               xs + (size_t)c * ldx, a + (size_t)c * lda);
-                        tl_tile_stream_scatter(yt, o, i, nt, GD, 8);
+                for (int64_t i = 0; i < nt; i++) {
+                    const uint8_t *wt = ws + (size_t)i * gs;
+                    float o[2][8 * GD];
+                    int c = 0;
+                    for (; k->dec2 && c + 2 <= cc; c += 2) { /* token pairs */
+                        for (int t = 0; t < 2 && !first; t++)
+                            tl_tile_stream_gather(o[t], y + (size_t)(c0 + c + t) * ldy, i, nt, GD, 8);
+                        k->dec2(sb, first, o[0], 8 * GD, wt, (size_t)nt * gs, skip,
+                                xs + (size_t)c * ldx, ldx, a + (size_t)c * lda, lda);
+                        for (int t = 0; t < 2; t++)
+                            tl_tile_stream_scatter(y + (size_t)(c0 + c + t) * ldy, o[t], i, nt, GD, 8);
                     }
+                    for (; c < cc; c++) {
+                        float *yt = y + (size_t)(c0 + c) * ldy;
+                        if (!first) tl_tile_stream_gather(o[0], yt, i, nt, GD, 8);
+                        k->dec(sb, first, o[0], wt, (size_t)nt * gs, skip, xs + (size_t)c * ldx,
+                               a + (size_t)c * lda);
+                        tl_tile_stream_scatter(yt, o[0], i, nt, GD, 8);
+                    }
+                }
                 r0 = nt * 8 * GD;
             }
             for (; r0 < nr; r0 += 8) {
@@ -285,7 +297,7 @@ X8_TILES_G(q4_0, tile_q40, false, false,)
 static_assert(CT * 256 * sizeof(act_q4_0) <= ACT_BYTES, "q4_0 segment fits the scratch");
 // tl_avx2_gemm_q4_0x8: W q4_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
 X8_GEMM(q4_0, .qk = TL_QK4_0, .wblk = sizeof(blk_q4_0x8), .xblk = sizeof(tl_block_q8_0),
-        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q4_0)
+        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q4_0, .dec2 = dec2_q4_0_4)
 
 /* ---- Q5_0 ------------------------------------------------------------------ *
  * Q4_0's tiles (tile_q40) on blk_q5_0x8 (above), the same size as the 8
@@ -319,7 +331,7 @@ X8_TILES_G(q5_0, tile_q40, true, false,)
 
 // tl_avx2_gemm_q5_0x8: W q5_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
 X8_GEMM(q5_0, .qk = TL_QK5_0, .wblk = sizeof(blk_q5_0x8), .xblk = sizeof(tl_block_q8_0),
-        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q5_0)
+        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q5_0, .dec2 = dec2_q5_0_4)
 
 /* ---- Q4_1 and Q5_1 ---------------------------------------------------------- *
  * tile_q40 with the min (blk_q4_1x8, blk_q5_1x8 above: the size of the 8
@@ -374,9 +386,9 @@ X8_TILES_G(q5_1, tile_q40, true, true,)
 
 // tl_avx2_gemm_q4_1x8, tl_avx2_gemm_q5_1x8: W q4_1 / q5_1 packed by 8 @ X^T q8_1   (n % 32 == 0)
 X8_GEMM(q4_1, .qk = TL_QK4_1, .wblk = sizeof(blk_q4_1x8), .xblk = sizeof(tl_block_q8_1),
-        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1)
+        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1, .dec2 = dec2_q4_1_4)
 X8_GEMM(q5_1, .qk = TL_QK5_1, .wblk = sizeof(blk_q5_1x8), .xblk = sizeof(tl_block_q8_1),
-        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1)
+        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1, .dec2 = dec2_q5_1_4)
 
 /* ---- Q8_0 ------------------------------------------------------------------ *
  * Per group and block (272 bytes, the 8 original blocks): d[8], then 8
@@ -470,7 +482,7 @@ X8_TILES_G(q8_0, tile_q8_0, )
 static_assert(CT * 256 * sizeof(float) <= ACT_BYTES, "q8_0 segment fits the scratch");
 // tl_avx2_gemm_q8_0x8: W q8_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
 X8_GEMM(q8_0, .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_block_q8_0),
-        .ablk = sizeof(float), .seg = 256, .prep = prep_q8_0)
+        .ablk = sizeof(float), .seg = 256, .prep = prep_q8_0, .dec2 = dec2_q8_0_4)
 
 /* ---- Q4_K ------------------------------------------------------------------ *
  * Per group and super-block (1184 bytes; the 8 original blocks are 1152):

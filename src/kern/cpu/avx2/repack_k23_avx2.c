@@ -217,6 +217,6 @@ X8_TILES_G(q3_K, tile_k23, true,)
 static_assert(CT * 32 * sizeof(float) <= ACT_BYTES, "q2_K/q3_K segment fits the scratch");
 // tl_avx2_gemm_q2_Kx8, tl_avx2_gemm_q3_Kx8: W q2_K / q3_K packed by 8 @ X^T q8_K   (n % 256 == 0)
 X8_GEMM(q2_K, .qk = TL_QK_K, .wblk = sizeof(blk_q2_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d)
+        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d, .dec2 = dec2_q2_K_4)
 X8_GEMM(q3_K, .qk = TL_QK_K, .wblk = sizeof(blk_q3_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d)
+        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d, .dec2 = dec2_q3_K_4)

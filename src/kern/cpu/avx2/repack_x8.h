@@ -157,6 +157,16 @@ typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint
 typedef void (*dec_fn)(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,
                        size_t skip, const uint8_t *x, const uint8_t *a);
 
+/* dec_fn's tile for two tokens (token c: x + c ldx, prep a + c lda,
+ * outputs y + c ldy), each weight chunk decoded once for both. The same
+ * outputs as two dec_fn calls, bit for bit; two tokens (a batch of two
+ * sequences, a speculative draft) were each a dec_fn call, which decoded
+ * every weight twice and made them 1.5x one token's time (AVX2, Zen 3, 2
+ * threads, TinyLlama-shaped pp2, abbench 10 rounds: Q4_0 1.30x, Q8_0 1.37x,
+ * 10 of 10 pairs). Not for the K types, whose decode tiles are their own. */
+typedef void (*dec2_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                        size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda);
+
 typedef struct x8_kind {
     int64_t qk;   /* elements per block */
     size_t wblk;  /* packed bytes per group and block */
@@ -166,6 +176,7 @@ typedef struct x8_kind {
     prep_fn prep;
     tile_fn tile, tile1;
     dec_fn dec;   /* for cc < CT, GD groups at a time (NULL: tile1 on every group) */
+    dec2_fn dec2; /* for a pair of those tokens (NULL: dec on each) */
     /* decode (cc < CT): ask for the call's first PF_AHEAD weight bytes
      * before the tiles start. They prefetch PF_AHEAD past the block in use,
      * which leaves those cold unless the previous call ran into them, and
@@ -175,7 +186,7 @@ typedef struct x8_kind {
 } x8_kind;
 
 /* kind_T, from the x8_kind fields given (tile, tile1 and dec are X8_TILES_G's
- * instances for T), and tl_avx2_gemm_Tx8, the kern.h gemm of T's layout:
+ * instances for T; dec2 too where given), and tl_avx2_gemm_Tx8, the kern.h gemm of T's layout:
  *   W (nr, n) T packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0) */
 #define X8_GEMM(T, ...)                                                                         \
     static const x8_kind kind_##T = { .tile = tile_##T##_full, .tile1 = tile_##T##_1,           \
@@ -202,9 +213,9 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
         BODY(__VA_ARGS__ 1, nb, first, y, ldy, w, x, ldx, a, lda);                           \
     }
 
-/* tile_T_full, tile_T_1 and dec_T_4: the instances of one always-inline body
- * BODY(P G, C, ...) of G groups x C tokens, for (1, CT), (1, 1) and (GD, 1);
- * P as for X8_TILES */
+/* tile_T_full, tile_T_1, dec_T_4 and dec2_T_4: the instances of one
+ * always-inline body BODY(P G, C, ...) of G groups x C tokens, for (1, CT),
+ * (1, 1), (GD, 1) and (GD, 2); P as for X8_TILES */
 #define X8_TILES_G(T, BODY, ...)                                                              \
     static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
                                 const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \
@@ -217,6 +228,11 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
     static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
                             size_t skip, const uint8_t *x, const uint8_t *a) {                 \
         BODY(__VA_ARGS__ GD, 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);                   \
+    }                                                                                        \
+    static void dec2_##T##_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
+                             size_t gs, size_t skip, const uint8_t *x, size_t ldx,             \
+                             const uint8_t *a, size_t lda) {                                   \
+        BODY(__VA_ARGS__ GD, 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);             \
     }
 
 #endif

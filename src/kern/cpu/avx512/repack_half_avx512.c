@@ -298,7 +298,8 @@ TL_AVX512_INLINE void gemm_x16(int64_t n, int64_t nr, int64_t nc, float *y, size
                     for (int c = 0; c < cc && !first; c++)
                         tl_tile_stream_gather(o + 64 * c, yc + c * ldy, i, nt, 4, 16);
                     t4[cc](tl, first, o, 64, wk + i * gs, (size_t)nt * gs, gs - run, xf);
-                    for (int c = 0; c < cc; c++) tl_tile_stream_scatter(yc + c * ldy, o + 64 * c, i, nt, 4, 16);
+                    for (int c = 0; c < cc; c++)
+                        tl_tile_stream_scatter(yc + c * ldy, o + 64 * c, i, nt, 4, 16);
                 }
                 g = nt * 4;
             }
