@@ -39,6 +39,15 @@ echo "1 x 2" > "$TMP/junk_tokens.txt"
 expect_error "token file with junk" "$BIN" logits "$M/llama.q4_0.gguf" --tokens "$TMP/junk_tokens.txt" --out "$TMP/o"
 expect_error "directory as model" "$BIN" info "$TMP"
 expect_error "unknown option" "$BIN" run "$M/llama.q4_0.gguf" hi --bogus
+expect_error "synth seed not a number" "$BIN" synth "$TMP/s.gguf" --seed 12x
+# --help on every command: usage on stdout, exit 0 (not an unknown option)
+for cmd in run logits info tokenize bench quantize convert export synth; do
+  if timeout 60 "$BIN" "$cmd" --help >"$TMP/out" 2>"$TMP/err" && grep -q "usage: torchless" "$TMP/out"; then
+    pass=$((pass+1)); echo "ok   $cmd --help"
+  else
+    fail=$((fail+1)); echo "FAIL $cmd --help: exit $?, stdout: $(head -c 200 "$TMP/out") stderr: $(head -c 200 "$TMP/err")"
+  fi
+done
 expect_error "bad option value" "$BIN" run "$M/llama.q4_0.gguf" hi --temperature abc
 # an HF tokenizer naming id 16777215 among a few hundred tokens: refused at
 # once, not padded with 16M [PADi] tokens (fuzz_native found it taking 28 s)

@@ -116,6 +116,9 @@ static bool set_vocab(tl_gguf_writer *w, int n_vocab) {
     return ok;
 }
 
+static const char k_synth_usage[] =
+    "usage: torchless synth OUT.gguf [--seed S] [--type f16|bf16|f32] [--layers N] [--tiny]\n";
+
 int cmd_synth(int argc, char **argv, int first) {
     const char *out = NULL;
     uint64_t seed = 1;
@@ -123,8 +126,19 @@ int cmd_synth(int argc, char **argv, int first) {
     synth_shape sh = k_tinyllama;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--seed") && v) seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(a, "--type") && v) {
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(k_synth_usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--seed") && v) {
+            char *end;
+            i++;
+            seed = strtoull(v, &end, 10);
+            if (!*v || *end) {
+                fprintf(stderr, "torchless synth: --seed wants an unsigned integer, not '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--type") && v) {
             i++;
             if (!tl_dtype_from_name(v, &type) ||
                 (type != TL_DTYPE_F16 && type != TL_DTYPE_F32 && type != TL_DTYPE_BF16)) {
@@ -143,7 +157,7 @@ int cmd_synth(int argc, char **argv, int first) {
         else out = NULL, i = argc;
     }
     if (!out) {
-        fprintf(stderr, "usage: torchless synth OUT.gguf [--seed S] [--type f16|bf16|f32] [--layers N] [--tiny]\n");
+        fputs(k_synth_usage, stderr);
         return 2;
     }
     tl_err err = { 0 };

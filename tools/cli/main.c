@@ -212,6 +212,13 @@ const char *cli_default_model(void) {
     return stat(path, &st) == 0 ? path : NULL;
 }
 
+/* --help / -h among a subcommand's arguments (from argv[first]) */
+static bool wants_help(int argc, char **argv, int first) {
+    for (int i = first; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+    return false;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(k_usage, argc < 2 ? stderr : stdout);
@@ -222,6 +229,14 @@ int main(int argc, char **argv) {
         return 0;
     }
     const char *cmd = argv[1];
+    /* the commands that take the shared options (cli_parse) share this usage;
+     * quantize, convert, export and synth print their own */
+    static const char *const shared[] = { "run", "logits", "info", "tokenize", "bench" };
+    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++)
+        if (!strcmp(cmd, shared[i]) && wants_help(argc, argv, 2)) {
+            fputs(k_usage, stdout);
+            return 0;
+        }
     if (!strcmp(cmd, "run")) return cmd_run(argc, argv, 2);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc, argv, 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc, argv, 2);
