@@ -699,7 +699,8 @@ TL_AVX2_INLINE void tile_k4(const bool q5, const int C, int64_t nb, bool first, 
 }
 X8_TILES(q4_K, tile_k4, false,)
 
-/* GD groups x one token of Q4_K (q5: Q5_K), each row's arithmetic tile1's
+/* GD groups x C tokens (C = 1: dec_fn, 2: dec2_fn, each quant chunk
+ * decoded once for both) of Q4_K (q5: Q5_K), each row's arithmetic tile1's
  * (the same integer sums, then the same float steps: the same bits).
  *
  * The groups take turns chunk by chunk, one nibble at a time (which leaves
@@ -712,24 +713,28 @@ X8_TILES(q4_K, tile_k4, false,)
  * tile1's one stream a thread, and 21-24 for four streams that each ask
  * for a whole block or a quarter of one at once: how the earlier
  * four-group tiles read. */
-TL_AVX2_INLINE void dec_k4(const bool q5, int64_t nb, bool first, float *y, const uint8_t *w,
-                           size_t gs, size_t skip, const uint8_t *x, const uint8_t *a) {
+TL_AVX2_INLINE void dec_k4(const bool q5, const int C, int64_t nb, bool first, float *y, size_t ldy,
+                           const uint8_t *w, size_t gs, size_t skip, const uint8_t *x, size_t ldx,
+                           const uint8_t *a, size_t lda) {
     const size_t blk = q5 ? sizeof(blk_q5_Kx8) : sizeof(blk_q4_Kx8);
     const int FL = K4_FLUSH(q5);
-    __m256 acc[GD];
-    for (int g = 0; g < GD; g++) acc[g] = acc_init(first, y + 8 * g);
+    __m256 acc[GD][2];
+    for (int g = 0; g < GD; g++)
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q4_Kx8 *wb[GD];
         for (int g = 0; g < GD; g++)
             wb[g] = (const blk_q4_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
-        const int8_t *xq = ((const tl_block_q8_K *)x + b)->qs;
-        __m256i isum[GD];
-        for (int g = 0; g < GD; g++) isum[g] = _mm256_setzero_si256();
+        const int8_t *xq[2];
+        for (int c = 0; c < C; c++) xq[c] = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
+        __m256i isum[GD][2];
+        for (int g = 0; g < GD; g++)
+            for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
         for (int cp = 0; cp < 4; cp++) {
             const __m128i sh = _mm_cvtsi32_si128(2 * cp);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                __m256i s[GD];
+                __m256i s[GD][2];
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
                     /* lines 5 cp + 0..4 of the blocks (Q5_K: 6 cp + 0..5) */
@@ -738,37 +743,50 @@ TL_AVX2_INLINE void dec_k4(const bool q5, int64_t nb, bool first, float *y, cons
                                                : 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
                         prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * line);
                     }
-                    const __m256i y4 = bcast4(xq + 64 * cp + 32 * h + 4 * j);
+                    __m256i y4[2];
+                    for (int c = 0; c < C; c++) y4[c] = bcast4(xq[c] + 64 * cp + 32 * h + 4 * j);
 #pragma GCC unroll 4
                     for (int g = 0; g < GD; g++) {
                         const __m256i v = ld256(wb[g]->qs + 256 * cp + 32 * j);
                         const __m256i t =
                             q5 ? _mm256_srl_epi16(ld256(((const blk_q5_Kx8 *)wb[g])->qh[j]), sh) : v;
-                        const __m256i p = _mm256_maddubs_epi16(k4_quants(v, t, h, q5), y4);
-                        s[g] = j % FL ? _mm256_add_epi16(s[g], p) : p;
-                        KEEP(s[g]);
-                        if (q5 && j == 3) { /* the first half, widened */
-                            isum[g] = _mm256_add_epi32(isum[g],
-                                                       _mm256_madd_epi16(s[g], q4_K_scales(wb[g], cp, h)));
-                            KEEP(isum[g]);
+                        const __m256i q = k4_quants(v, t, h, q5);
+                        for (int c = 0; c < C; c++) {
+                            const __m256i p = _mm256_maddubs_epi16(q, y4[c]);
+                            s[g][c] = j % FL ? _mm256_add_epi16(s[g][c], p) : p;
+                            KEEP(s[g][c]);
+                            if (q5 && j == 3) { /* the first half, widened */
+                                isum[g][c] = _mm256_add_epi32(
+                                    isum[g][c], _mm256_madd_epi16(s[g][c], q4_K_scales(wb[g], cp, h)));
+                                KEEP(isum[g][c]);
+                            }
                         }
                     }
                 }
 #pragma GCC unroll 4
-                for (int g = 0; g < GD; g++)
-                    isum[g] = _mm256_add_epi32(isum[g],
-                                               _mm256_madd_epi16(s[g], q4_K_scales(wb[g], cp, h)));
+                for (int g = 0; g < GD; g++) {
+                    const __m256i sc = q4_K_scales(wb[g], cp, h);
+                    for (int c = 0; c < C; c++)
+                        isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(s[g][c], sc));
+                }
             }
         }
 #pragma GCC unroll 4
         for (int g = 0; g < GD; g++)
-            acc[g] = q4_K_finish(acc[g], isum[g], wb[g], (const act_q4_K *)a + b);
+            for (int c = 0; c < C; c++)
+                acc[g][c] = q4_K_finish(acc[g][c], isum[g][c], wb[g],
+                                        (const act_q4_K *)(a + (size_t)c * lda) + b);
     }
-    for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+    for (int g = 0; g < GD; g++)
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
 static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
                        const uint8_t *x, const uint8_t *a) {
-    dec_k4(false, nb, first, y, w, gs, skip, x, a);
+    dec_k4(false, 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);
+}
+static void dec2_q4_K_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                        size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    dec_k4(false, 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);
 }
 static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_k4's prefetches cover a Q4_K super-block");
 static_assert(6 * 4 * 64 >= sizeof(blk_q5_Kx8), "dec_k4's prefetches cover a Q5_K super-block");
@@ -776,7 +794,8 @@ static_assert(6 * 4 * 64 >= sizeof(blk_q5_Kx8), "dec_k4's prefetches cover a Q5_
 static_assert(CT * 32 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
 // tl_avx2_gemm_q4_Kx8: W q4_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q4_K, .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true)
+        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true,
+        .dec2 = dec2_q4_K_4)
 
 /* ---- Q5_K ------------------------------------------------------------------ *
  * Q4_K's layout and tiles (tile_k4, dec_k4 above) with blk_q5_Kx8's qh
@@ -804,12 +823,17 @@ void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 X8_TILES(q5_K, tile_k4, true,)
 static void dec_q5_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
                        const uint8_t *x, const uint8_t *a) {
-    dec_k4(true, nb, first, y, w, gs, skip, x, a);
+    dec_k4(true, 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);
+}
+static void dec2_q5_K_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                        size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    dec_k4(true, 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);
 }
 
 // tl_avx2_gemm_q5_Kx8: W q5_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q5_K, .qk = TL_QK_K, .wblk = sizeof(blk_q5_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true)
+        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true,
+        .dec2 = dec2_q5_K_4)
 
 /* ---- Q6_K ------------------------------------------------------------------ *
  * Per group and super-block (1680 bytes, the 8 original blocks): the rows'
@@ -981,24 +1005,28 @@ TL_AVX2_INLINE void tile_q6_K(const int C, int64_t nb, bool first, float *y, siz
 }
 X8_TILES(q6_K, tile_q6_K, )
 
-/* dec_fn for Q6_K: GD groups x one token, as dec_q4_K_4: each row's
- * arithmetic tile1's (the same bits), the groups taking turns at each
- * triple of chunks, the four activation broadcasts shared by them, and
+/* dec_fn (C = 1) and dec2_fn (C = 2) for Q6_K: GD groups x C tokens, as
+ * dec_k4: each row's arithmetic tile1's (the same bits), the groups taking
+ * turns at each triple of chunks, one token's four activation broadcasts
+ * shared by them (two tokens: each group's chunks shared by both), and
  * each group's stream prefetched PF_DEC ahead as it is read: lines
  * 27 t / 16 .. 27 (t + 1) / 16 at triple t, 27 lines a super-block of
  * 26.25. */
-static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
-                       const uint8_t *x, const uint8_t *a) {
-    __m256 acc[GD];
-    for (int g = 0; g < GD; g++) acc[g] = acc_init(first, y + 8 * g);
+TL_AVX2_INLINE void dec_q6_K(const int C, int64_t nb, bool first, float *y, size_t ldy,
+                             const uint8_t *w, size_t gs, size_t skip, const uint8_t *x, size_t ldx,
+                             const uint8_t *a, size_t lda) {
+    __m256 acc[GD][2];
+    for (int g = 0; g < GD; g++)
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
     const __m256i m6 = _mm256_set1_epi8(0x3F);
     const size_t blk = sizeof(blk_q6_Kx8);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q6_Kx8 *wb[GD];
         for (int g = 0; g < GD; g++)
             wb[g] = (const blk_q6_Kx8 *)(w + (size_t)g * gs + (size_t)b * blk);
-        __m256i isum[GD];
-        for (int g = 0; g < GD; g++) isum[g] = _mm256_setzero_si256();
+        __m256i isum[GD][2];
+        for (int g = 0; g < GD; g++)
+            for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
         for (int p = 0; p < 8; p++) {
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
@@ -1006,36 +1034,57 @@ static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_
                 for (size_t line = 27 * t / 16; line < 27 * (t + 1) / 16; line++)
                     prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * line);
                 const uint8_t *xq = a + (size_t)b * TL_QK_K + 32 * p + 16 * h;
-                const __m256i y0 = bcast4(xq), y1 = bcast4(xq + 4), y2 = bcast4(xq + 8),
-                              y3 = bcast4(xq + 12);
+                /* one token: the broadcasts serve every group; two: each
+                 * group's chunks serve both tokens, broadcast as used */
+                __m256i y0 = bcast4(xq), y1 = bcast4(xq + 4), y2 = bcast4(xq + 8),
+                        y3 = bcast4(xq + 12);
 #pragma GCC unroll 4
                 for (int g = 0; g < GD; g++) {
                     const uint8_t *qt = wb[g]->q[2 * p + h];
                     const __m256i A = ld256(qt), B = ld256(qt + 32), D = ld256(qt + 64);
                     const __m256i u3 = q6_K_u3(A, B, D, m6);
-                    const __m256i s0 =
-                        _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(A, m6), y0),
-                                         _mm256_maddubs_epi16(_mm256_and_si256(B, m6), y1));
-                    const __m256i s1 =
-                        _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(D, m6), y2),
-                                         _mm256_maddubs_epi16(u3, y3));
                     const __m256i sc = _mm256_cvtepi8_epi16(ld128(wb[g]->scp[p]));
-                    const __m256i s01 =
-                        _mm256_add_epi32(_mm256_madd_epi16(s0, sc), _mm256_madd_epi16(s1, sc));
-                    isum[g] = _mm256_add_epi32(isum[g], s01);
-                    KEEP(isum[g]);
+                    for (int c = 0; c < C; c++) {
+                        if (C > 1) {
+                            const uint8_t *xc = xq + (size_t)c * lda;
+                            y0 = bcast4(xc), y1 = bcast4(xc + 4);
+                            y2 = bcast4(xc + 8), y3 = bcast4(xc + 12);
+                        }
+                        const __m256i s0 =
+                            _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(A, m6), y0),
+                                             _mm256_maddubs_epi16(_mm256_and_si256(B, m6), y1));
+                        const __m256i s1 =
+                            _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(D, m6), y2),
+                                             _mm256_maddubs_epi16(u3, y3));
+                        const __m256i s01 =
+                            _mm256_add_epi32(_mm256_madd_epi16(s0, sc), _mm256_madd_epi16(s1, sc));
+                        isum[g][c] = _mm256_add_epi32(isum[g][c], s01);
+                        KEEP(isum[g][c]);
+                    }
                 }
             }
         }
 #pragma GCC unroll 4
         for (int g = 0; g < GD; g++)
-            acc[g] = q6_K_finish(acc[g], isum[g], wb[g], (const tl_block_q8_K *)x + b);
+            for (int c = 0; c < C; c++)
+                acc[g][c] = q6_K_finish(acc[g][c], isum[g][c], wb[g],
+                                        (const tl_block_q8_K *)(x + (size_t)c * ldx) + b);
     }
-    for (int g = 0; g < GD; g++) _mm256_storeu_ps(y + 8 * g, acc[g]);
+    for (int g = 0; g < GD; g++)
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+}
+static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
+                       const uint8_t *x, const uint8_t *a) {
+    dec_q6_K(1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);
+}
+static void dec2_q6_K_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                        size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
+    dec_q6_K(2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);
 }
 static_assert(27 * 64 >= sizeof(blk_q6_Kx8), "dec_q6_K_4's prefetches cover a super-block");
 
 static_assert(CT * 16 * TL_QK_K <= ACT_BYTES, "q6_K segment fits the scratch");
 // tl_avx2_gemm_q6_Kx8: W q6_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q6_K, .qk = TL_QK_K, .wblk = sizeof(blk_q6_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = TL_QK_K, .seg = 16, .prep = prep_q6_K, .pf_start = true)
+        .ablk = TL_QK_K, .seg = 16, .prep = prep_q6_K, .pf_start = true,
+        .dec2 = dec2_q6_K_4)

@@ -163,7 +163,7 @@ typedef void (*dec_fn)(int64_t nb, bool first, float *y, const uint8_t *w, size_
  * sequences, a speculative draft) were each a dec_fn call, which decoded
  * every weight twice and made them 1.5x one token's time (AVX2, Zen 3, 2
  * threads, TinyLlama-shaped pp2, abbench 10 rounds: Q4_0 1.30x, Q8_0 1.37x,
- * 10 of 10 pairs). Not for the K types, whose decode tiles are their own. */
+ * 10 of 10 pairs; the K types' own, dec_k4 and dec_q6_K: Q4_K_M 1.19x). */
 typedef void (*dec2_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
                         size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda);
 
