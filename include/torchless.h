@@ -101,7 +101,9 @@ typedef struct tl_model_info {
     float norm_eps;
     uint64_t n_params;
     uint64_t weight_bytes;
-    const char *file_type;     /* dominant weight type, e.g. "Q4_0" */
+    const char *file_type;     /* the GGUF's general.file_type as llama-quantize names it
+                                  (e.g. "Q4_K_M"), else the type holding most weight
+                                  bytes (e.g. "F16"); static storage */
     int n_threads;             /* threads the CPU backend runs (0 at load resolved) */
 } tl_model_info;
 

@@ -113,6 +113,21 @@ int main(void) {
     tl_context_free(NULL);
     tl_sampler_free(NULL);
 
+    /* file_type: what the GGUF says (llama-quantize's name), else the type
+     * holding most weight bytes (llama.q4_k_m's largest tensors need not be
+     * Q4_K) */
+    tl_model_info in;
+    tl_model_get_info(m, &in);
+    CHECKF(strcmp(in.file_type, "Q8_0") == 0, "file_type %s", in.file_type);
+    tl_model *km = NULL;
+    if (tl_model_load(tl_test_shared("fixtures/models/llama.q4_k_m.gguf"), &mp, &km) == TL_OK) {
+        tl_model_get_info(km, &in);
+        CHECKF(strcmp(in.file_type, "Q4_K_M") == 0, "llama.q4_k_m file_type %s", in.file_type);
+        tl_model_free(km);
+    } else {
+        CHECKF(0, "llama.q4_k_m: %s", tl_last_error());
+    }
+
     tl_model_free(m);
     return tl_test_finish("test_api", 0);
 }

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "kern/kern.h"
+#include "model/convert.h"
 #include "model/model.h"
 #include "serve/chat.h"
 
@@ -77,7 +78,12 @@ void tl_model_get_info(const tl_model *m, tl_model_info *info) {
         info->n_params += (uint64_t)tl_tensor_nelem(&m->src->tensors[i]);
         info->weight_bytes += m->src->tensors[i].nbytes;
     }
-    info->file_type = dominant_type(m);
+    /* what the file says it is (a Q4_K_M file's largest tensor may well be
+     * Q8_0 or Q6_K), else the type holding most weight bytes */
+    uint32_t ft;
+    const char *named = tl_gguf_get_u32(m->src->meta, "general.file_type", &ft) ? tl_quantize_ftype_name(ft)
+                                                                               : NULL;
+    info->file_type = named ? named : dominant_type(m);
     info->n_threads = m->n_threads;
 }
 

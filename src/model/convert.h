@@ -59,4 +59,8 @@ int tl_conv_threads(int n_threads);
 /* Fails early (before minutes of work) when out's directory cannot take a file. */
 tl_status tl_conv_check_out_dir(const char *out, tl_err *err);
 
+/* llama-quantize's name of a general.file_type value (llama_ftype), e.g. 15
+ * -> "Q4_K_M"; NULL for a value it does not know. Static storage. */
+const char *tl_quantize_ftype_name(uint32_t ftype);
+
 #endif

@@ -485,6 +485,12 @@ const char *tl_quantize_type_name(int i) {
     return i >= 0 && i < N_CANONICAL ? k_ftypes[i].name : NULL;
 }
 
+const char *tl_quantize_ftype_name(uint32_t ftype) {
+    for (int i = 0; i < N_CANONICAL; i++)
+        if ((uint32_t)k_ftypes[i].ftype == ftype) return k_ftypes[i].name;
+    return NULL;
+}
+
 tl_status tl_quantize(const char *in, const char *out, const tl_quantize_params *params) {
     const tl_quantize_params p = params ? *params : tl_quantize_default_params();
     tl_err err = { 0 };
