@@ -211,97 +211,117 @@ TL_AVX512_INLINE void prefetch_quarter(const void *p, size_t bytes, int k) {
  * super-block) to keep it within the 32 zmm without spills */
 enum { CT4 = 6 };
 
-/* One group of 16 packed rows x C tokens over all nb super-blocks:
- *   y[c * ldy + i] = row i . token c
- * q5: the blk_q5_Kx16 layout, else blk_q4_Kx16. */
-TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
-                              size_t ldx, const int C, const bool q5) {
+/* G groups of 16 packed rows (gs bytes apart) x C tokens over all nb
+ * super-blocks, G C <= CT4:
+ *   y[c * ldy + 16 g + i] = row 16 g + i . token c
+ * q5: the blk_q5_Kx16 layout, else blk_q4_Kx16. One token takes 4 groups
+ * in decode (DG): each group its own prefetched stream, as the AVX2 K
+ * tiles and this file's other types read; each row's arithmetic is the
+ * one-group tile's, step for step (the same bits). */
+TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t gs,
+                              const uint8_t *x, size_t ldx, const int G, const int C, const bool q5) {
     const size_t bytes = q5 ? sizeof(blk_q5_Kx16) : sizeof(blk_q4_Kx16);
-    for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, _mm512_setzero_ps());
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy + 16 * g, _mm512_setzero_ps());
     const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     for (int64_t b = 0; b < nb; b++) {
-        const blk_q4_Kx16 *wb = (const blk_q4_Kx16 *)(w + (size_t)b * bytes);
-        const blk_q5_Kx16 *wb5 = (const blk_q5_Kx16 *)wb;
-        const tl_block_q8_K *xb[CT4];
-        __m512 part[CT4];
-        for (int c = 0; c < C; c++) {
-            xb[c] = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
-            part[c] = _mm512_setzero_ps();
+        const blk_q4_Kx16 *wb[4];
+        __m512 dw[4];
+        for (int g = 0; g < G; g++) {
+            wb[g] = (const blk_q4_Kx16 *)(w + (size_t)g * gs + (size_t)b * bytes);
+            dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb[g]->d));
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->d));
-        /* cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for bit: 16 S < 2^24 and
-         * the power-of-2 scaling of the f16-derived scale is exact */
-        const __m512 dw16 = _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16));
+        const tl_block_q8_K *xb[CT4];
+        __m512 part[CT4]; /* [g C + c] */
+        for (int c = 0; c < C; c++) xb[c] = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
+        for (int k = 0; k < G * C; k++) part[k] = _mm512_setzero_ps();
         for (int p = 0; p < 4; p++) {
-            if (C == 1) prefetch_quarter(wb, bytes, p);
+            if (C == 1)
+                for (int g = 0; g < G; g++) prefetch_quarter(wb[g], bytes, p);
             /* sub-blocks 2p (h = 0) and 2p + 1 (h = 1), one sum chain each
-             * per token (one token: the other sub-block pairs' chains are
-             * independent, so the 5-cycle vpdpbusd latency overlaps) */
+             * per group and token (one token: the other sub-block pairs'
+             * chains are independent, so the 5-cycle vpdpbusd latency
+             * overlaps) */
             __m512i s[2][CT4];
-            for (int c = 0; c < C; c++) s[0][c] = s[1][c] = _mm512_setzero_si512();
+            for (int k = 0; k < G * C; k++) s[0][k] = s[1][k] = _mm512_setzero_si512();
             const __m512i bit0 = _mm512_set1_epi8((char)(1 << 2 * p)), bit1 = _mm512_add_epi8(bit0, bit0);
 #pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) {
-                const __m512i v = _mm512_loadu_si512(wb->qs[p][g]);
-                /* Q4_K's high nibbles stay in place: 16 u, one and instead
-                 * of a shift and an and; the scale takes the 1/16 */
-                __m512i q[2] = { _mm512_and_si512(v, m4), _mm512_andnot_si512(m4, v) };
-                if (q5) {
-                    q[1] = _mm512_srli_epi16(q[1], 4);
-                    /* Q5_K: 16 more where qh bit 2p (2p + 1) is set */
-                    const __m512i qh = _mm512_loadu_si512(wb5->qh[g]);
-                    q[0] = _mm512_mask_add_epi8(q[0], _mm512_test_epi8_mask(qh, bit0), q[0], m10);
-                    q[1] = _mm512_mask_add_epi8(q[1], _mm512_test_epi8_mask(qh, bit1), q[1], m10);
-                }
+            for (int j = 0; j < 8; j++) {
+#pragma GCC unroll 4
+                for (int g = 0; g < G; g++) {
+                    const __m512i v = _mm512_loadu_si512(wb[g]->qs[p][j]);
+                    /* Q4_K's high nibbles stay in place: 16 u, one and
+                     * instead of a shift and an and; the scale takes the 1/16 */
+                    __m512i q[2] = { _mm512_and_si512(v, m4), _mm512_andnot_si512(m4, v) };
+                    if (q5) {
+                        q[1] = _mm512_srli_epi16(q[1], 4);
+                        /* Q5_K: 16 more where qh bit 2p (2p + 1) is set */
+                        const __m512i qh = _mm512_loadu_si512(((const blk_q5_Kx16 *)wb[g])->qh[j]);
+                        q[0] = _mm512_mask_add_epi8(q[0], _mm512_test_epi8_mask(qh, bit0), q[0], m10);
+                        q[1] = _mm512_mask_add_epi8(q[1], _mm512_test_epi8_mask(qh, bit1), q[1], m10);
+                    }
 #pragma GCC unroll 8
-                for (int c = 0; c < C; c++) {
-                    const int8_t *xq = xb[c]->qs + 64 * p + 4 * g;
+                    for (int c = 0; c < C; c++) {
+                        const int8_t *xq = xb[c]->qs + 64 * p + 4 * j;
 #pragma GCC unroll 2
-                    for (int h = 0; h < 2; h++) {
-                        s[h][c] = _mm512_dpbusd_epi32(s[h][c], q[h], tl_avx512_bcast4(xq + 32 * h));
+                        for (int h = 0; h < 2; h++)
+                            s[h][g * C + c] =
+                                _mm512_dpbusd_epi32(s[h][g * C + c], q[h], tl_avx512_bcast4(xq + 32 * h));
                     }
                 }
             }
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++)
 #pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                const __m512 scf = _mm512_mul_ps(
-                    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[2 * p + h]))),
-                    h && !q5 ? dw16 : dw);
+                for (int h = 0; h < 2; h++) {
+                    /* cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for bit: 16 S < 2^24
+                     * and the power-of-2 scaling of the f16-derived scale is exact */
+                    const __m512 d = h && !q5 ? _mm512_mul_ps(dw[g], _mm512_set1_ps(1.0f / 16)) : dw[g];
+                    const __m128i sc8 = _mm_loadu_si128((const __m128i *)wb[g]->sc[2 * p + h]);
+                    const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)), d);
 #pragma GCC unroll 8
-                for (int c = 0; c < C; c++) part[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[h][c]), scf, part[c]);
-            }
+                    for (int c = 0; c < C; c++) {
+                        const int k = g * C + c;
+                        part[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[h][k]), scf, part[k]);
+                    }
+                }
         }
-        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->dmin));
-        __m512i mn[4];
 #pragma GCC unroll 4
-        for (int p = 0; p < 4; p++) mn[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)wb->mn[p]));
+        for (int g = 0; g < G; g++) {
+            const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb[g]->dmin));
+            __m512i mn[4];
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++)
+                mn[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)wb[g]->mn[p]));
 #pragma GCC unroll 8
-        for (int c = 0; c < C; c++) {
-            const int16_t *bs = xb[c]->bsums;
-            __m512i ms = _mm512_setzero_si512();
+            for (int c = 0; c < C; c++) {
+                const int16_t *bs = xb[c]->bsums;
+                __m512i ms = _mm512_setzero_si512();
 #pragma GCC unroll 4
-            for (int p = 0; p < 4; p++) {
-                /* sub-block sums 2p, 2p+1 (|.| <= 32 * 128: int16) as one lane pair */
-                const uint32_t lo = (uint16_t)(bs[4 * p] + bs[4 * p + 1]);
-                const uint32_t hi = (uint16_t)(bs[4 * p + 2] + bs[4 * p + 3]);
-                ms = _mm512_dpwssd_epi32(ms, mn[p], _mm512_set1_epi32((int32_t)(lo | hi << 16)));
+                for (int p = 0; p < 4; p++) {
+                    /* sub-block sums 2p, 2p+1 (|.| <= 32 * 128: int16) as one lane pair */
+                    const uint32_t lo = (uint16_t)(bs[4 * p] + bs[4 * p + 1]);
+                    const uint32_t hi = (uint16_t)(bs[4 * p + 2] + bs[4 * p + 3]);
+                    ms = _mm512_dpwssd_epi32(ms, mn[p], _mm512_set1_epi32((int32_t)(lo | hi << 16)));
+                }
+                const __m512 dy = _mm512_set1_ps(xb[c]->d);
+                float *yo = y + (size_t)c * ldy + 16 * g;
+                __m512 acc = _mm512_loadu_ps(yo);
+                acc = _mm512_fmadd_ps(part[g * C + c], dy, acc);
+                acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmw, dy), acc);
+                _mm512_storeu_ps(yo, acc);
             }
-            const __m512 dy = _mm512_set1_ps(xb[c]->d);
-            __m512 acc = _mm512_loadu_ps(y + (size_t)c * ldy);
-            acc = _mm512_fmadd_ps(part[c], dy, acc);
-            acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmw, dy), acc);
-            _mm512_storeu_ps(y + (size_t)c * ldy, acc);
         }
     }
 }
 
 TL_AVX512_INLINE void tile_q4_K(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
                                 size_t ldx, const int C) {
-    tile_k4(nb, y, ldy, w, x, ldx, C, false);
+    tile_k4(nb, y, ldy, w, 0, x, ldx, 1, C, false);
 }
 TL_AVX512_INLINE void tile_q5_K(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
                                 size_t ldx, const int C) {
-    tile_k4(nb, y, ldy, w, x, ldx, C, true);
+    tile_k4(nb, y, ldy, w, 0, x, ldx, 1, C, true);
 }
 
 /* ---- Q6_K ------------------------------------------------------------------- *
@@ -484,10 +504,36 @@ static const tile_fn tiles_q6_K[CT6 + 1] = { NULL,        tile_q6_K_1, tile_q6_K
                                              tile_q6_K_4, tile_q6_K_5, tile_q6_K_6 };
 static_assert(CT4 == 6 && CT6 == 6, "one tile per token count 1..CT");
 
-/* token tiles of up to ct (the remainder in one narrower tile) x row groups */
+/* DG groups (gs bytes apart) x one token: the decode tile (NULL: none) */
+typedef void (*dec_fn)(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x);
+enum { DG = 4 };
+static void dec_q4_K(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x) {
+    tile_k4(nb, y, 0, grp, gs, x, 0, DG, 1, false);
+}
+static void dec_q5_K(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x) {
+    tile_k4(nb, y, 0, grp, gs, x, 0, DG, 1, true);
+}
+static_assert((int)DG <= (int)CT4, "tile_k4 holds G C <= CT4 partials");
+
+/* token tiles of up to ct (the remainder in one narrower tile) x row
+ * groups; one token (decode) DG groups at a time, as streams (tiles.h),
+ * where the type has such a tile */
 static void gemm_k(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                   size_t ldw, const uint8_t *x, size_t ldx, int ct, const tile_fn *tiles) {
+                   size_t ldw, const uint8_t *x, size_t ldx, int ct, const tile_fn *tiles, dec_fn dec) {
     const int64_t nb = n / TL_QK_K;
+    if (nc == 1 && dec && nr >= 16 * DG) {
+        /* tile i: group i of each of DG streams, outputs through o */
+        const int64_t nt = nr / (16 * DG);
+        const size_t gsz = 16 * ldw; /* bytes per group */
+        float o[16 * DG];
+        for (int64_t i = 0; i < nt; i++) {
+            dec(nb, o, w + (size_t)i * gsz, (size_t)nt * gsz, x);
+            tl_tile_stream_scatter(y, o, i, nt, DG, 16);
+        }
+        const int64_t r0 = nt * 16 * DG;
+        for (int64_t r = r0; r < nr; r += 16) tiles[1](nb, y + r, ldy, w + (size_t)r * ldw, x, ldx);
+        return;
+    }
     for (int64_t c0 = 0; c0 < nc; c0 += ct) {
         const int cc = nc - c0 < ct ? (int)(nc - c0) : ct;
         for (int64_t r0 = 0; r0 < nr; r0 += 16)
@@ -498,17 +544,17 @@ static void gemm_k(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
 // W (nr, n) q4_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q4_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q4_K);
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q4_K, dec_q4_K);
 }
 
 // W (nr, n) q5_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q5_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q5_K);
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q5_K, dec_q5_K);
 }
 
 // W (nr, n) q6_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q6_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT6, tiles_q6_K);
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT6, tiles_q6_K, NULL);
 }
