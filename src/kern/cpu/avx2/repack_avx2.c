@@ -780,14 +780,7 @@ TL_AVX2_INLINE void dec_k4(const bool q5, const int C, int64_t nb, bool first, f
     for (int g = 0; g < GD; g++)
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
-static void dec_q4_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
-                       const uint8_t *x, const uint8_t *a) {
-    dec_k4(false, 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);
-}
-static void dec2_q4_K_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                        size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    dec_k4(false, 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);
-}
+X8_DECS(q4_K, dec_k4, false,)
 static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_k4's prefetches cover a Q4_K super-block");
 static_assert(6 * 4 * 64 >= sizeof(blk_q5_Kx8), "dec_k4's prefetches cover a Q5_K super-block");
 
@@ -821,14 +814,7 @@ void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 }
 
 X8_TILES(q5_K, tile_k4, true,)
-static void dec_q5_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
-                       const uint8_t *x, const uint8_t *a) {
-    dec_k4(true, 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);
-}
-static void dec2_q5_K_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                        size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    dec_k4(true, 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);
-}
+X8_DECS(q5_K, dec_k4, true,)
 
 // tl_avx2_gemm_q5_Kx8: W q5_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q5_K, .qk = TL_QK_K, .wblk = sizeof(blk_q5_Kx8), .xblk = sizeof(tl_block_q8_K),
@@ -1073,14 +1059,7 @@ TL_AVX2_INLINE void dec_q6_K(const int C, int64_t nb, bool first, float *y, size
     for (int g = 0; g < GD; g++)
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
-static void dec_q6_K_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs, size_t skip,
-                       const uint8_t *x, const uint8_t *a) {
-    dec_q6_K(1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);
-}
-static void dec2_q6_K_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
-                        size_t skip, const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
-    dec_q6_K(2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);
-}
+X8_DECS(q6_K, dec_q6_K, )
 static_assert(27 * 64 >= sizeof(blk_q6_Kx8), "dec_q6_K_4's prefetches cover a super-block");
 
 static_assert(CT * 16 * TL_QK_K <= ACT_BYTES, "q6_K segment fits the scratch");

@@ -213,6 +213,20 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
         BODY(__VA_ARGS__ 1, nb, first, y, ldy, w, x, ldx, a, lda);                           \
     }
 
+/* dec_T_4 and dec2_T_4: the dec_fn and dec2_fn instances of an
+ * always-inline decode body BODY(P C, nb, first, y, ldy, w, gs, skip, x,
+ * ldx, a, lda) of GD groups x C tokens, for C = 1 and 2; P as for X8_TILES */
+#define X8_DECS(T, BODY, ...)                                                                 \
+    static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
+                            size_t skip, const uint8_t *x, const uint8_t *a) {                 \
+        BODY(__VA_ARGS__ 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);                       \
+    }                                                                                        \
+    static void dec2_##T##_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
+                             size_t gs, size_t skip, const uint8_t *x, size_t ldx,             \
+                             const uint8_t *a, size_t lda) {                                   \
+        BODY(__VA_ARGS__ 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);                 \
+    }
+
 /* tile_T_full, tile_T_1, dec_T_4 and dec2_T_4: the instances of one
  * always-inline body BODY(P G, C, ...) of G groups x C tokens, for (1, CT),
  * (1, 1), (GD, 1) and (GD, 2); P as for X8_TILES */
@@ -225,14 +239,6 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
         BODY(__VA_ARGS__ 1, 1, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                  \
     }                                                                                        \
-    static void dec_##T##_4(int64_t nb, bool first, float *y, const uint8_t *w, size_t gs,      \
-                            size_t skip, const uint8_t *x, const uint8_t *a) {                 \
-        BODY(__VA_ARGS__ GD, 1, nb, first, y, 0, w, gs, skip, x, 0, a, 0);                   \
-    }                                                                                        \
-    static void dec2_##T##_4(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
-                             size_t gs, size_t skip, const uint8_t *x, size_t ldx,             \
-                             const uint8_t *a, size_t lda) {                                   \
-        BODY(__VA_ARGS__ GD, 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);             \
-    }
+    X8_DECS(T, BODY, __VA_ARGS__ GD,)
 
 #endif
