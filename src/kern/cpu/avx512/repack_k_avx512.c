@@ -521,6 +521,7 @@ static_assert((int)DG <= (int)CT4, "tile_k4 holds G C <= CT4 partials");
 static void gemm_k(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
                    size_t ldw, const uint8_t *x, size_t ldx, int ct, const tile_fn *tiles, dec_fn dec) {
     const int64_t nb = n / TL_QK_K;
+    int64_t rd = 0; /* rows the decode tiles took */
     if (nc == 1 && dec && nr >= 16 * DG) {
         /* tile i: group i of each of DG streams, outputs through o */
         const int64_t nt = nr / (16 * DG);
@@ -530,13 +531,11 @@ static void gemm_k(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
             dec(nb, o, w + (size_t)i * gsz, (size_t)nt * gsz, x);
             tl_tile_stream_scatter(y, o, i, nt, DG, 16);
         }
-        const int64_t r0 = nt * 16 * DG;
-        for (int64_t r = r0; r < nr; r += 16) tiles[1](nb, y + r, ldy, w + (size_t)r * ldw, x, ldx);
-        return;
+        rd = nt * 16 * DG;
     }
     for (int64_t c0 = 0; c0 < nc; c0 += ct) {
         const int cc = nc - c0 < ct ? (int)(nc - c0) : ct;
-        for (int64_t r0 = 0; r0 < nr; r0 += 16)
+        for (int64_t r0 = rd; r0 < nr; r0 += 16)
             tiles[cc](nb, y + (size_t)c0 * ldy + r0, ldy, w + (size_t)r0 * ldw, x + (size_t)c0 * ldx, ldx);
     }
 }
