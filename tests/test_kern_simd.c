@@ -268,6 +268,9 @@ static void test_float_tails(const tl_kern *v) {
  * rows, within the float-rounding bound; every tile width and row-group
  * count, and a k long enough to cross the kernels' activation segments. */
 
+/* the most tokens a decode (stream) tile takes: AVX-512's quantized ones, 4 */
+enum { NC_STREAMS = 4 };
+
 static void test_repack(const tl_kern *v) {
     const tl_kern *ref = tl_kern_ref();
     for (int t = 0; t < TL_DTYPE_COUNT; t++) {
@@ -287,10 +290,11 @@ static void test_repack(const tl_kern *v) {
              * 7 groups and 27 tokens also reach the F16 tiles of 4, 2 and 1
              * groups and their 24-token limit; quantized types: 6 groups,
              * called from the second, reach a 4-group decode tile and a
-             * one-group tile after it in the same call. Then, for 1 and 2
-             * tokens (decode) only, 11 groups (quantized: 9) reach two
-             * 4-group tiles whose streams each run over two groups (and
-             * over 2-3 K segments at the longest k), then 2 and 1 groups. */
+             * one-group tile after it in the same call. Then, for 1 to 4
+             * tokens (decode and its few-token tiles) only, 11 groups
+             * (quantized: 9) reach two 4-group tiles whose streams each run
+             * over two groups (and over 2-3 K segments at the longest k),
+             * then 2 and 1 groups. */
             const bool wide = tr->block_size == 1 && k <= 2048;
             const int nrs[] = { rp->rows, (wide ? 8 : 6) * rp->rows, (wide ? 12 : 10) * rp->rows };
             const int nrmax = (wide ? 12 : 10) * rp->rows, ncmax = wide ? 27 : 9;
@@ -334,14 +338,14 @@ static void test_repack(const tl_kern *v) {
             float *want = malloc(sizeof(float) * nrmax * ncmax);
             double *tol = malloc(sizeof(double) * nrmax * ncmax);
             for (int r = 0; r < nrmax; r++)
-                for (int c = 0; c < (r < nrs[1] ? ncmax : 2); c++) {
+                for (int c = 0; c < (r < nrs[1] ? ncmax : NC_STREAMS); c++) {
                     ref->vec_dot[t](k, &want[r * ncmax + c], w + r * wrow, x + c * xrow);
                     tol[r * ncmax + c] = dot_tol(wd + r * k, xd + c * k, k, k / tr->block_size);
                 }
             for (size_t ri = 0; ri < 3; ri++) {
                 const int nr = nrs[ri];
                 rp->pack(wp, w, wrow, k, nr);
-                for (int nc = 1; nc <= (ri == 2 ? 2 : ncmax); nc++) {
+                for (int nc = 1; nc <= (ri == 2 ? NC_STREAMS : ncmax); nc++) {
                     for (int i = 0; i < ncmax * nrmax; i++) y[i] = NAN;
                     /* the second row group on its own, as the driver calls it */
                     const int r0 = nr > rp->rows ? rp->rows : 0, rn = nr > rp->rows ? nr - rp->rows : nr;

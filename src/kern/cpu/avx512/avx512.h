@@ -38,6 +38,17 @@ TL_AVX512_INLINE __m512i tl_avx512_bcast4(const void *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* s + vpdpbusd(u, 4 signed bytes at p broadcast): the broadcast always
+ * embedded in the instruction (a memory operand {1to16}). With the
+ * intrinsics, a tile that uses one activation dword against several weight
+ * vectors (the decode tiles' groups) gets it hoisted into a register per
+ * dword by the compiler: 8 per token and block, and past 2 tokens the
+ * tile spills (gcc 12). */
+TL_AVX512_INLINE __m512i tl_avx512_dpbusd_b4(__m512i s, __m512i u, const void *p) {
+    __asm__("vpdpbusd %[x]%{1to16%}, %[u], %[s]" : [s] "+v"(s) : [u] "v"(u), [x] "m"(*(const int32_t *)p));
+    return s;
+}
+
 /* The packers' gathers (weights are repacked at load, 16 rows to a group):
  * a packed chunk is one dword of each of the group's 16 rows, one
  * vpgatherdd over the rows' byte offsets i * ldw, i < 16. The offsets are

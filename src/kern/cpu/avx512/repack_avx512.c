@@ -242,32 +242,38 @@ TL_AVX512_INLINE const int8_t *act_qs(const uint8_t *xrow, int64_t b, const bool
  * chunks; else the 4 nibble chunks, low nibbles then high, with the fifth
  * bits of the hb chunk at bit 4 (Q5_0, Q5_1: bit 2j (low) or 2j + 1
  * (high) of each hb byte, moved by a 16-bit shift whose bit 4 stays in its
- * byte, then merged by one vpternlogd: (nibble & 0x0F) | (bits & 0x10)) */
-TL_AVX512_INLINE void ld_quants(__m512i q[8], const uint8_t *qb, const int T) {
+ * byte, then merged by one vpternlogd: (nibble & 0x0F) | (bits & 0x10)).
+ * ld_pair makes chunks j and j + 4 (j < 4) of them, hb the block's fifth
+ * bits (ld_hb; Q4_0, Q4_1, Q8_0: unused). */
+TL_AVX512_INLINE __m512i ld_hb(const uint8_t *qb, const int T) {
+    return T == A50 || T == A51 ? _mm512_loadu_si512(qb + 256) : _mm512_setzero_si512();
+}
+TL_AVX512_INLINE void ld_pair(__m512i *lo, __m512i *hi, const uint8_t *qb, __m512i hb, const int j,
+                              const int T) {
     if (T == A80) {
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) q[j] = _mm512_loadu_si512(qb + 64 * j);
+        *lo = _mm512_loadu_si512(qb + 64 * j);
+        *hi = _mm512_loadu_si512(qb + 64 * (j + 4));
         return;
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const bool q5 = T == A50 || T == A51;
-    const __m512i hb = q5 ? _mm512_loadu_si512(qb + 256) : m4;
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        const __m512i v = _mm512_loadu_si512(qb + 64 * j);
-        if (!q5) {
-            q[j] = _mm512_and_si512(v, m4);
-            q[j + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            continue;
-        }
-        /* bit 2j to bit 4: left by 4 - 2j (j < 3) or right by 2; bit 2j + 1: left by 3 - 2j or right */
-        const __m512i lo = j < 3 ? _mm512_slli_epi16(hb, 4 - 2 * j) : _mm512_srli_epi16(hb, 2);
-        const __m512i hi = j < 2 ? _mm512_slli_epi16(hb, 3 - 2 * j) : _mm512_srli_epi16(hb, 2 * j - 3);
-        /* (a & c) | b: 0xF0 & 0xAA | 0xCC, b the fifth bits masked to 0x10 */
-        const __m512i m5 = _mm512_set1_epi8(0x10);
-        q[j] = _mm512_ternarylogic_epi32(v, _mm512_and_si512(lo, m5), m4, 0xEC);
-        q[j + 4] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), _mm512_and_si512(hi, m5), m4, 0xEC);
+    const __m512i v = _mm512_loadu_si512(qb + 64 * j);
+    if (T != A50 && T != A51) {
+        *lo = _mm512_and_si512(v, m4);
+        *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        return;
     }
+    /* bit 2j to bit 4: left by 4 - 2j (j < 3) or right by 2; bit 2j + 1: left by 3 - 2j or right */
+    const __m512i l = j < 3 ? _mm512_slli_epi16(hb, 4 - 2 * j) : _mm512_srli_epi16(hb, 2);
+    const __m512i h = j < 2 ? _mm512_slli_epi16(hb, 3 - 2 * j) : _mm512_srli_epi16(hb, 2 * j - 3);
+    /* (a & c) | b: 0xF0 & 0xAA | 0xCC, b the fifth bits masked to 0x10 */
+    const __m512i m5 = _mm512_set1_epi8(0x10);
+    *lo = _mm512_ternarylogic_epi32(v, _mm512_and_si512(l, m5), m4, 0xEC);
+    *hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), _mm512_and_si512(h, m5), m4, 0xEC);
+}
+TL_AVX512_INLINE void ld_quants(__m512i q[8], const uint8_t *qb, const int T) {
+    const __m512i hb = ld_hb(qb, T);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) ld_pair(&q[j], &q[j + 4], qb, hb, j, T);
 }
 
 /* per row lane: seed + sum_j q[j] . xq[4j .. 4j+3], in one chain, or in two
@@ -277,8 +283,8 @@ TL_AVX512_INLINE __m512i dot_block(const __m512i q[8], const int8_t *xq, int32_t
     __m512i s0 = _mm512_set1_epi32(seed), s1 = _mm512_setzero_si512();
 #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
-        if (two && (j & 1)) s1 = _mm512_dpbusd_epi32(s1, q[j], tl_avx512_bcast4(xq + 4 * j));
-        else s0 = _mm512_dpbusd_epi32(s0, q[j], tl_avx512_bcast4(xq + 4 * j));
+        if (two && (j & 1)) s1 = tl_avx512_dpbusd_b4(s1, q[j], xq + 4 * j);
+        else s0 = tl_avx512_dpbusd_b4(s0, q[j], xq + 4 * j);
     }
     return two ? _mm512_add_epi32(s0, s1) : s0;
 }
@@ -320,38 +326,45 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
     for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
-/* DG groups (16 DG rows, groups gs bytes apart, group 0 at w) x one token
- * over blocks [b0, b0 + nb) of nbt:
- *   y[16 g + i] (+)= row 16 g + i . token   (first: start from 0)
- * Each row's arithmetic is tile32's for one token, step for step (the same
- * outputs, bit for bit); the groups take turns within each block, so that
- * the thread reads DG weight streams at once, each prefetched PF_DEC ahead:
- * more lines in flight from DRAM than one stream gets. On Sapphire Rapids,
- * 2 threads, the one-group Q8_0 decode drew 18 GB/s in the run in which the
- * F16 tiles, reading 4 streams, drew 33; on Zen 3 the AVX2 tiles went from
- * ~20 to ~27 GB/s this way. Each group is the next of a stream (tiles.h,
+/* DG groups (16 DG rows, groups gs bytes apart, group 0 at w) x C tokens
+ * (C <= DC; rows ldx bytes apart) over blocks [b0, b0 + nb) of nbt:
+ *   y[c * 16 DG + 16 g + i] (+)= row 16 g + i . token c   (first: start from 0)
+ * Each row's arithmetic is tile32's, step for step (the same outputs, bit
+ * for bit); the groups take turns within each block, so that the thread
+ * reads DG weight streams at once, each prefetched PF_DEC ahead: more lines
+ * in flight from DRAM than one stream gets. On Sapphire Rapids, 2 threads,
+ * the one-group Q8_0 decode drew 18 GB/s in the run in which the F16
+ * tiles, reading 4 streams, drew 33; on Zen 3 the AVX2 tiles went from ~20
+ * to ~27 GB/s this way. Each group is the next of a stream (tiles.h,
  * tl_tile_stream_gather): a prefetch that would run past a group's quants
  * (or scales, a line per two blocks as tile32 asks) goes on to the same
- * offset in the group after it, the stream's next, rather than cold. */
-enum { DG = 4, PF_DEC = 2048 };
+ * offset in the group after it, the stream's next, rather than cold.
+ * A few tokens at once (two sequences, a draft, a short prompt) decode each
+ * group's block once for all of them and stream the weights the same way;
+ * through the one-group tiles they read one stream, unprefetched (on Zen 3,
+ * AVX2's 2-token tile took pp2 1.20-1.35x). Of the 32 zmm, 4 C accumulators,
+ * 8 quant chunks and a few scales. */
+enum { DG = 4, DC = 4, PF_DEC = 2048 };
 static_assert(PF_DEC % sizeof(q8_0x16_quants) == 0 && PF_DEC % sizeof(q4_0x16_quants) == 0,
               "a prefetch target is a whole block: it never straddles a group's end");
 /* (the 320-byte blocks of Q5_0 and Q5_1 do not divide PF_DEC: their
  * prefetch may straddle a group's quant end into its scales, harmless) */
 TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,
-                            const uint8_t *w, size_t gs, const uint8_t *x, const int32_t *sy,
-                            const float *dy, const float *sx, const int T) {
+                            const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,
+                            const int32_t *sy, const float *dy, const float *sx, const int C,
+                            const int T) {
     const size_t qbytes = q_bytes(T), sbytes = s_bytes(T);
     const bool mn = has_min(T);
     const size_t qend = (size_t)nbt * qbytes; /* a group's quant bytes: its scales follow */
     const size_t send = (size_t)nbt * sbytes, grp_bytes = qend + send;
-    __m512 acc[DG];
+    __m512 acc[DG][DC];
 #pragma GCC unroll 4
-    for (int g = 0; g < DG; g++) acc[g] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + 16 * g);
+    for (int g = 0; g < DG; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++)
+            acc[g][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + 16 * (DG * c + g));
     for (int64_t b = 0; b < nb; b++) {
         const size_t off = (size_t)(b0 + b) * qbytes;
-        const int8_t *xq = act_qs(x, b0 + b, mn);
-        const __m512 dd = _mm512_set1_ps(dy[b]);
 #pragma GCC unroll 4
         for (int g = 0; g < DG; g++) {
             const uint8_t *grp = w + (size_t)g * gs, *qb = grp + off, *dsc = grp + qend;
@@ -363,23 +376,50 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
                                                              PF_DEC / qbytes * sbytes, send,
                                                              dsc + grp_bytes),
                              _MM_HINT_T0);
-            __m512i q[8];
-            ld_quants(q, qb, T);
-            const __m512i s0 = dot_block(q, xq, sy[b], true);
+            /* dot_block's sums, chunk pair by chunk pair for every token
+             * (the tokens' integer sums live, not 8 decoded chunks) */
+            const int8_t *xq[DC];
+            __m512i s0[DC], s1[DC];
+            const __m512i hb = ld_hb(qb, T);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                xq[c] = act_qs(x + (size_t)c * ldx, b0 + b, mn);
+                s0[c] = _mm512_set1_epi32(sy[c * KSEG + b]);
+                s1[c] = _mm512_setzero_si512();
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                __m512i lo, hi;
+                ld_pair(&lo, &hi, qb, hb, j, T);
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) {
+                    s0[c] = tl_avx512_dpbusd_b4(s0[c], lo, xq[c] + 4 * j);
+                    /* one token: two chains, as dot_block's */
+                    if (C == 1) s1[c] = tl_avx512_dpbusd_b4(s1[c], hi, xq[c] + 4 * (j + 4));
+                    else s0[c] = tl_avx512_dpbusd_b4(s0[c], hi, xq[c] + 4 * (j + 4));
+                }
+            }
             const uint8_t *sb = dsc + (size_t)(b0 + b) * sbytes;
             const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sb));
-            acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw, dd), acc[g]);
-            if (mn)
-                acc[g] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))),
-                                         _mm512_set1_ps(sx[b]), acc[g]);
+            const __m512 mw = mn ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 32))) : dw;
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const __m512i si = C == 1 ? _mm512_add_epi32(s0[c], s1[c]) : s0[c];
+                acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si),
+                                            _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * KSEG + b])), acc[g][c]);
+                if (mn) acc[g][c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[c * KSEG + b]), acc[g][c]);
+            }
         }
     }
 #pragma GCC unroll 4
-    for (int g = 0; g < DG; g++) _mm512_storeu_ps(y + 16 * g, acc[g]);
+    for (int g = 0; g < DG; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(y + 16 * (DG * c + g), acc[g][c]);
 }
 
 typedef void (*dec_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, const uint8_t *w,
-                       size_t gs, const uint8_t *x, const int32_t *sy, const float *dy, const float *sx);
+                       size_t gs, const uint8_t *x, size_t ldx, const int32_t *sy, const float *dy,
+                       const float *sx);
 typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
                         const uint8_t *grp, const uint8_t *x, size_t ldx, const int32_t *sy,
                         const float *dy, const float *sx);
@@ -390,32 +430,36 @@ typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *
                                const int32_t *sy, const float *dy, const float *sx) {          \
         tile32(b0, nb, nbt, first, y, ldy, grp, x, ldx, sy, dy, sx, C, E);                     \
     }
-/* a type's tiles (one per token count 1..CT) and its decode tile */
+#define DEC32(T, E, C)                                                                         \
+    static void dec_##T##_##C(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,       \
+                              const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,       \
+                              const int32_t *sy, const float *dy, const float *sx) {           \
+        dec32(b0, nb, nbt, first, y, w, gs, x, ldx, sy, dy, sx, C, E);                         \
+    }
+/* a type's tiles (one per token count 1..CT) and its decode tiles (1..DC) */
 #define TILES32(T, E)                                                                          \
     TILE32(T, E, 1) TILE32(T, E, 2) TILE32(T, E, 3) TILE32(T, E, 4)                            \
     TILE32(T, E, 5) TILE32(T, E, 6) TILE32(T, E, 7) TILE32(T, E, 8)                            \
     static const tile_fn tiles_##T[CT + 1] = { NULL,        tile_##T##_1, tile_##T##_2,        \
                                                tile_##T##_3, tile_##T##_4, tile_##T##_5,       \
                                                tile_##T##_6, tile_##T##_7, tile_##T##_8 };     \
-    static void dec_##T(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,             \
-                        const uint8_t *w, size_t gs, const uint8_t *x, const int32_t *sy,      \
-                        const float *dy, const float *sx) {                                    \
-        dec32(b0, nb, nbt, first, y, w, gs, x, sy, dy, sx, E);                                 \
-    }
+    DEC32(T, E, 1) DEC32(T, E, 2) DEC32(T, E, 3) DEC32(T, E, 4)                                \
+    static const dec_fn decs_##T[DC + 1] = { NULL, dec_##T##_1, dec_##T##_2, dec_##T##_3,      \
+                                             dec_##T##_4 };
 TILES32(q4_0, A40)
 TILES32(q8_0, A80)
 TILES32(q5_0, A50)
 TILES32(q4_1, A41)
 TILES32(q5_1, A51)
-static_assert(CT == 8, "one tile per token count 1..CT");
+static_assert(CT == 8 && DC == 4, "one tile per token count 1..CT, one decode tile per 1..DC");
 
 /* W (nr, n) packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]: token tiles
  * of up to CT (the remainder in one narrower tile), block segments of KSEG
- * whose activation sums serve every row group of the call; one token
- * (decode) takes DG groups at a time, the rest one. */
+ * whose activation sums serve every row group of the call; up to DC tokens
+ * (decode) take DG groups at a time, as streams, the rest one. */
 static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
                    size_t ldw, const uint8_t *x, size_t ldx, int32_t off, bool mn,
-                   const tile_fn *tiles, dec_fn dec) {
+                   const tile_fn *tiles, const dec_fn *decs) {
     const int64_t nb = n / 32;
     int32_t sy[CT * KSEG];
     float dy[CT * KSEG], sx[CT * KSEG];
@@ -427,15 +471,19 @@ static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
             const int64_t sb = nb - b0 < KSEG ? nb - b0 : KSEG;
             act_sums(xc, ldx, cc, b0, sb, off, mn, sy, dy, sx);
             int64_t r0 = 0;
-            if (cc == 1 && nr >= 16 * DG) {
-                /* tile i: group i of each of DG streams (tiles.h), outputs through o */
+            if (cc <= DC && nr >= 16 * DG) {
+                /* tile i: group i of each of DG streams (tiles.h), outputs
+                 * through o, token by token */
                 const int64_t nt = nr / (16 * DG);
                 const size_t gsz = 16 * ldw; /* bytes per group */
-                float o[16 * DG];
+                float o[DC * 16 * DG];
                 for (int64_t i = 0; i < nt; i++) {
-                    if (b0) tl_tile_stream_gather(o, yc, i, nt, DG, 16);
-                    dec(b0, sb, nb, b0 == 0, o, w + (size_t)i * gsz, (size_t)nt * gsz, xc, sy, dy, sx);
-                    tl_tile_stream_scatter(yc, o, i, nt, DG, 16);
+                    for (int c = 0; c < cc && b0; c++)
+                        tl_tile_stream_gather(o + 16 * DG * c, yc + (size_t)c * ldy, i, nt, DG, 16);
+                    decs[cc](b0, sb, nb, b0 == 0, o, w + (size_t)i * gsz, (size_t)nt * gsz, xc, ldx, sy,
+                             dy, sx);
+                    for (int c = 0; c < cc; c++)
+                        tl_tile_stream_scatter(yc + (size_t)c * ldy, o + 16 * DG * c, i, nt, DG, 16);
                 }
                 r0 = nt * 16 * DG;
             }
@@ -448,27 +496,27 @@ static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
 // W (nr, n) q4_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q4_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 8, false, tiles_q4_0, dec_q4_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 8, false, tiles_q4_0, decs_q4_0);
 }
 
 // W (nr, n) q8_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q8_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 128, false, tiles_q8_0, dec_q8_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 128, false, tiles_q8_0, decs_q8_0);
 }
 
 // W (nr, n) q5_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q5_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 16, false, tiles_q5_0, dec_q5_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 16, false, tiles_q5_0, decs_q5_0);
 }
 
 // W (nr, n) q4_1 (q5_1) packed by 16 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q4_1x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q4_1, dec_q4_1);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q4_1, decs_q4_1);
 }
 void tl_avx512_gemm_q5_1x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q5_1, dec_q5_1);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q5_1, decs_q5_1);
 }
