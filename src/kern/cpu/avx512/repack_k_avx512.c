@@ -211,19 +211,49 @@ TL_AVX512_INLINE void prefetch_quarter(const void *p, size_t bytes, int k) {
  * super-block) to keep it within the 32 zmm without spills */
 enum { CT4 = 6 };
 
+/* chunk v's quants of sub-block 2p + h, unsigned: the low nibbles (h = 0)
+ * or the high ones (h = 1; Q4_K's stay in place, 16 u, one and instead of
+ * a shift and an and: the scale takes the 1/16); Q5_K: shifted down, and
+ * 16 more where its qh chunk's bit 2p + h (bit) is set */
+TL_AVX512_INLINE __m512i k4_quants(__m512i v, const uint8_t *qh, __m512i bit, const int h, const bool q5) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i q = h ? _mm512_andnot_si512(m4, v) : _mm512_and_si512(v, m4);
+    if (!q5) return q;
+    if (h) q = _mm512_srli_epi16(q, 4);
+    return _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(_mm512_loadu_si512(qh), bit), q, _mm512_set1_epi8(0x10));
+}
+
+enum { DG = 4, DC = 2 }; /* decode: groups (streams) and the most tokens of a tile_k4 */
+
 /* G groups of 16 packed rows (gs bytes apart) x C tokens over all nb
- * super-blocks, G C <= CT4:
+ * super-blocks, G C <= CT4, or G = DG and C <= DC (decode):
  *   y[c * ldy + 16 g + i] = row 16 g + i . token c
  * q5: the blk_q5_Kx16 layout, else blk_q4_Kx16. One token takes 4 groups
  * in decode (DG): each group its own prefetched stream, as the AVX2 K
  * tiles and this file's other types read; each row's arithmetic is the
- * one-group tile's, step for step (the same bits). */
+ * one-group tile's, step for step (the same bits). Two tokens over DG
+ * groups would hold 2 x 8 sums and 8 partials beside the chunks, past the
+ * 32 zmm: they take each sub-block pair's two halves in turn (reloading the
+ * chunks from L1), 8 sums at a time, and their activation bytes as
+ * embedded broadcasts (tl_avx512_dpbusd_b4), which the compiler would
+ * otherwise hoist into registers shared by the 4 groups. */
+/* sub-block 2p + h's scale for its integer sums, d sc (Q4_K's high
+ * nibbles, 16 u: d sc / 16; cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for
+ * bit: 16 S < 2^24 and the power-of-2 scaling of the f16-derived scale is
+ * exact) */
+TL_AVX512_INLINE __m512 k4_scale(const blk_q4_Kx16 *wb, __m512 dw, int p, int h, const bool q5) {
+    const __m512 d = h && !q5 ? _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16)) : dw;
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)wb->sc[2 * p + h]);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)), d);
+}
+enum { KP = DG * DC > CT4 ? DG * DC : CT4 }; /* a tile's (group, token) pairs, at most */
+
 TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t gs,
                               const uint8_t *x, size_t ldx, const int G, const int C, const bool q5) {
     const size_t bytes = q5 ? sizeof(blk_q5_Kx16) : sizeof(blk_q4_Kx16);
+    const bool halves = G > 1 && C > 1;
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy + 16 * g, _mm512_setzero_ps());
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q4_Kx16 *wb[4];
         __m512 dw[4];
@@ -231,35 +261,63 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
             wb[g] = (const blk_q4_Kx16 *)(w + (size_t)g * gs + (size_t)b * bytes);
             dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb[g]->d));
         }
-        const tl_block_q8_K *xb[CT4];
-        __m512 part[CT4]; /* [g C + c] */
+        const tl_block_q8_K *xb[KP];
+        __m512 part[KP]; /* [g C + c] */
         for (int c = 0; c < C; c++) xb[c] = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
         for (int k = 0; k < G * C; k++) part[k] = _mm512_setzero_ps();
         for (int p = 0; p < 4; p++) {
-            if (C == 1)
+            if (C == 1 || G > 1)
                 for (int g = 0; g < G; g++) prefetch_quarter(wb[g], bytes, p);
+            const __m512i bit0 = _mm512_set1_epi8((char)(1 << 2 * p)), bit1 = _mm512_add_epi8(bit0, bit0);
+            if (halves) {
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    /* each half loads the chunks through its own copy of the
+                     * pointers: gcc would keep the first half's 32 loads for
+                     * the second, spilled to the stack */
+                    const blk_q4_Kx16 *wh[4];
+                    for (int g = 0; g < G; g++) {
+                        wh[g] = wb[g];
+                        __asm__("" : "+r"(wh[g]));
+                    }
+                    __m512i s[KP];
+                    for (int k = 0; k < G * C; k++) s[k] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                    for (int j = 0; j < 8; j++)
+#pragma GCC unroll 4
+                        for (int g = 0; g < G; g++) {
+                            const __m512i q = k4_quants(_mm512_loadu_si512(wh[g]->qs[p][j]),
+                                                        ((const blk_q5_Kx16 *)wh[g])->qh[j],
+                                                        h ? bit1 : bit0, h, q5);
+#pragma GCC unroll 2
+                            for (int c = 0; c < C; c++)
+                                s[g * C + c] = tl_avx512_dpbusd_b4(s[g * C + c], q,
+                                                                   xb[c]->qs + 64 * p + 4 * j + 32 * h);
+                        }
+#pragma GCC unroll 4
+                    for (int g = 0; g < G; g++) {
+                        const __m512 scf = k4_scale(wb[g], dw[g], p, h, q5);
+#pragma GCC unroll 2
+                        for (int c = 0; c < C; c++)
+                            part[g * C + c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[g * C + c]), scf,
+                                                              part[g * C + c]);
+                    }
+                }
+                continue;
+            }
             /* sub-blocks 2p (h = 0) and 2p + 1 (h = 1), one sum chain each
              * per group and token (one token: the other sub-block pairs'
              * chains are independent, so the 5-cycle vpdpbusd latency
              * overlaps) */
-            __m512i s[2][CT4];
+            __m512i s[2][KP];
             for (int k = 0; k < G * C; k++) s[0][k] = s[1][k] = _mm512_setzero_si512();
-            const __m512i bit0 = _mm512_set1_epi8((char)(1 << 2 * p)), bit1 = _mm512_add_epi8(bit0, bit0);
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++) {
 #pragma GCC unroll 4
                 for (int g = 0; g < G; g++) {
                     const __m512i v = _mm512_loadu_si512(wb[g]->qs[p][j]);
-                    /* Q4_K's high nibbles stay in place: 16 u, one and
-                     * instead of a shift and an and; the scale takes the 1/16 */
-                    __m512i q[2] = { _mm512_and_si512(v, m4), _mm512_andnot_si512(m4, v) };
-                    if (q5) {
-                        q[1] = _mm512_srli_epi16(q[1], 4);
-                        /* Q5_K: 16 more where qh bit 2p (2p + 1) is set */
-                        const __m512i qh = _mm512_loadu_si512(((const blk_q5_Kx16 *)wb[g])->qh[j]);
-                        q[0] = _mm512_mask_add_epi8(q[0], _mm512_test_epi8_mask(qh, bit0), q[0], m10);
-                        q[1] = _mm512_mask_add_epi8(q[1], _mm512_test_epi8_mask(qh, bit1), q[1], m10);
-                    }
+                    const uint8_t *qh = ((const blk_q5_Kx16 *)wb[g])->qh[j];
+                    const __m512i q[2] = { k4_quants(v, qh, bit0, 0, q5), k4_quants(v, qh, bit1, 1, q5) };
 #pragma GCC unroll 8
                     for (int c = 0; c < C; c++) {
                         const int8_t *xq = xb[c]->qs + 64 * p + 4 * j;
@@ -274,11 +332,7 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
             for (int g = 0; g < G; g++)
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
-                    /* cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for bit: 16 S < 2^24
-                     * and the power-of-2 scaling of the f16-derived scale is exact */
-                    const __m512 d = h && !q5 ? _mm512_mul_ps(dw[g], _mm512_set1_ps(1.0f / 16)) : dw[g];
-                    const __m128i sc8 = _mm_loadu_si128((const __m128i *)wb[g]->sc[2 * p + h]);
-                    const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)), d);
+                    const __m512 scf = k4_scale(wb[g], dw[g], p, h, q5);
 #pragma GCC unroll 8
                     for (int c = 0; c < C; c++) {
                         const int k = g * C + c;
@@ -504,32 +558,36 @@ static const tile_fn tiles_q6_K[CT6 + 1] = { NULL,        tile_q6_K_1, tile_q6_K
                                              tile_q6_K_4, tile_q6_K_5, tile_q6_K_6 };
 static_assert(CT4 == 6 && CT6 == 6, "one tile per token count 1..CT");
 
-/* DG groups (gs bytes apart) x one token: the decode tile (NULL: none) */
-typedef void (*dec_fn)(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x);
-enum { DG = 4 };
-static void dec_q4_K(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x) {
-    tile_k4(nb, y, 0, grp, gs, x, 0, DG, 1, false);
-}
-static void dec_q5_K(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x) {
-    tile_k4(nb, y, 0, grp, gs, x, 0, DG, 1, true);
-}
-static_assert((int)DG <= (int)CT4, "tile_k4 holds G C <= CT4 partials");
+/* DG groups (gs bytes apart) x C tokens (rows ldx bytes apart; C <= DC):
+ * the decode tiles, y[c * 16 DG + 16 g + i] (a type's table; NULL: none) */
+typedef void (*dec_fn)(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x, size_t ldx);
+#define DEC_K4(T, Q5, C)                                                                         \
+    static void dec_##T##_##C(int64_t nb, float *y, const uint8_t *grp, size_t gs,               \
+                              const uint8_t *x, size_t ldx) {                                    \
+        tile_k4(nb, y, 16 * DG, grp, gs, x, ldx, DG, C, Q5);                                     \
+    }
+DEC_K4(q4_K, false, 1) DEC_K4(q4_K, false, 2) DEC_K4(q5_K, true, 1) DEC_K4(q5_K, true, 2)
+static const dec_fn decs_q4_K[DC + 1] = { NULL, dec_q4_K_1, dec_q4_K_2 };
+static const dec_fn decs_q5_K[DC + 1] = { NULL, dec_q5_K_1, dec_q5_K_2 };
+static_assert(DC == 2, "one decode tile per token count 1..DC");
 
 /* token tiles of up to ct (the remainder in one narrower tile) x row
- * groups; one token (decode) DG groups at a time, as streams (tiles.h),
- * where the type has such a tile */
+ * groups; up to DC tokens (decode) DG groups at a time, as streams
+ * (tiles.h), where the type has such tiles */
 static void gemm_k(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                   size_t ldw, const uint8_t *x, size_t ldx, int ct, const tile_fn *tiles, dec_fn dec) {
+                   size_t ldw, const uint8_t *x, size_t ldx, int ct, const tile_fn *tiles,
+                   const dec_fn *decs) {
     const int64_t nb = n / TL_QK_K;
     int64_t rd = 0; /* rows the decode tiles took */
-    if (nc == 1 && dec && nr >= 16 * DG) {
-        /* tile i: group i of each of DG streams, outputs through o */
+    if (nc <= DC && decs && nr >= 16 * DG) {
+        /* tile i: group i of each of DG streams, outputs through o, token by token */
         const int64_t nt = nr / (16 * DG);
         const size_t gsz = 16 * ldw; /* bytes per group */
-        float o[16 * DG];
+        float o[DC * 16 * DG];
         for (int64_t i = 0; i < nt; i++) {
-            dec(nb, o, w + (size_t)i * gsz, (size_t)nt * gsz, x);
-            tl_tile_stream_scatter(y, o, i, nt, DG, 16);
+            decs[nc](nb, o, w + (size_t)i * gsz, (size_t)nt * gsz, x, ldx);
+            for (int c = 0; c < nc; c++)
+                tl_tile_stream_scatter(y + (size_t)c * ldy, o + 16 * DG * c, i, nt, DG, 16);
         }
         rd = nt * 16 * DG;
     }
@@ -543,13 +601,13 @@ static void gemm_k(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
 // W (nr, n) q4_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q4_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q4_K, dec_q4_K);
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q4_K, decs_q4_K);
 }
 
 // W (nr, n) q5_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q5_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q5_K, dec_q5_K);
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT4, tiles_q5_K, decs_q5_K);
 }
 
 // W (nr, n) q6_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
