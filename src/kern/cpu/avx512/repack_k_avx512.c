@@ -466,6 +466,18 @@ void tl_avx512_pack_q6_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int
  * 48 with 4 tokens */
 enum { CT6 = 6 };
 
+/* 4 quants of each row, unsigned 6-bit, from their low bits (nibble nib of
+ * ql chunk l) and high bits (pair t of qh chunk h) */
+TL_AVX512_INLINE __m512i q6_u(__m512i l, __m512i h, const int t, const int nib) {
+    const __m512i lo = _mm512_and_si512(nib ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(0x0F));
+    /* bit pair t to bits 4-5 (16-bit shifts: what crosses a byte boundary is masked off) */
+    const __m512i hs = t == 0   ? _mm512_slli_epi16(h, 4)
+                       : t == 1 ? _mm512_slli_epi16(h, 2)
+                       : t == 2 ? h
+                                : _mm512_srli_epi16(h, 2);
+    return _mm512_ternarylogic_epi32(lo, hs, _mm512_set1_epi8(0x30), 0xF8); /* lo | (hs & 0x30) */
+}
+
 /* One group of 16 packed rows x C tokens over all nb super-blocks:
  *   y[c * ldy + i] = row i . token c */
 TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t *grp,
@@ -474,7 +486,6 @@ TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t 
     const uint8_t *dsc = grp + (size_t)nb * sizeof *body;
     __m512 acc[CT6];
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
         const q6_Kx16_body *wb = body + b;
         /* the d rows (32 bytes a super-block) as many super-blocks ahead */
@@ -509,16 +520,7 @@ TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t 
                     const int t = tp + 2 * nib, j = 4 * t + mq;
                     __m512i u[4];
 #pragma GCC unroll 4
-                    for (int i = 0; i < 4; i++) {
-                        const __m512i lo = _mm512_and_si512(nib ? _mm512_srli_epi16(l[i], 4) : l[i], m4);
-                        /* bit pair t to bits 4-5 (16-bit shifts: what crosses
-                         * a byte boundary is masked off) */
-                        const __m512i hs = t == 0   ? _mm512_slli_epi16(h[i], 4)
-                                           : t == 1 ? _mm512_slli_epi16(h[i], 2)
-                                           : t == 2 ? h[i]
-                                                    : _mm512_srli_epi16(h[i], 2);
-                        u[i] = _mm512_ternarylogic_epi32(lo, hs, m30, 0xF8); /* lo | (hs & m30) */
-                    }
+                    for (int i = 0; i < 4; i++) u[i] = q6_u(l[i], h[i], t, nib);
                     const __m512 scf = _mm512_mul_ps(
                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[j]))), dw);
 #pragma GCC unroll 8
@@ -535,6 +537,90 @@ TL_AVX512_INLINE void tile_q6_K(int64_t nb, float *y, size_t ldy, const uint8_t 
         for (int c = 0; c < C; c++) acc[c] = _mm512_fmadd_ps(part[c], _mm512_set1_ps(xb[c]->d), acc[c]);
     }
     for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
+}
+
+/* DG groups of 16 packed rows (gs bytes apart) x C tokens (C <= DC) over
+ * all nb super-blocks, the decode tile:
+ *   y[16 DG c + 16 g + i] = row 16 g + i . token c
+ * Each row's arithmetic is tile_q6_K's, step for step (the same bits); the
+ * groups take turns within each quarter of a super-block, each its own
+ * prefetched stream (tiles.h: past a group's bodies the stream goes on at
+ * the next group's, its d rows likewise), as Q4_K's decode reads. The
+ * chunks are loaded for each sub-block that uses them (from L1 after the
+ * first): held, one group's 4 qh and 4 ql chunks would take 32 zmm across
+ * the 4 groups. */
+TL_AVX512_INLINE void dec_q6_K(int64_t nb, float *y, const uint8_t *w, size_t gs, const uint8_t *x,
+                               size_t ldx, const int C) {
+    const size_t bend = (size_t)nb * sizeof(q6_Kx16_body), dend = (size_t)nb * 32;
+    const size_t grp_bytes = bend + dend, qlines = (sizeof(q6_Kx16_body) / 64 + 3) / 4;
+    __m512 acc[DG][DC];
+#pragma GCC unroll 4
+    for (int g = 0; g < DG; g++)
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const tl_block_q8_K *xb[DC];
+        int32_t seed[DC][16]; /* tile_q6_K's */
+        for (int c = 0; c < C; c++) {
+            xb[c] = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
+            const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)xb[c]->bsums));
+            _mm512_storeu_si512(seed[c], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 5)));
+        }
+        __m512 part[DG][DC];
+#pragma GCC unroll 4
+        for (int g = 0; g < DG; g++)
+#pragma GCC unroll 2
+            for (int c = 0; c < C; c++) part[g][c] = _mm512_setzero_ps();
+        for (int mq = 0; mq < 4; mq++) {
+#pragma GCC unroll 4
+            for (int g = 0; g < DG; g++) {
+                const uint8_t *grp = w + (size_t)g * gs;
+                const q6_Kx16_body *wb = (const q6_Kx16_body *)grp + b;
+                const size_t pos = (size_t)b * sizeof *wb + (size_t)mq * qlines * 64;
+#pragma GCC unroll 16
+                for (size_t l = 0; l < qlines; l++)
+                    _mm_prefetch((const char *)tl_tile_pf_target(grp, pos + 64 * l, PF_AHEAD, bend,
+                                                                 grp + grp_bytes),
+                                 _MM_HINT_T0);
+                if (mq == 0)
+                    _mm_prefetch((const char *)tl_tile_pf_target(grp + bend, (size_t)(b + 1) * 32,
+                                                                 PF_AHEAD / sizeof *wb * 32, dend,
+                                                                 grp + grp_bytes + bend),
+                                 _MM_HINT_T0);
+                const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(grp + bend + (size_t)b * 32)));
+#pragma GCC unroll 2
+                for (int tp = 0; tp < 2; tp++)
+#pragma GCC unroll 2
+                    for (int nib = 0; nib < 2; nib++) {
+                        const int t = tp + 2 * nib, j = 4 * t + mq;
+                        __m512i u[4];
+#pragma GCC unroll 4
+                        for (int i = 0; i < 4; i++)
+                            u[i] = q6_u(_mm512_loadu_si512(wb->ql[16 * tp + 4 * mq + i]),
+                                        _mm512_loadu_si512(wb->qh[4 * mq + i]), t, nib);
+                        const __m512 scf = _mm512_mul_ps(
+                            _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[j]))), dw);
+#pragma GCC unroll 2
+                        for (int c = 0; c < C; c++) {
+                            const int8_t *xq = xb[c]->qs + 16 * j;
+                            __m512i sm = _mm512_set1_epi32(seed[c][j]);
+#pragma GCC unroll 4
+                            for (int i = 0; i < 4; i++) sm = tl_avx512_dpbusd_b4(sm, u[i], xq + 4 * i);
+                            part[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sm), scf, part[g][c]);
+                        }
+                    }
+            }
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < DG; g++)
+#pragma GCC unroll 2
+            for (int c = 0; c < C; c++)
+                acc[g][c] = _mm512_fmadd_ps(part[g][c], _mm512_set1_ps(xb[c]->d), acc[g][c]);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < DG; g++)
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(y + 16 * (DG * c + g), acc[g][c]);
 }
 
 /* ---- drivers ---------------------------------------------------------------- */
@@ -569,6 +655,13 @@ typedef void (*dec_fn)(int64_t nb, float *y, const uint8_t *grp, size_t gs, cons
 DEC_K4(q4_K, false, 1) DEC_K4(q4_K, false, 2) DEC_K4(q5_K, true, 1) DEC_K4(q5_K, true, 2)
 static const dec_fn decs_q4_K[DC + 1] = { NULL, dec_q4_K_1, dec_q4_K_2 };
 static const dec_fn decs_q5_K[DC + 1] = { NULL, dec_q5_K_1, dec_q5_K_2 };
+static void dec_q6_K_1(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x, size_t ldx) {
+    dec_q6_K(nb, y, grp, gs, x, ldx, 1);
+}
+static void dec_q6_K_2(int64_t nb, float *y, const uint8_t *grp, size_t gs, const uint8_t *x, size_t ldx) {
+    dec_q6_K(nb, y, grp, gs, x, ldx, 2);
+}
+static const dec_fn decs_q6_K[DC + 1] = { NULL, dec_q6_K_1, dec_q6_K_2 };
 static_assert(DC == 2, "one decode tile per token count 1..DC");
 
 /* token tiles of up to ct (the remainder in one narrower tile) x row
@@ -613,5 +706,5 @@ void tl_avx512_gemm_q5_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t 
 // W (nr, n) q6_K packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q6_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT6, tiles_q6_K, NULL);
+    gemm_k(n, nr, nc, y, ldy, w, ldw, x, ldx, CT6, tiles_q6_K, decs_q6_K);
 }
