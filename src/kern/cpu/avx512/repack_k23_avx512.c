@@ -179,30 +179,40 @@ TL_AVX512_INLINE void tile_k23(int64_t nb, float *y, size_t ldy, const uint8_t *
     for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
 
-/* DG groups (gs bytes apart) x one token, each row's arithmetic tile_k23's
- * for one token, step for step (the same bits): the groups take turns at
- * each sub-block pair, so that the thread reads DG weight streams at once,
- * each prefetched PF_DEC ahead, a slice of a block's lines per step. Each
- * group is the next of a stream (tiles.h, tl_tile_stream_gather) and the
- * next group of a stream follows it in memory, so a prefetch past a
- * group's end runs on into the stream's next group. */
+/* DG groups (gs bytes apart) x C tokens (C <= DC, rows ldx bytes apart),
+ *   y[16 DG c + 16 g + i] = row 16 g + i . token c
+ * each row's arithmetic tile_k23's, step for step (the same bits): the
+ * groups take turns at each sub-block pair, so that the thread reads DG
+ * weight streams at once, each prefetched PF_DEC ahead, a slice of a
+ * block's lines per step. Each group is the next of a stream (tiles.h,
+ * tl_tile_stream_gather) and the next group of a stream follows it in
+ * memory, so a prefetch past a group's end runs on into the stream's next
+ * group. Two tokens (two sequences, a draft) share each group's decoded
+ * chunks; their activation bytes enter as embedded broadcasts
+ * (tl_avx512_dpbusd_b4), not registers shared by the groups. */
+enum { DC = 2 };
 TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs, const uint8_t *x,
-                              const bool q3) {
+                              size_t ldx, const int C, const bool q3) {
     const size_t blk = q3 ? sizeof(blk_q3_Kx16) : sizeof(blk_q2_Kx16);
     const size_t d_off = q3 ? offsetof(blk_q3_Kx16, d) : offsetof(blk_q2_Kx16, d);
     const size_t lines = blk / 64;
-    __m512 acc[DG];
+    __m512 acc[DG][DC];
 #pragma GCC unroll 4
-    for (int g = 0; g < DG; g++) acc[g] = _mm512_setzero_ps();
+    for (int g = 0; g < DG; g++)
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const tl_block_q8_K *xb = (const tl_block_q8_K *)x + b;
+        const tl_block_q8_K *xb[DC];
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) xb[c] = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
         const uint8_t *wb[DG];
-        __m512 dw[DG], fs[DG];
+        __m512 dw[DG], fs[DG][DC];
 #pragma GCC unroll 4
         for (int g = 0; g < DG; g++) {
             wb[g] = w + (size_t)g * gs + (size_t)b * blk;
             dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wb[g] + d_off)));
-            fs[g] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+            for (int c = 0; c < C; c++) fs[g][c] = _mm512_setzero_ps();
         }
         for (int hs = 0; hs < 8; hs++) {
             const int h = hs / 4, s = hs % 4;
@@ -216,16 +226,19 @@ TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs,
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
                 const int k = 2 * hs + half;
-                const int8_t *xq = xb->qs + 128 * h + 32 * s + 16 * half;
 #pragma GCC unroll 4
                 for (int g = 0; g < DG; g++) {
                     __m512i q[4];
                     k23_chunks(q, wb[g], h, half, sh2, shh, q3);
                     const __m512 sc = k23_scale(wb[g], k, dw[g], q3);
-                    __m512i a = q3 ? _mm512_set1_epi32(-4 * xb->bsums[k]) : _mm512_setzero_si512();
+#pragma GCC unroll 2
+                    for (int c = 0; c < C; c++) {
+                        const int8_t *xq = xb[c]->qs + 128 * h + 32 * s + 16 * half;
+                        __m512i a = q3 ? _mm512_set1_epi32(-4 * xb[c]->bsums[k]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
-                    for (int j = 0; j < 4; j++) a = _mm512_dpbusd_epi32(a, q[j], tl_avx512_bcast4(xq + 4 * j));
-                    fs[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, fs[g]);
+                        for (int j = 0; j < 4; j++) a = tl_avx512_dpbusd_b4(a, q[j], xq + 4 * j);
+                        fs[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), sc, fs[g][c]);
+                    }
                 }
             }
         }
@@ -234,19 +247,27 @@ TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs,
             if (!q3) {
                 const __m512 dm =
                     _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const blk_q2_Kx16 *)wb[g])->dmin));
-                for (int k = 0; k < 16; k++)
-                    fs[g] = _mm512_fnmadd_ps(q2_K_min(wb[g], k, dm), _mm512_set1_ps((float)xb->bsums[k]), fs[g]);
+                for (int k = 0; k < 16; k++) {
+                    const __m512 mk = q2_K_min(wb[g], k, dm);
+#pragma GCC unroll 2
+                    for (int c = 0; c < C; c++)
+                        fs[g][c] = _mm512_fnmadd_ps(mk, _mm512_set1_ps((float)xb[c]->bsums[k]), fs[g][c]);
+                }
             }
-            acc[g] = _mm512_fmadd_ps(fs[g], _mm512_set1_ps(xb->d), acc[g]);
+#pragma GCC unroll 2
+            for (int c = 0; c < C; c++) acc[g][c] = _mm512_fmadd_ps(fs[g][c], _mm512_set1_ps(xb[c]->d), acc[g][c]);
         }
     }
 #pragma GCC unroll 4
-    for (int g = 0; g < DG; g++) _mm512_storeu_ps(y + 16 * g, acc[g]);
+    for (int g = 0; g < DG; g++)
+#pragma GCC unroll 2
+        for (int c = 0; c < C; c++) _mm512_storeu_ps(y + 16 * (DG * c + g), acc[g][c]);
 }
 
 typedef void (*k23_tile_fn)(int64_t nb, float *y, size_t ldy, const uint8_t *w, const uint8_t *x,
                             size_t ldx);
-typedef void (*k23_dec_fn)(int64_t nb, float *y, const uint8_t *w, size_t gs, const uint8_t *x);
+typedef void (*k23_dec_fn)(int64_t nb, float *y, const uint8_t *w, size_t gs, const uint8_t *x,
+                           size_t ldx);
 #define TILE_K23(T, Q3, C)                                                                       \
     static void tile_##T##_##C(int64_t nb, float *y, size_t ldy, const uint8_t *w,               \
                                const uint8_t *x, size_t ldx) {                                   \
@@ -258,28 +279,37 @@ typedef void (*k23_dec_fn)(int64_t nb, float *y, const uint8_t *w, size_t gs, co
     static const k23_tile_fn tiles_##T[CT + 1] = { NULL,         tile_##T##_1, tile_##T##_2,     \
                                                    tile_##T##_3, tile_##T##_4, tile_##T##_5,     \
                                                    tile_##T##_6, tile_##T##_7, tile_##T##_8 };   \
-    static void dec_##T(int64_t nb, float *y, const uint8_t *w, size_t gs, const uint8_t *x) {   \
-        dec_k23(nb, y, w, gs, x, Q3);                                                            \
-    }
+    static void dec_##T##_1(int64_t nb, float *y, const uint8_t *w, size_t gs,                  \
+                            const uint8_t *x, size_t ldx) {                                      \
+        dec_k23(nb, y, w, gs, x, ldx, 1, Q3);                                                    \
+    }                                                                                            \
+    static void dec_##T##_2(int64_t nb, float *y, const uint8_t *w, size_t gs,                  \
+                            const uint8_t *x, size_t ldx) {                                      \
+        dec_k23(nb, y, w, gs, x, ldx, 2, Q3);                                                    \
+    }                                                                                            \
+    static const k23_dec_fn decs_##T[DC + 1] = { NULL, dec_##T##_1, dec_##T##_2 };
 TILES_K23(q2_K, false)
 TILES_K23(q3_K, true)
-static_assert(CT == 8, "one tile per token count 1..CT");
+static_assert(CT == 8 && DC == 2, "one tile per token count 1..CT, one decode tile per 1..DC");
 
-/* W (nr, n) packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]: one token
- * (decode) DG groups at a time, as streams, the rest one; else for each group of 16
- * rows, token tiles of up to CT (the remainder in one narrower tile), so
- * that the group's weights serve every token tile from cache. */
+/* W (nr, n) packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]: up to DC
+ * tokens (decode) DG groups at a time, as streams, the rest one; else for
+ * each group of 16 rows, token tiles of up to CT (the remainder in one
+ * narrower tile), so that the group's weights serve every token tile from
+ * cache. */
 static void gemm_k23(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                     size_t ldw, const uint8_t *x, size_t ldx, const k23_tile_fn *tiles, k23_dec_fn dec) {
+                     size_t ldw, const uint8_t *x, size_t ldx, const k23_tile_fn *tiles,
+                     const k23_dec_fn *decs) {
     const int64_t nb = n / TL_QK_K;
     int64_t r0 = 0;
-    if (nc == 1 && nr >= 16 * DG) {
-        /* tile i: group i of each of DG streams (tiles.h), outputs through o */
+    if (nc <= DC && nr >= 16 * DG) {
+        /* tile i: group i of each of DG streams (tiles.h), outputs through o, token by token */
         const int64_t nt = nr / (16 * DG);
-        float o[16 * DG];
+        float o[DC * 16 * DG];
         for (int64_t i = 0; i < nt; i++) {
-            dec(nb, o, w + (size_t)i * 16 * ldw, (size_t)nt * 16 * ldw, x);
-            tl_tile_stream_scatter(y, o, i, nt, DG, 16);
+            decs[nc](nb, o, w + (size_t)i * 16 * ldw, (size_t)nt * 16 * ldw, x, ldx);
+            for (int c = 0; c < nc; c++)
+                tl_tile_stream_scatter(y + (size_t)c * ldy, o + 16 * DG * c, i, nt, DG, 16);
         }
         r0 = nt * 16 * DG;
     }
@@ -293,9 +323,9 @@ static void gemm_k23(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, co
 // W (nr, n) q2_K (q3_K) packed by 16 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q2_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k23(n, nr, nc, y, ldy, w, ldw, x, ldx, tiles_q2_K, dec_q2_K);
+    gemm_k23(n, nr, nc, y, ldy, w, ldw, x, ldx, tiles_q2_K, decs_q2_K);
 }
 void tl_avx512_gemm_q3_Kx16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm_k23(n, nr, nc, y, ldy, w, ldw, x, ldx, tiles_q3_K, dec_q3_K);
+    gemm_k23(n, nr, nc, y, ldy, w, ldw, x, ldx, tiles_q3_K, decs_q3_K);
 }
