@@ -95,13 +95,19 @@ void tl_neon_gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float 
              * its outputs through o */
             if (k->dec && nr >= 4 * GD) {
                 const int64_t nt = nr / (4 * GD);
-                float o[4 * GD];
+                float o[2 * 4 * GD]; /* token by token */
                 for (int64_t i = 0; i < nt; i++)
-                    for (int c = 0; c < cc; c++) {
-                        if (!first) tl_tile_stream_gather(o, yc + (size_t)c * ldy, i, nt, GD, 4);
-                        k->dec(b0, sb, nbt, first, o, 0, w + (size_t)i * gs, (size_t)nt * gs,
-                               xc + (size_t)c * ldx, 0, a, c);
-                        tl_tile_stream_scatter(yc + (size_t)c * ldy, o, i, nt, GD, 4);
+                    for (int c = 0; c < cc;) {
+                        /* token pairs through dec2, where the type has it: each
+                         * group's block decoded once for both */
+                        const int m = k->dec2 && c + 2 <= cc ? 2 : 1;
+                        for (int t = 0; t < m && !first; t++)
+                            tl_tile_stream_gather(o + 4 * GD * t, yc + (size_t)(c + t) * ldy, i, nt, GD, 4);
+                        (m == 2 ? k->dec2 : k->dec)(b0, sb, nbt, first, o, 4 * GD, w + (size_t)i * gs,
+                                                    (size_t)nt * gs, xc + (size_t)c * ldx, ldx, a, c);
+                        for (int t = 0; t < m; t++)
+                            tl_tile_stream_scatter(yc + (size_t)(c + t) * ldy, o + 4 * GD * t, i, nt, GD, 4);
+                        c += m;
                     }
                 r0 = nt * 4 * GD;
             }
@@ -396,13 +402,14 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
                 }
             }
         }
-        /* act_d, or act_ds whose d[] comes first */
+        /* act_d, or act_ds whose d[] comes first: a full tile's tokens in
+         * the lanes of dy[0] (sy[0]), else token c's in every lane of dy[c] */
         const float *ad = mn ? ((const act_ds *)a + b)->d : ((const act_d *)a + b)->d;
-        const float32x4_t dy = C == CT ? vld1q_f32(ad) : vdupq_n_f32(ad[ct]);
-        float32x4_t sy = dy;
-        if (mn) {
-            const act_ds *as = (const act_ds *)a + b;
-            sy = C == CT ? vld1q_f32(as->s) : vdupq_n_f32(as->s[ct]);
+        const float *as = mn ? ((const act_ds *)a + b)->s : ad;
+        float32x4_t dy[CT], sy[CT];
+        for (int c = 0; c < (C == CT ? 1 : C); c++) {
+            dy[c] = C == CT ? vld1q_f32(ad) : vdupq_n_f32(ad[ct + c]);
+            sy[c] = C == CT ? vld1q_f32(as) : vdupq_n_f32(as[ct + c]);
         }
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
@@ -412,8 +419,9 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
             for (int c = 0; c < C; c++) {
                 const int32x4_t is = two ? vaddq_s32(s[g][c], s1) : s[g][c];
                 const float32x4_t t = vmulq_f32(vcvtq_f32_s32(is), dw);
-                acc[g][c] = fma_lane(acc[g][c], t, dy, C == CT ? c : 0);
-                if (mn) acc[g][c] = fma_lane(acc[g][c], mw, sy, C == CT ? c : 0); /* + m * s */
+                const int u = C == CT ? 0 : c, l = C == CT ? c : 0;
+                acc[g][c] = fma_lane(acc[g][c], t, dy[u], l);
+                if (mn) acc[g][c] = fma_lane(acc[g][c], mw, sy[u], l); /* + m * s */
             }
         }
     }
@@ -433,10 +441,11 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
     X4_TILE(T, tile_##T##_g2c4, GT, CT)                                                             \
     X4_TILE(T, tile_##T##_g1c4, 1, CT)                                                              \
     X4_TILE(T, tile_##T##_g4c1, GD, 1)                                                              \
+    X4_TILE(T, tile_##T##_g4c2, GD, 2)                                                              \
     X4_TILE(T, tile_##T##_g1c1, 1, 1)                                                               \
     static const x4_kind kind_##T = {                                                               \
         .qk = QK, .seg = SEG, .prep = PREP, .tile_g = tile_##T##_g2c4, .tile_c = tile_##T##_g1c4,    \
-        .dec = tile_##T##_g4c1, .tile_1 = tile_##T##_g1c1,                                          \
+        .dec = tile_##T##_g4c1, .dec2 = tile_##T##_g4c2, .tile_1 = tile_##T##_g1c1,                 \
     };                                                                                              \
     void tl_neon_gemm_##T##x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,              \
                               const void *w, size_t ldw, const void *x, size_t ldx) {               \

@@ -111,13 +111,13 @@ TL_NEON_INLINE void prefetch_part(const uint8_t *p, size_t bytes, int part, int 
 }
 
 /* wb[g] = block b (blk bytes) of group g < G of a tile (groups gs bytes
- * apart), prefetching ahead when C == 1 */
+ * apart), prefetching ahead in the decode shapes (C < CT) */
 TL_NEON_INLINE void group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t blk,
                                  int64_t b, const int G, const int C) {
 #pragma GCC unroll 4
     for (int g = 0; g < G; g++) {
         wb[g] = w + (size_t)g * gs + (size_t)b * blk;
-        if (C == 1) prefetch_lines(wb[g] + (G == 1 ? PF_AHEAD : PF_DEC), blk);
+        if (C < CT) prefetch_lines(wb[g] + (G == 1 ? PF_AHEAD : PF_DEC), blk);
     }
 }
 
@@ -131,8 +131,8 @@ typedef void (*prep_fn)(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_
  * blocks each) x C tokens (x: token 0's row, rows ldx bytes apart; prep
  * lanes ct .. ct + C - 1 of a), over blocks [b0, b0 + nb):
  *   y[c * ldy + 4 g + i] (+)= row 4 g + i . token c   (first: from 0, else onto y)
- * The shape (G, C) is the instance's: (GT, CT) or (1, CT) tiles, (GD, 1) or
- * (1, 1) decode. */
+ * The shape (G, C) is the instance's: (GT, CT) or (1, CT) tiles, (GD, 1),
+ * (GD, 2) or (1, 1) decode. */
 typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
                         const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,
                         const uint8_t *a, int ct);
@@ -144,6 +144,7 @@ typedef struct x4_kind {
     tile_fn tile_g; /* GT groups x CT tokens (NULL: tile_c on each group) */
     tile_fn tile_c; /* 1 group x CT tokens */
     tile_fn dec;    /* GD groups x 1 token (NULL: tile_1 on each group) */
+    tile_fn dec2;   /* GD groups x 2 tokens (NULL: dec on each token) */
     tile_fn tile_1; /* 1 group x 1 token */
 } x4_kind;
 
