@@ -71,6 +71,11 @@ static void cpu_get_rows(tl_backend *b, const tl_tensor *t, const int32_t *ids, 
     }
 }
 
+/* Element counts below which an element-wise job (norm, rope, glu, unary)
+ * runs on the calling thread: a pool dispatch (wake, barrier, done) costs
+ * about what a thread does to 8K floats in these kernels. */
+enum { SMALL_JOB = 8192 };
+
 typedef struct norm_job {
     tl_norm_row_fn row;
     bool layer;
@@ -91,7 +96,9 @@ static void cpu_norm(tl_backend *b, tl_norm_kind kind, const float *x, const tl_
                      const tl_tensor *bias, float eps, int n, int dim, float *y) {
     norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, x, w ? w->data : NULL,
                    bias ? bias->data : NULL, eps, n, dim, y };
-    tl_pool_run(tl_cpu_of(b)->pool, norm_work, &j);
+    /* a decode token's row or two: less work than waking the workers */
+    if ((size_t)n * (size_t)dim <= SMALL_JOB) norm_work(&j, 0, 1);
+    else tl_pool_run(tl_cpu_of(b)->pool, norm_work, &j);
 }
 
 typedef struct rope_job {
@@ -164,7 +171,8 @@ static void cpu_rope(tl_backend *b, const tl_rope_params *p, float *x, int n, in
                           ceilf(yarn_corr_dim(p->rope_dims, p->n_ctx_orig, p->beta_slow, p->theta)));
         j.mscale *= 1.0f + 0.1f * logf(1.0f / p->freq_scale);
     }
-    tl_pool_run(tl_cpu_of(b)->pool, rope_work, &j);
+    if ((size_t)n * (size_t)p->n_head * (size_t)p->head_dim <= SMALL_JOB) rope_work(&j, 0, 1);
+    else tl_pool_run(tl_cpu_of(b)->pool, rope_work, &j);
 }
 
 /* SiLU as the reference engine's vector silu (core/vmath.h), not libm:
@@ -206,7 +214,8 @@ static void cpu_glu(tl_backend *b, tl_act_kind act, const float *gate, const flo
                     int n, int d, float *out) {
     const tl_kern *k = tl_cpu_of(b)->kern;
     glu_job j = { act, k->silu_mul, k->gelu_mul, gate, up, stride, n, d, out };
-    tl_pool_run(tl_cpu_of(b)->pool, glu_work, &j);
+    if ((size_t)n * (size_t)d <= SMALL_JOB) glu_work(&j, 0, 1);
+    else tl_pool_run(tl_cpu_of(b)->pool, glu_work, &j);
 }
 
 typedef struct unary_job {
@@ -247,8 +256,7 @@ static void unary_work(void *arg, int ith, int nth) {
 static void cpu_unary(tl_backend *b, tl_unary op, float arg, float *x, size_t count) {
     tl_cpu *c = tl_cpu_of(b);
     unary_job j = { op, arg, x, count, c->kern };
-    /* waking the workers costs more than a few thousand elements */
-    if (count < 4096) unary_work(&j, 0, 1);
+    if (count <= SMALL_JOB) unary_work(&j, 0, 1);
     else tl_pool_run(c->pool, unary_work, &j);
 }
 
