@@ -27,7 +27,8 @@
 #   4. bench/compare.sh against llama.cpp and ik_llama.cpp when LLAMA_BIN or
 #      IK_BIN name their build/bin directories (built by hand, or carried).
 #   5. For each variant (avx512 when the CPU has AVX-512F/BW/VL, then avx2):
-#      `torchless bench -p 128 -n 32` on the four files and
+#      `torchless bench -p 128 -n 32` on the four files, `-p 2` and `-p 4`
+#      (the few-token decode tiles) on Q4_0 and Q4_K_M, and
 #      `kbench` of every weight type (prefill and decode tiles, one thread;
 #      BF16 also row-major, KB_NOPACK=1) and of the attention tiles; then
 #      decbench on the first variant; membw when compare.sh (which probes
@@ -116,6 +117,13 @@ for v in $variants; do
   step "torchless bench, TL_CPU=$v, $T threads"
   for q in q4_0 q8_0 q4_k_m f16; do
     TL_CPU=$v "$TL" bench "$SPEED/tiny-$q.gguf" -t "$T" -p 128 -n 32 -r "$REPS" | grep -E "pp128|tg32"
+  done
+  # a few tokens at once (two sequences, a speculative draft): the decode
+  # tiles of 2-4 tokens, against tg32 above (one token per weight pass)
+  for q in q4_0 q4_k_m; do
+    for p in 2 4; do
+      TL_CPU=$v "$TL" bench "$SPEED/tiny-$q.gguf" -t "$T" -p "$p" -n 0 -r "$REPS" | grep -E "pp$p "
+    done
   done
   step "kbench, every type, TL_CPU=$v (one thread: 64 rows x 64 tokens, then one token)"
   TL_CPU=$v "$B/bin/kbench" 2048 64 64 | grep "n="
