@@ -158,7 +158,7 @@ TL_NEON_INLINE void tile_k23(const bool q3, const int C, int64_t b0, int64_t nb,
                 /* sub-blocks k, k + 1: their 4 rows' scales from one load */
                 const int k = 8 * h + 2 * s;
                 const uint8x16_t st = vld1q_u8(wb + sc_off + 16 * (size_t)(k / 4));
-                if (C == 1) prefetch_part(wb, blk, 4 * h + s, 8);
+                if (C == 1) prefetch_part(wb, PF_AHEAD, blk, 4 * h + s, 8);
 #pragma GCC unroll 2
                 for (int half = 0; half < 2; half++) {
                     ORDER();

@@ -574,51 +574,65 @@ TL_NEON_INLINE int8x16_t k4_quants(uint8x16_t v, uint8x16_t hv, int p, int h, co
     return s8(vsriq_n_u8(vandq_u8(vshlq_u8(hv, vdupq_n_s8((int8_t)(3 - 2 * p))), vdupq_n_u8(0x10)), v, 4));
 }
 
-/* one group x C tokens of Q4_K (q5: Q5_K) (G is 1: the K tiles have no
- * multi-group shape) */
-TL_NEON_INLINE void tile_k4(const bool q5, const int C, int64_t b0, int64_t nb, bool first, float *y,
-                            size_t ldy, const uint8_t *w, const uint8_t *x, size_t ldx,
-                            const uint8_t *a, int ct) {
+/* G groups (gs bytes apart) x C tokens of Q4_K (q5: Q5_K): one group x C
+ * tokens, or GD groups x one token (decode: each group the next of its
+ * stream, prefetched PF_DEC ahead a quarter block per sub-block pair, as
+ * the x86 K decode tiles read; each row's arithmetic the one-group tile's,
+ * step for step). */
+TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0, int64_t nb, bool first,
+                            float *y, size_t ldy, const uint8_t *w, size_t gs, const uint8_t *x,
+                            size_t ldx, const uint8_t *a, int ct) {
     const size_t blk = q5 ? sizeof(blk_q5_Kx4) : sizeof(blk_q4_Kx4);
+    /* [g C + c]: G C <= 4 */
     float32x4_t acc[CT];
 #pragma GCC unroll 4
-    for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[g * C + c] = acc_init(first, y + (size_t)c * ldy + 4 * g);
     const int32x4_t zero = vdupq_n_s32(0);
     for (int64_t b = 0; b < nb; b++) {
-        const blk_q4_Kx4 *wb = (const blk_q4_Kx4 *)(w + (size_t)(b0 + b) * blk);
-        const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb;
+        const blk_q4_Kx4 *wb[GD];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) wb[g] = (const blk_q4_Kx4 *)(w + (size_t)g * gs + (size_t)(b0 + b) * blk);
         const int8_t *xq[CT];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) xq[c] = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b0 + b)->qs;
-        const uint8x16_t sc03 = vld1q_u8(wb->sc[0]), sc47 = vld1q_u8(wb->sc[4]);
         int32x4_t isum[CT];
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) isum[c] = zero;
+        for (int k = 0; k < G * C; k++) isum[k] = zero;
         /* sub-blocks 2p (low nibbles of chunk row p) and 2p + 1 (high) */
 #pragma GCC unroll 4
         for (int p = 0; p < 4; p++) {
-            const int32x4_t sc0 = widen_u8_sub(p < 2 ? sc03 : sc47, 2 * p);
-            const int32x4_t sc1 = widen_u8_sub(p < 2 ? sc03 : sc47, 2 * p + 1);
             if (C == 1) {
                 /* one token: both nibbles of a chunk from one load, in two chains */
-                prefetch_part((const uint8_t *)wb, blk, p, 4);
+#pragma GCC unroll 4
+                for (int g = 0; g < G; g++)
+                    prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, blk, p, 4);
                 ORDER();
                 const int8_t *xp = xq[0] + 64 * p;
                 const int8x16_t xl0 = vld1q_s8(xp), xl1 = vld1q_s8(xp + 16);
                 const int8x16_t xh0 = vld1q_s8(xp + 32), xh1 = vld1q_s8(xp + 48);
-                int32x4_t s0 = zero, s1 = zero;
+#pragma GCC unroll 4
+                for (int g = 0; g < G; g++) {
+                    const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb[g];
+                    const uint8x16_t scv = vld1q_u8(wb[g]->sc[p < 2 ? 0 : 4]);
+                    int32x4_t s0 = zero, s1 = zero;
 #pragma GCC unroll 8
-                for (int j = 0; j < 8; j++) {
-                    const uint8x16_t v = vld1q_u8(wb->qs[p][j]);
-                    const uint8x16_t hv = q5 ? vld1q_u8(wb5->qh[j]) : v;
-                    s0 = dot_lane(s0, k4_quants(v, hv, p, 0, q5), j < 4 ? xl0 : xl1, j & 3);
-                    s1 = dot_lane(s1, k4_quants(v, hv, p, 1, q5), j < 4 ? xh0 : xh1, j & 3);
+                    for (int j = 0; j < 8; j++) {
+                        const uint8x16_t v = vld1q_u8(wb[g]->qs[p][j]);
+                        const uint8x16_t hv = q5 ? vld1q_u8(wb5->qh[j]) : v;
+                        s0 = dot_lane(s0, k4_quants(v, hv, p, 0, q5), j < 4 ? xl0 : xl1, j & 3);
+                        s1 = dot_lane(s1, k4_quants(v, hv, p, 1, q5), j < 4 ? xh0 : xh1, j & 3);
+                    }
+                    isum[g] = vmlaq_s32(vmlaq_s32(isum[g], s0, widen_u8_sub(scv, 2 * p)), s1,
+                                        widen_u8_sub(scv, 2 * p + 1));
                 }
-                isum[0] = vmlaq_s32(vmlaq_s32(isum[0], s0, sc0), s1, sc1);
                 continue;
             }
-            /* several tokens: one nibble at a time (each chunk loaded
-             * twice), which leaves the registers to the tokens' sums */
+            /* several tokens (one group): one nibble at a time (each chunk
+             * loaded twice), which leaves the registers to the tokens' sums */
+            const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb[0];
+            const uint8x16_t scv = vld1q_u8(wb[0]->sc[p < 2 ? 0 : 4]);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 ORDER();
@@ -631,59 +645,68 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int C, int64_t b0, int64_t nb, 
                 int32x4_t s[CT];
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
-                    const uint8x16_t v = vld1q_u8(wb->qs[p][j]);
+                    const uint8x16_t v = vld1q_u8(wb[0]->qs[p][j]);
                     const int8x16_t q = k4_quants(v, q5 ? vld1q_u8(wb5->qh[j]) : v, p, h, q5);
 #pragma GCC unroll 4
                     for (int c = 0; c < C; c++)
                         s[c] = dot_lane(j ? s[c] : zero, q, xv[c].val[j >> 2], j & 3);
                 }
+                const int32x4_t sc = widen_u8_sub(scv, 2 * p + h);
 #pragma GCC unroll 4
-                for (int c = 0; c < C; c++) isum[c] = vmlaq_s32(isum[c], s[c], h ? sc1 : sc0);
+                for (int c = 0; c < C; c++) isum[c] = vmlaq_s32(isum[c], s[c], sc);
             }
         }
         ORDER();
-        const float32x4_t dw = ld_f16x4(wb->d), dm = ld_f16x4(wb->dmin);
-        const uint8x16_t mn03 = vld1q_u8(wb->mn[0]), mn47 = vld1q_u8(wb->mn[4]);
-        const int16x8_t m01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn03)));
-        const int16x8_t m23 = vreinterpretq_s16_u16(vmovl_high_u8(mn03));
-        const int16x8_t m45 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn47)));
-        const int16x8_t m67 = vreinterpretq_s16_u16(vmovl_high_u8(mn47));
         const act_q4_K *ak = (const act_q4_K *)a + b;
         const float32x4_t dy = C == CT ? vld1q_f32(ak->d) : vdupq_n_f32(ak->d[ct]);
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            const int16x8_t ys = vld1q_s16(ak->ys[ct + c]);
-            int32x4_t ms = mins_pair(zero, m01, ys, 0);
-            ms = mins_pair(ms, m23, ys, 1);
-            ms = mins_pair(ms, m45, ys, 2);
-            ms = mins_pair(ms, m67, ys, 3);
-            const int l = C == CT ? c : 0;
-            acc[c] = fma_lane(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), dy, l);
-            acc[c] = fms_lane(acc[c], vmulq_f32(vcvtq_f32_s32(ms), dm), dy, l);
+        for (int g = 0; g < G; g++) {
+            const float32x4_t dw = ld_f16x4(wb[g]->d), dm = ld_f16x4(wb[g]->dmin);
+            const uint8x16_t mn03 = vld1q_u8(wb[g]->mn[0]), mn47 = vld1q_u8(wb[g]->mn[4]);
+            const int16x8_t m01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn03)));
+            const int16x8_t m23 = vreinterpretq_s16_u16(vmovl_high_u8(mn03));
+            const int16x8_t m45 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn47)));
+            const int16x8_t m67 = vreinterpretq_s16_u16(vmovl_high_u8(mn47));
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) {
+                const int16x8_t ys = vld1q_s16(ak->ys[ct + c]);
+                int32x4_t ms = mins_pair(zero, m01, ys, 0);
+                ms = mins_pair(ms, m23, ys, 1);
+                ms = mins_pair(ms, m45, ys, 2);
+                ms = mins_pair(ms, m67, ys, 3);
+                const int l = C == CT ? c : 0, k = g * C + c;
+                acc[k] = fma_lane(acc[k], vmulq_f32(vcvtq_f32_s32(isum[k]), dw), dy, l);
+                acc[k] = fms_lane(acc[k], vmulq_f32(vcvtq_f32_s32(ms), dm), dy, l);
+            }
         }
     }
 #pragma GCC unroll 4
-    for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy, acc[c]);
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy + 4 * g, acc[g * C + c]);
 }
+static_assert(GD <= CT, "tile_k4 holds G C <= CT sums");
 
 TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
                               bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
                               const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
-    tile_k4(false, C, b0, nb, first, y, ldy, w, x, ldx, a, ct);
+    tile_k4(false, G, C, b0, nb, first, y, ldy, w, gs, x, ldx, a, ct);
 }
 TL_NEON_INLINE void tile_q5_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
                               bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
                               const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
-    tile_k4(true, C, b0, nb, first, y, ldy, w, x, ldx, a, ct);
+    tile_k4(true, G, C, b0, nb, first, y, ldy, w, gs, x, ldx, a, ct);
 }
 X4_TILE(q4_K, tile_q4_K_g1c4, 1, CT)
+X4_TILE(q4_K, tile_q4_K_g4c1, GD, 1)
 X4_TILE(q4_K, tile_q4_K_g1c1, 1, 1)
 X4_TILE(q5_K, tile_q5_K_g1c4, 1, CT)
+X4_TILE(q5_K, tile_q5_K_g4c1, GD, 1)
 X4_TILE(q5_K, tile_q5_K_g1c1, 1, 1)
 
 static const x4_kind kind_q4_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
-    .tile_c = tile_q4_K_g1c4, .tile_1 = tile_q4_K_g1c1,
+    .tile_c = tile_q4_K_g1c4, .dec = tile_q4_K_g4c1, .tile_1 = tile_q4_K_g1c1,
 };
 static_assert(64 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
 
@@ -695,7 +718,7 @@ void tl_neon_gemm_q4_Kx4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy
 
 static const x4_kind kind_q5_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
-    .tile_c = tile_q5_K_g1c4, .tile_1 = tile_q5_K_g1c1,
+    .tile_c = tile_q5_K_g1c4, .dec = tile_q5_K_g4c1, .tile_1 = tile_q5_K_g1c1,
 };
 
 // W (nr, n) q5_K packed by 4 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 4 == 0)
@@ -803,7 +826,7 @@ TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, 
 #pragma GCC unroll 16
         for (int s = 0; s < 16; s++) {
             ORDER();
-            if (C == 1 && s % 2 == 0) prefetch_part((const uint8_t *)wb, sizeof *wb, s / 2, 8);
+            if (C == 1 && s % 2 == 0) prefetch_part((const uint8_t *)wb, PF_AHEAD, sizeof *wb, s / 2, 8);
             if (s % 4 == 0) sc4 = vld1q_s8(wb->sc[s]);
             const int32x4_t sc = widen_s8_sub(sc4, s);
             const uint8x16_t A = vld1q_u8(wb->q[s]), B = vld1q_u8(wb->q[s] + 16);

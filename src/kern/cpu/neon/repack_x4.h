@@ -101,13 +101,14 @@ TL_NEON_INLINE void prefetch_lines(const uint8_t *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
 }
 
-/* Slice part (< nparts) of the lines of the block PF_AHEAD past p: a K
- * super-block is 9-14 lines, asked for a slice per sub-block step rather
- * than all at once (repack_avx2.c prefetch_part: measured there). */
-TL_NEON_INLINE void prefetch_part(const uint8_t *p, size_t bytes, int part, int nparts) {
+/* Slice part (< nparts) of the lines of the block ahead bytes past p
+ * (PF_AHEAD: one group; PF_DEC: each of GD streams): a K super-block is
+ * 9-14 lines, asked for a slice per sub-block step rather than all at once
+ * (repack_avx2.c prefetch_part: measured there). */
+TL_NEON_INLINE void prefetch_part(const uint8_t *p, size_t ahead, size_t bytes, int part, int nparts) {
     const size_t n = (bytes + 63) / 64;
     for (size_t i = n * (size_t)part / (size_t)nparts; i < n * (size_t)(part + 1) / (size_t)nparts; i++)
-        __builtin_prefetch(p + PF_AHEAD + 64 * i, 0, 3);
+        __builtin_prefetch(p + ahead + 64 * i, 0, 3);
 }
 
 /* wb[g] = block b (blk bytes) of group g < G of a tile (groups gs bytes
