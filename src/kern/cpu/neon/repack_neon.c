@@ -804,65 +804,89 @@ TL_NEON_INLINE int32x4_t widen_s8_sub(int8x16_t v, const int s) {
 }
 
 /* one group x C tokens (G is 1) */
+/* G groups (gs bytes apart) x C tokens: one group x C tokens, or GD
+ * groups x one token (decode: each group the next of its stream,
+ * prefetched PF_DEC ahead an eighth of a block per sub-block pair, as
+ * tile_k4's; each row's integer sums exact, its float steps the one-group
+ * tile's: the same bits) */
 TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
                               bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
                               const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
+    /* [g C + c]: G C <= 4 */
     float32x4_t acc[CT];
 #pragma GCC unroll 4
-    for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) acc[g * C + c] = acc_init(first, y + (size_t)c * ldy + 4 * g);
     const uint8x16_t mtop = vdupq_n_u8(0xFC);
     const int32x4_t zero = vdupq_n_s32(0);
     for (int64_t b = 0; b < nb; b++) {
-        const blk_q6_Kx4 *wb = (const blk_q6_Kx4 *)w + b0 + b;
+        const blk_q6_Kx4 *wb[GD];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) wb[g] = (const blk_q6_Kx4 *)(w + (size_t)g * gs) + b0 + b;
         const int8_t *xq[CT];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) xq[c] = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b0 + b)->qs;
-        /* one token: even and odd sub-blocks in two chains of mla, whose
-         * latency would otherwise bound the tile */
+        /* one group and token: even and odd sub-blocks in two chains of
+         * mla, whose latency would otherwise bound the tile */
+        const bool two = G * C == 1;
         int32x4_t isum[CT], isum1 = zero;
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) isum[c] = zero;
-        int8x16_t sc4 = vdupq_n_s8(0);
+        for (int k = 0; k < G * C; k++) isum[k] = zero;
 #pragma GCC unroll 16
         for (int s = 0; s < 16; s++) {
             ORDER();
-            if (C == 1 && s % 2 == 0) prefetch_part((const uint8_t *)wb, PF_AHEAD, sizeof *wb, s / 2, 8);
-            if (s % 4 == 0) sc4 = vld1q_s8(wb->sc[s]);
-            const int32x4_t sc = widen_s8_sub(sc4, s);
-            const uint8x16_t A = vld1q_u8(wb->q[s]), B = vld1q_u8(wb->q[s] + 16);
-            const uint8x16_t Cq = vld1q_u8(wb->q[s] + 32);
-            const int8x16_t q0 = s8(vshlq_n_u8(A, 2)), q1 = s8(vshlq_n_u8(B, 2));
-            const int8x16_t q2 = s8(vshlq_n_u8(Cq, 2));
-            const int8x16_t q3 = s8(vandq_u8(vsriq_n_u8(vsriq_n_u8(Cq, B, 2), A, 4), mtop));
+            if (C == 1 && s % 2 == 0)
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++) {
-                const int8x16_t xv = vld1q_s8(xq[c] + 16 * s);
-                int32x4_t t = dot_lane(zero, q0, xv, 0);
-                t = dot_lane(t, q1, xv, 1);
-                t = dot_lane(t, q2, xv, 2);
-                t = dot_lane(t, q3, xv, 3);
-                if (C == 1 && (s & 1)) isum1 = vmlaq_s32(isum1, t, sc);
-                else isum[c] = vmlaq_s32(isum[c], t, sc);
+                for (int g = 0; g < G; g++)
+                    prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, sizeof(blk_q6_Kx4), s / 2, 8);
+            int8x16_t xv[CT];
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++) xv[c] = vld1q_s8(xq[c] + 16 * s);
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++) {
+                const int32x4_t sc = widen_s8_sub(vld1q_s8(wb[g]->sc[s & ~3]), s);
+                const uint8x16_t A = vld1q_u8(wb[g]->q[s]), B = vld1q_u8(wb[g]->q[s] + 16);
+                const uint8x16_t Cq = vld1q_u8(wb[g]->q[s] + 32);
+                const int8x16_t q0 = s8(vshlq_n_u8(A, 2)), q1 = s8(vshlq_n_u8(B, 2));
+                const int8x16_t q2 = s8(vshlq_n_u8(Cq, 2));
+                const int8x16_t q3 = s8(vandq_u8(vsriq_n_u8(vsriq_n_u8(Cq, B, 2), A, 4), mtop));
+#pragma GCC unroll 4
+                for (int c = 0; c < C; c++) {
+                    int32x4_t t = dot_lane(zero, q0, xv[c], 0);
+                    t = dot_lane(t, q1, xv[c], 1);
+                    t = dot_lane(t, q2, xv[c], 2);
+                    t = dot_lane(t, q3, xv[c], 3);
+                    if (two && (s & 1)) isum1 = vmlaq_s32(isum1, t, sc);
+                    else isum[g * C + c] = vmlaq_s32(isum[g * C + c], t, sc);
+                }
             }
         }
-        if (C == 1) isum[0] = vaddq_s32(isum[0], isum1);
-        const float32x4_t dw = ld_f16x4(wb->d);
+        if (two) isum[0] = vaddq_s32(isum[0], isum1);
         const act_d *ad = (const act_d *)a + b;
         const float32x4_t dy = C == CT ? vld1q_f32(ad->d) : vdupq_n_f32(ad->d[ct]);
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++)
-            acc[c] = fma_lane(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), dy, C == CT ? c : 0);
+        for (int g = 0; g < G; g++) {
+            const float32x4_t dw = ld_f16x4(wb[g]->d);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++)
+                acc[g * C + c] = fma_lane(acc[g * C + c], vmulq_f32(vcvtq_f32_s32(isum[g * C + c]), dw), dy,
+                                          C == CT ? c : 0);
+        }
     }
 #pragma GCC unroll 4
-    for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy, acc[c]);
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy + 4 * g, acc[g * C + c]);
 }
 
 X4_TILE(q6_K, tile_q6_K_g1c4, 1, CT)
+X4_TILE(q6_K, tile_q6_K_g4c1, GD, 1)
 X4_TILE(q6_K, tile_q6_K_g1c1, 1, 1)
 
 static const x4_kind kind_q6_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q6_K,
-    .tile_c = tile_q6_K_g1c4, .tile_1 = tile_q6_K_g1c1,
+    .tile_c = tile_q6_K_g1c4, .dec = tile_q6_K_g4c1, .tile_1 = tile_q6_K_g1c1,
 };
 static_assert(64 * sizeof(act_d) <= ACT_BYTES, "q6_K segment fits the scratch");
 
