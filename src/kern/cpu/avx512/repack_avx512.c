@@ -342,8 +342,9 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
  * A few tokens at once (two sequences, a draft, a short prompt) decode each
  * group's block once for all of them and stream the weights the same way;
  * through the one-group tiles they read one stream, unprefetched (on Zen 3,
- * AVX2's 2-token tile took pp2 1.20-1.35x). Of the 32 zmm, 4 C accumulators,
- * 8 quant chunks and a few scales. */
+ * AVX2's 2-token tile took pp2 1.20-1.35x). Of the 32 zmm: 4 C float
+ * accumulators, the C tokens' integer sums of the group in hand, a pair of
+ * decoded chunks and a few scales. */
 enum { DG = 4, DC = 4, PF_DEC = 2048 };
 static_assert(PF_DEC % sizeof(q8_0x16_quants) == 0 && PF_DEC % sizeof(q4_0x16_quants) == 0,
               "a prefetch target is a whole block: it never straddles a group's end");

@@ -225,6 +225,17 @@ TL_AVX512_INLINE __m512i k4_quants(__m512i v, const uint8_t *qh, __m512i bit, co
 
 enum { DG = 4, DC = 2 }; /* decode: groups (streams) and the most tokens of a tile_k4 */
 
+/* sub-block 2p + h's scale for its integer sums, d sc (Q4_K's high
+ * nibbles, 16 u: d sc / 16; cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for
+ * bit: 16 S < 2^24 and the power-of-2 scaling of the f16-derived scale is
+ * exact) */
+TL_AVX512_INLINE __m512 k4_scale(const blk_q4_Kx16 *wb, __m512 dw, int p, int h, const bool q5) {
+    const __m512 d = h && !q5 ? _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16)) : dw;
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)wb->sc[2 * p + h]);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)), d);
+}
+enum { KP = DG * DC > CT4 ? DG * DC : CT4 }; /* a tile's (group, token) pairs, at most */
+
 /* G groups of 16 packed rows (gs bytes apart) x C tokens over all nb
  * super-blocks, G C <= CT4, or G = DG and C <= DC (decode):
  *   y[c * ldy + 16 g + i] = row 16 g + i . token c
@@ -237,17 +248,6 @@ enum { DG = 4, DC = 2 }; /* decode: groups (streams) and the most tokens of a ti
  * chunks from L1), 8 sums at a time, and their activation bytes as
  * embedded broadcasts (tl_avx512_dpbusd_b4), which the compiler would
  * otherwise hoist into registers shared by the 4 groups. */
-/* sub-block 2p + h's scale for its integer sums, d sc (Q4_K's high
- * nibbles, 16 u: d sc / 16; cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for
- * bit: 16 S < 2^24 and the power-of-2 scaling of the f16-derived scale is
- * exact) */
-TL_AVX512_INLINE __m512 k4_scale(const blk_q4_Kx16 *wb, __m512 dw, int p, int h, const bool q5) {
-    const __m512 d = h && !q5 ? _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16)) : dw;
-    const __m128i sc8 = _mm_loadu_si128((const __m128i *)wb->sc[2 * p + h]);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)), d);
-}
-enum { KP = DG * DC > CT4 ? DG * DC : CT4 }; /* a tile's (group, token) pairs, at most */
-
 TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w, size_t gs,
                               const uint8_t *x, size_t ldx, const int G, const int C, const bool q5) {
     const size_t bytes = q5 ? sizeof(blk_q5_Kx16) : sizeof(blk_q4_Kx16);
