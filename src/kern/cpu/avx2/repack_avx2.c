@@ -11,8 +11,9 @@
  * the 8 rows' scales in one vector.
  *
  * One driver, tl_avx2_gemm_x8 (its helpers and types: repack_x8.h),
- * serves every type: tiles of CT tokens (one token for the rest of nc, and
- * for decode, over GD groups at once where the type has such a tile) with
+ * serves every type: tiles of CT tokens (a rest of 3 in one 3-token tile;
+ * of 1 or 2, as decode, over GD groups at once where the type has such a
+ * tile, else token by token) with
  * the call's row groups innermost, so that a token tile's activations stay
  * in L1 while the row groups' weights stream past; the blocks go in
  * segments of kind->seg, and for each segment prep() lays out once what
@@ -59,7 +60,12 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
             const uint8_t *xs = x + (size_t)c0 * ldx + (size_t)b0 * k->xblk;
             k->prep(a, lda, xs, ldx, cc, sb);
             int64_t r0 = 0;
-            if (cc < CT && nt) {
+            /* 3 tokens: one pass of a 3-token tile over the weights, not a
+             * pair and a single in two (Zen 3, 2 threads, abbench pp3: Q8_0
+             * 1.10x, Q4_K_M 1.10-1.13x, Gemma 3 270M 1.07x, SmolLM2 Q4_1
+             * 1.04x, Q4_0 1.00x; pp7, 4 + 3 tokens, Q4_K_M 1.18-1.23x) */
+            const bool t3 = cc == 3 && k->tile3;
+            if (cc < CT && nt && !t3) {
                 /* tile i: group i of each stream (outputs through o); after
                  * this segment's blocks a stream goes on at its next group's */
                 const size_t skip = gs - (size_t)sb * k->wblk;
@@ -91,6 +97,8 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
                 float *yt = y + (size_t)c0 * ldy + r0;
                 if (cc == CT) {
                     k->tile(sb, first, yt, ldy, ws, xs, ldx, a, lda);
+                } else if (t3) {
+                    k->tile3(sb, first, yt, ldy, ws, xs, ldx, a, lda);
                 } else {
                     for (int c = 0; c < cc; c++)
                         k->tile1(sb, first, yt + (size_t)c * ldy, ldy, ws, xs + (size_t)c * ldx,

@@ -131,7 +131,7 @@ TL_AVX2_INLINE __m256 ld_f16x8(const uint16_t *p) {
 typedef void (*prep_fn)(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb);
 
 /* One group of 8 packed rows (w: its first block of the segment) x C
- * tokens, C = CT (tile) or 1 (tile1), over nb blocks:
+ * tokens, C = CT (tile), 3 (tile3) or 1 (tile1), over nb blocks:
  *   y[c * ldy + i] (+)= row i . token c   (first: from 0, else onto y) */
 typedef void (*tile_fn)(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,
                         const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda);
@@ -175,7 +175,8 @@ typedef struct x8_kind {
     int64_t seg;  /* blocks per segment: CT * seg * ablk <= ACT_BYTES */
     prep_fn prep;
     tile_fn tile, tile1;
-    dec_fn dec;   /* for cc < CT, GD groups at a time (NULL: tile1 on every group) */
+    tile_fn tile3; /* 3 tokens, one group (NULL: the decode tiles take them) */
+    dec_fn dec;   /* for cc of 1-2 (3 without tile3), GD groups at a time (NULL: tile1 on every group) */
     dec2_fn dec2; /* for a pair of those tokens (NULL: dec on each) */
     /* decode (cc < CT): ask for the call's first PF_AHEAD weight bytes
      * before the tiles start. They prefetch PF_AHEAD past the block in use,
@@ -190,7 +191,7 @@ typedef struct x8_kind {
  *   W (nr, n) T packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0) */
 #define X8_GEMM(T, ...)                                                                         \
     static const x8_kind kind_##T = { .tile = tile_##T##_full, .tile1 = tile_##T##_1,           \
-                                      .dec = dec_##T##_4, __VA_ARGS__ };                        \
+                                      .tile3 = tile_##T##_3, .dec = dec_##T##_4, __VA_ARGS__ };  \
     void tl_avx2_gemm_##T##x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,          \
                               const void *w, size_t ldw, const void *x, size_t ldx) {           \
         tl_avx2_gemm_x8(&kind_##T, n, nr, nc, y, ldy, w, ldw, x, ldx);                          \
@@ -200,8 +201,8 @@ typedef struct x8_kind {
 void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
                      const void *w, size_t ldw, const void *x, size_t ldx);
 
-/* tile_T_full / tile_T_1: the tile_fn instances of an always-inline body
- * BODY(P C, ...) for C = CT and C = 1. P: the body's leading arguments (a
+/* tile_T_full / tile_T_3 / tile_T_1: the tile_fn instances of an
+ * always-inline body BODY(P C, ...) for C = CT, 3 and 1. P: the body's leading arguments (a
  * type switch), each followed by a comma, or nothing. */
 #define X8_TILES(T, BODY, ...)                                                                \
     static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
@@ -211,6 +212,10 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
     static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
         BODY(__VA_ARGS__ 1, nb, first, y, ldy, w, x, ldx, a, lda);                           \
+    }                                                                                        \
+    static void tile_##T##_3(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
+                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
+        BODY(__VA_ARGS__ 3, nb, first, y, ldy, w, x, ldx, a, lda);                           \
     }
 
 /* dec_T_4 and dec2_T_4: the dec_fn and dec2_fn instances of an
@@ -227,9 +232,9 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
         BODY(__VA_ARGS__ 2, nb, first, y, ldy, w, gs, skip, x, ldx, a, lda);                 \
     }
 
-/* tile_T_full, tile_T_1, dec_T_4 and dec2_T_4: the instances of one
- * always-inline body BODY(P G, C, ...) of G groups x C tokens, for (1, CT),
- * (1, 1), (GD, 1) and (GD, 2); P as for X8_TILES */
+/* tile_T_full, tile_T_1, tile_T_3, dec_T_4 and dec2_T_4: the instances of
+ * one always-inline body BODY(P G, C, ...) of G groups x C tokens, for
+ * (1, CT), (1, 1), (1, 3), (GD, 1) and (GD, 2); P as for X8_TILES */
 #define X8_TILES_G(T, BODY, ...)                                                              \
     static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
                                 const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \
@@ -238,6 +243,10 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
     static void tile_##T##_1(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
         BODY(__VA_ARGS__ 1, 1, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                  \
+    }                                                                                        \
+    static void tile_##T##_3(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,   \
+                             const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {    \
+        BODY(__VA_ARGS__ 1, 3, nb, first, y, ldy, w, 0, 0, x, ldx, a, lda);                  \
     }                                                                                        \
     X8_DECS(T, BODY, __VA_ARGS__ GD,)
 
