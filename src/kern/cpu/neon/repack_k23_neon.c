@@ -182,12 +182,11 @@ TL_NEON_INLINE void tile_k23(const bool q3, const int C, int64_t b0, int64_t nb,
             }
         ORDER();
         const act_k23 *ak = (const act_k23 *)a + b;
-        const float32x4_t dy = C == CT ? vld1q_f32(ak->d) : vdupq_n_f32(ak->d[ct]);
         const float32x4_t dw = ld_f16x4((const uint16_t *)wb);
         if (q3) {
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++)
-                acc[c] = fma_lane(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), dy, C == CT ? c : 0);
+                acc[c] = fma_tok(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), ak->d, ct, c, C);
             continue;
         }
         /* Q2_K's mins: sub-blocks 4p .. 4p + 3 of the 4 rows in one load,
@@ -209,9 +208,8 @@ TL_NEON_INLINE void tile_k23(const bool q3, const int C, int64_t b0, int64_t nb,
             for (int q = 0; q < 4; q++) ms = mins_pair(ms, m[q], y0, q);
 #pragma GCC unroll 4
             for (int q = 0; q < 4; q++) ms = mins_pair(ms, m[4 + q], y1, q);
-            const int l = C == CT ? c : 0;
-            acc[c] = fma_lane(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), dy, l);
-            acc[c] = fms_lane(acc[c], vmulq_f32(vcvtq_f32_s32(ms), dm), dy, l);
+            acc[c] = fma_tok(acc[c], vmulq_f32(vcvtq_f32_s32(isum[c]), dw), ak->d, ct, c, C);
+            acc[c] = fms_tok(acc[c], vmulq_f32(vcvtq_f32_s32(ms), dm), ak->d, ct, c, C);
         }
     }
 #pragma GCC unroll 4
@@ -230,16 +228,20 @@ TL_NEON_INLINE void tile_q3_K(const int G, const int C, int64_t b0, int64_t nb, 
 }
 X4_TILE(q2_K, tile_q2_K_g1c4, 1, CT)
 X4_TILE(q2_K, tile_q2_K_g1c1, 1, 1)
+X4_TILE(q2_K, tile_q2_K_g1c3, 1, 3)
 X4_TILE(q3_K, tile_q3_K_g1c4, 1, CT)
 X4_TILE(q3_K, tile_q3_K_g1c1, 1, 1)
+X4_TILE(q3_K, tile_q3_K_g1c3, 1, 3)
 
 static const x4_kind kind_q2_K = {
     .qk = TL_QK_K, .seg = 32, .prep = prep_q2_K,
     .tile_c = tile_q2_K_g1c4, .tile_1 = tile_q2_K_g1c1,
+    .tile3 = tile_q2_K_g1c3,
 };
 static const x4_kind kind_q3_K = {
     .qk = TL_QK_K, .seg = 32, .prep = prep_q3_K,
     .tile_c = tile_q3_K_g1c4, .tile_1 = tile_q3_K_g1c1,
+    .tile3 = tile_q3_K_g1c3,
 };
 static_assert(32 * sizeof(act_k23) <= ACT_BYTES, "q2_K/q3_K segment fits the scratch");
 

@@ -93,7 +93,10 @@ void tl_neon_gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float 
             /* tokens innermost: the groups' weights serve every token from
              * cache; tile i takes group i of each of GD streams (tiles.h),
              * its outputs through o */
-            if (k->dec && nr >= 4 * GD) {
+            /* 3 tokens: one pass of a 3-token tile over the weights, not a
+             * pair and a single (AVX2, Zen 3: pp3 1.00-1.13x, pp7 1.23x) */
+            const bool t3 = cc == 3 && k->tile3;
+            if (k->dec && nr >= 4 * GD && !t3) {
                 const int64_t nt = nr / (4 * GD);
                 float o[2 * 4 * GD]; /* token by token */
                 for (int64_t i = 0; i < nt; i++)
@@ -111,10 +114,15 @@ void tl_neon_gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float 
                     }
                 r0 = nt * 4 * GD;
             }
-            for (; r0 < nr; r0 += 4)
+            for (; r0 < nr; r0 += 4) {
+                if (t3) {
+                    k->tile3(b0, sb, nbt, first, yc + r0, ldy, w + (size_t)r0 * ldw, gs, xc, ldx, a, 0);
+                    continue;
+                }
                 for (int c = 0; c < cc; c++)
                     k->tile_1(b0, sb, nbt, first, yc + (size_t)c * ldy + r0, 0, w + (size_t)r0 * ldw,
                               gs, xc + (size_t)c * ldx, 0, a, c);
+            }
         }
     }
 }
@@ -402,15 +410,9 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
                 }
             }
         }
-        /* act_d, or act_ds whose d[] comes first: a full tile's tokens in
-         * the lanes of dy[0] (sy[0]), else token c's in every lane of dy[c] */
+        /* act_d, or act_ds whose d[] comes first */
         const float *ad = mn ? ((const act_ds *)a + b)->d : ((const act_d *)a + b)->d;
         const float *as = mn ? ((const act_ds *)a + b)->s : ad;
-        float32x4_t dy[CT], sy[CT];
-        for (int c = 0; c < (C == CT ? 1 : C); c++) {
-            dy[c] = C == CT ? vld1q_f32(ad) : vdupq_n_f32(ad[ct + c]);
-            sy[c] = C == CT ? vld1q_f32(as) : vdupq_n_f32(as[ct + c]);
-        }
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const float32x4_t dw = ld_f16x4((const uint16_t *)wb[g]);
@@ -419,9 +421,8 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
             for (int c = 0; c < C; c++) {
                 const int32x4_t is = two ? vaddq_s32(s[g][c], s1) : s[g][c];
                 const float32x4_t t = vmulq_f32(vcvtq_f32_s32(is), dw);
-                const int u = C == CT ? 0 : c, l = C == CT ? c : 0;
-                acc[g][c] = fma_lane(acc[g][c], t, dy[u], l);
-                if (mn) acc[g][c] = fma_lane(acc[g][c], mw, sy[u], l); /* + m * s */
+                acc[g][c] = fma_tok(acc[g][c], t, ad, ct, c, C);
+                if (mn) acc[g][c] = fma_tok(acc[g][c], mw, as, ct, c, C); /* + m * s */
             }
         }
     }
@@ -443,9 +444,11 @@ TL_NEON_INLINE void tile_q32(const int T, const int G, const int C, int64_t b0, 
     X4_TILE(T, tile_##T##_g4c1, GD, 1)                                                              \
     X4_TILE(T, tile_##T##_g4c2, GD, 2)                                                              \
     X4_TILE(T, tile_##T##_g1c1, 1, 1)                                                               \
+    X4_TILE(T, tile_##T##_g1c3, 1, 3)                                                               \
     static const x4_kind kind_##T = {                                                               \
         .qk = QK, .seg = SEG, .prep = PREP, .tile_g = tile_##T##_g2c4, .tile_c = tile_##T##_g1c4,    \
         .dec = tile_##T##_g4c1, .dec2 = tile_##T##_g4c2, .tile_1 = tile_##T##_g1c1,                 \
+        .tile3 = tile_##T##_g1c3,                                                                   \
     };                                                                                              \
     void tl_neon_gemm_##T##x4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,              \
                               const void *w, size_t ldw, const void *x, size_t ldx) {               \
@@ -658,7 +661,6 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
         }
         ORDER();
         const act_q4_K *ak = (const act_q4_K *)a + b;
-        const float32x4_t dy = C == CT ? vld1q_f32(ak->d) : vdupq_n_f32(ak->d[ct]);
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const float32x4_t dw = ld_f16x4(wb[g]->d), dm = ld_f16x4(wb[g]->dmin);
@@ -674,9 +676,9 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
                 ms = mins_pair(ms, m23, ys, 1);
                 ms = mins_pair(ms, m45, ys, 2);
                 ms = mins_pair(ms, m67, ys, 3);
-                const int l = C == CT ? c : 0, k = g * C + c;
-                acc[k] = fma_lane(acc[k], vmulq_f32(vcvtq_f32_s32(isum[k]), dw), dy, l);
-                acc[k] = fms_lane(acc[k], vmulq_f32(vcvtq_f32_s32(ms), dm), dy, l);
+                const int k = g * C + c;
+                acc[k] = fma_tok(acc[k], vmulq_f32(vcvtq_f32_s32(isum[k]), dw), ak->d, ct, c, C);
+                acc[k] = fms_tok(acc[k], vmulq_f32(vcvtq_f32_s32(ms), dm), ak->d, ct, c, C);
             }
         }
     }
@@ -700,13 +702,16 @@ TL_NEON_INLINE void tile_q5_K(const int G, const int C, int64_t b0, int64_t nb, 
 X4_TILE(q4_K, tile_q4_K_g1c4, 1, CT)
 X4_TILE(q4_K, tile_q4_K_g4c1, GD, 1)
 X4_TILE(q4_K, tile_q4_K_g1c1, 1, 1)
+X4_TILE(q4_K, tile_q4_K_g1c3, 1, 3)
 X4_TILE(q5_K, tile_q5_K_g1c4, 1, CT)
 X4_TILE(q5_K, tile_q5_K_g4c1, GD, 1)
 X4_TILE(q5_K, tile_q5_K_g1c1, 1, 1)
+X4_TILE(q5_K, tile_q5_K_g1c3, 1, 3)
 
 static const x4_kind kind_q4_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
     .tile_c = tile_q4_K_g1c4, .dec = tile_q4_K_g4c1, .tile_1 = tile_q4_K_g1c1,
+    .tile3 = tile_q4_K_g1c3,
 };
 static_assert(64 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
 
@@ -719,6 +724,7 @@ void tl_neon_gemm_q4_Kx4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy
 static const x4_kind kind_q5_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
     .tile_c = tile_q5_K_g1c4, .dec = tile_q5_K_g4c1, .tile_1 = tile_q5_K_g1c1,
+    .tile3 = tile_q5_K_g1c3,
 };
 
 // W (nr, n) q5_K packed by 4 @ X^T (nc, n) q8_K -> y[c * ldy + r]   (n % 256 == 0, nr % 4 == 0)
@@ -864,14 +870,13 @@ TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, 
         }
         if (two) isum[0] = vaddq_s32(isum[0], isum1);
         const act_d *ad = (const act_d *)a + b;
-        const float32x4_t dy = C == CT ? vld1q_f32(ad->d) : vdupq_n_f32(ad->d[ct]);
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const float32x4_t dw = ld_f16x4(wb[g]->d);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++)
-                acc[g * C + c] = fma_lane(acc[g * C + c], vmulq_f32(vcvtq_f32_s32(isum[g * C + c]), dw), dy,
-                                          C == CT ? c : 0);
+                acc[g * C + c] = fma_tok(acc[g * C + c], vmulq_f32(vcvtq_f32_s32(isum[g * C + c]), dw), ad->d,
+                                         ct, c, C);
         }
     }
 #pragma GCC unroll 4
@@ -883,10 +888,12 @@ TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, 
 X4_TILE(q6_K, tile_q6_K_g1c4, 1, CT)
 X4_TILE(q6_K, tile_q6_K_g4c1, GD, 1)
 X4_TILE(q6_K, tile_q6_K_g1c1, 1, 1)
+X4_TILE(q6_K, tile_q6_K_g1c3, 1, 3)
 
 static const x4_kind kind_q6_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q6_K,
     .tile_c = tile_q6_K_g1c4, .dec = tile_q6_K_g4c1, .tile_1 = tile_q6_K_g1c1,
+    .tile3 = tile_q6_K_g1c3,
 };
 static_assert(64 * sizeof(act_d) <= ACT_BYTES, "q6_K segment fits the scratch");
 

@@ -87,6 +87,19 @@ TL_NEON_INLINE float32x4_t fms_lane(float32x4_t acc, float32x4_t a, float32x4_t 
     }
 }
 
+/* acc + a * token c's value, acc - a * it: ds holds the prep's values of
+ * a segment block's tokens; a full tile (C = CT) reads them as the lanes of
+ * one vector, a narrower tile, starting at token ct, token ct + c's in every
+ * lane (the same fused products either way) */
+TL_NEON_INLINE float32x4_t fma_tok(float32x4_t acc, float32x4_t a, const float *ds, int ct, const int c,
+                                   const int C) {
+    return C == CT ? fma_lane(acc, a, vld1q_f32(ds), c) : vfmaq_f32(acc, a, vdupq_n_f32(ds[ct + c]));
+}
+TL_NEON_INLINE float32x4_t fms_tok(float32x4_t acc, float32x4_t a, const float *ds, int ct, const int c,
+                                   const int C) {
+    return C == CT ? fms_lane(acc, a, vld1q_f32(ds), c) : vfmsq_f32(acc, a, vdupq_n_f32(ds[ct + c]));
+}
+
 /* Decode streams each weight byte once, from DRAM. As on x86 (see
  * repack_avx2.c, measured there on Zen 3), the one-token tiles ask for the
  * block PF_AHEAD bytes ahead as they start it (one group) or each of their
@@ -132,8 +145,8 @@ typedef void (*prep_fn)(uint8_t *a, const uint8_t *x, size_t ldx, int nc, int64_
  * blocks each) x C tokens (x: token 0's row, rows ldx bytes apart; prep
  * lanes ct .. ct + C - 1 of a), over blocks [b0, b0 + nb):
  *   y[c * ldy + 4 g + i] (+)= row 4 g + i . token c   (first: from 0, else onto y)
- * The shape (G, C) is the instance's: (GT, CT) or (1, CT) tiles, (GD, 1),
- * (GD, 2) or (1, 1) decode. */
+ * The shape (G, C) is the instance's: (GT, CT), (1, CT) or (1, 3) tiles,
+ * (GD, 1), (GD, 2) or (1, 1) decode. */
 typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
                         const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,
                         const uint8_t *a, int ct);
@@ -147,6 +160,7 @@ typedef struct x4_kind {
     tile_fn dec;    /* GD groups x 1 token (NULL: tile_1 on each group) */
     tile_fn dec2;   /* GD groups x 2 tokens (NULL: dec on each token) */
     tile_fn tile_1; /* 1 group x 1 token */
+    tile_fn tile3;  /* 1 group x 3 tokens (NULL: the decode tiles take them) */
 } x4_kind;
 
 /* The driver (repack_neon.c, whose header comment tells how it walks):
