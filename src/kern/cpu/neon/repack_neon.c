@@ -577,8 +577,32 @@ TL_NEON_INLINE int8x16_t k4_quants(uint8x16_t v, uint8x16_t hv, int p, int h, co
     return s8(vsriq_n_u8(vandq_u8(vshlq_u8(hv, vdupq_n_s8((int8_t)(3 - 2 * p))), vdupq_n_u8(0x10)), v, 4));
 }
 
+enum { KP = 2 * GD }; /* the K tiles' (group, token) pairs, at most: GD groups x 2 tokens */
+
+/* A K tile's accumulators acc[g C + c] (y + c ldy + 4 g), held in registers
+ * or, in_y, in y itself: started (from 0 when first, else from y) and
+ * stored back at the end */
+TL_NEON_INLINE void acc_start(float32x4_t acc[], const bool in_y, bool first, float *y, size_t ldy,
+                              const int G, const int C) {
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C; c++) {
+            float *yo = y + (size_t)c * ldy + 4 * g;
+            if (!in_y) acc[g * C + c] = acc_init(first, yo);
+            else if (first) vst1q_f32(yo, vdupq_n_f32(0.0f));
+        }
+}
+TL_NEON_INLINE void acc_end(const float32x4_t acc[], const bool in_y, float *y, size_t ldy, const int G,
+                            const int C) {
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < C && !in_y; c++) vst1q_f32(y + (size_t)c * ldy + 4 * g, acc[g * C + c]);
+}
+
 /* G groups (gs bytes apart) x C tokens of Q4_K (q5: Q5_K): one group x C
- * tokens, or GD groups x one token (decode: each group the next of its
+ * tokens, or GD groups x 1-2 tokens (decode: each group the next of its
  * stream, prefetched PF_DEC ahead a quarter block per sub-block pair, as
  * the x86 K decode tiles read; each row's arithmetic the one-group tile's,
  * step for step). */
@@ -586,12 +610,11 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
                             float *y, size_t ldy, const uint8_t *w, size_t gs, const uint8_t *x,
                             size_t ldx, const uint8_t *a, int ct) {
     const size_t blk = q5 ? sizeof(blk_q5_Kx4) : sizeof(blk_q4_Kx4);
-    /* [g C + c]: G C <= 4 */
-    float32x4_t acc[CT];
-#pragma GCC unroll 4
-    for (int g = 0; g < G; g++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[g * C + c] = acc_init(first, y + (size_t)c * ldy + 4 * g);
+    /* [g C + c]: G C <= KP; past CT (decode pairs) the accumulators live in
+     * y, a load and a store a block, leaving the registers to the sums */
+    const bool in_y = G * C > CT;
+    float32x4_t acc[KP];
+    acc_start(acc, in_y, first, y, ldy, G, C);
     const int32x4_t zero = vdupq_n_s32(0);
     for (int64_t b = 0; b < nb; b++) {
         const blk_q4_Kx4 *wb[GD];
@@ -600,23 +623,31 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
         const int8_t *xq[CT];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) xq[c] = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b0 + b)->qs;
-        int32x4_t isum[CT];
+        /* groups g0 .. g0 + GS - 1 at a time: all of them, but for GD
+         * groups x 2 tokens two, whose 4 sums and 4 integer totals fit the
+         * registers beside the tokens' activations (all 4 spilled: 150-250
+         * q-register stack accesses per tile, gcc 12) */
+        const int GS = G > 1 && C > 1 ? 2 : G;
+#pragma GCC unroll 2
+        for (int g0 = 0; g0 < G; g0 += GS) {
+        int32x4_t isum[CT]; /* [(g - g0) C + c] */
 #pragma GCC unroll 4
-        for (int k = 0; k < G * C; k++) isum[k] = zero;
+        for (int k = 0; k < GS * C; k++) isum[k] = zero;
         /* sub-blocks 2p (low nibbles of chunk row p) and 2p + 1 (high) */
 #pragma GCC unroll 4
         for (int p = 0; p < 4; p++) {
+            if (C == 1 || G > 1) /* decode */
+#pragma GCC unroll 4
+                for (int g = g0; g < g0 + GS; g++)
+                    prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, blk, p, 4);
             if (C == 1) {
                 /* one token: both nibbles of a chunk from one load, in two chains */
-#pragma GCC unroll 4
-                for (int g = 0; g < G; g++)
-                    prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, blk, p, 4);
                 ORDER();
                 const int8_t *xp = xq[0] + 64 * p;
                 const int8x16_t xl0 = vld1q_s8(xp), xl1 = vld1q_s8(xp + 16);
                 const int8x16_t xh0 = vld1q_s8(xp + 32), xh1 = vld1q_s8(xp + 48);
 #pragma GCC unroll 4
-                for (int g = 0; g < G; g++) {
+                for (int g = g0; g < g0 + GS; g++) {
                     const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb[g];
                     const uint8x16_t scv = vld1q_u8(wb[g]->sc[p < 2 ? 0 : 4]);
                     int32x4_t s0 = zero, s1 = zero;
@@ -627,15 +658,14 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
                         s0 = dot_lane(s0, k4_quants(v, hv, p, 0, q5), j < 4 ? xl0 : xl1, j & 3);
                         s1 = dot_lane(s1, k4_quants(v, hv, p, 1, q5), j < 4 ? xh0 : xh1, j & 3);
                     }
-                    isum[g] = vmlaq_s32(vmlaq_s32(isum[g], s0, widen_u8_sub(scv, 2 * p)), s1,
-                                        widen_u8_sub(scv, 2 * p + 1));
+                    isum[g - g0] = vmlaq_s32(vmlaq_s32(isum[g - g0], s0, widen_u8_sub(scv, 2 * p)), s1,
+                                             widen_u8_sub(scv, 2 * p + 1));
                 }
                 continue;
             }
-            /* several tokens (one group): one nibble at a time (each chunk
-             * loaded twice), which leaves the registers to the tokens' sums */
-            const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb[0];
-            const uint8x16_t scv = vld1q_u8(wb[0]->sc[p < 2 ? 0 : 4]);
+            /* several tokens (one group, or GD groups x 2: decode): one
+             * nibble at a time (each chunk loaded twice), which leaves the
+             * registers to the tokens' sums */
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 ORDER();
@@ -645,24 +675,35 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
                     xv[c].val[0] = vld1q_s8(xq[c] + 64 * p + 32 * h);
                     xv[c].val[1] = vld1q_s8(xq[c] + 64 * p + 32 * h + 16);
                 }
-                int32x4_t s[CT];
+                int32x4_t s[CT]; /* [(g - g0) C + c] */
 #pragma GCC unroll 8
-                for (int j = 0; j < 8; j++) {
-                    const uint8x16_t v = vld1q_u8(wb[0]->qs[p][j]);
-                    const int8x16_t q = k4_quants(v, q5 ? vld1q_u8(wb5->qh[j]) : v, p, h, q5);
+                for (int j = 0; j < 8; j++)
 #pragma GCC unroll 4
-                    for (int c = 0; c < C; c++)
-                        s[c] = dot_lane(j ? s[c] : zero, q, xv[c].val[j >> 2], j & 3);
+                    for (int g = g0; g < g0 + GS; g++) {
+                        const uint8x16_t v = vld1q_u8(wb[g]->qs[p][j]);
+                        const uint8x16_t hv = q5 ? vld1q_u8(((const blk_q5_Kx4 *)wb[g])->qh[j]) : v;
+                        const int8x16_t q = k4_quants(v, hv, p, h, q5);
+#pragma GCC unroll 4
+                        for (int c = 0; c < C; c++) {
+                            const int k = (g - g0) * C + c;
+                            s[k] = dot_lane(j ? s[k] : zero, q, xv[c].val[j >> 2], j & 3);
+                        }
+                    }
+#pragma GCC unroll 4
+                for (int g = g0; g < g0 + GS; g++) {
+                    const int32x4_t sc = widen_u8_sub(vld1q_u8(wb[g]->sc[p < 2 ? 0 : 4]), 2 * p + h);
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) {
+                        const int k = (g - g0) * C + c;
+                        isum[k] = vmlaq_s32(isum[k], s[k], sc);
+                    }
                 }
-                const int32x4_t sc = widen_u8_sub(scv, 2 * p + h);
-#pragma GCC unroll 4
-                for (int c = 0; c < C; c++) isum[c] = vmlaq_s32(isum[c], s[c], sc);
             }
         }
         ORDER();
         const act_q4_K *ak = (const act_q4_K *)a + b;
 #pragma GCC unroll 4
-        for (int g = 0; g < G; g++) {
+        for (int g = g0; g < g0 + GS; g++) {
             const float32x4_t dw = ld_f16x4(wb[g]->d), dm = ld_f16x4(wb[g]->dmin);
             const uint8x16_t mn03 = vld1q_u8(wb[g]->mn[0]), mn47 = vld1q_u8(wb[g]->mn[4]);
             const int16x8_t m01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn03)));
@@ -677,17 +718,19 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
                 ms = mins_pair(ms, m45, ys, 2);
                 ms = mins_pair(ms, m67, ys, 3);
                 const int k = g * C + c;
-                acc[k] = fma_tok(acc[k], vmulq_f32(vcvtq_f32_s32(isum[k]), dw), ak->d, ct, c, C);
-                acc[k] = fms_tok(acc[k], vmulq_f32(vcvtq_f32_s32(ms), dm), ak->d, ct, c, C);
+                float *yo = y + (size_t)c * ldy + 4 * g;
+                float32x4_t t = in_y ? vld1q_f32(yo) : acc[k];
+                t = fma_tok(t, vmulq_f32(vcvtq_f32_s32(isum[(g - g0) * C + c]), dw), ak->d, ct, c, C);
+                t = fms_tok(t, vmulq_f32(vcvtq_f32_s32(ms), dm), ak->d, ct, c, C);
+                if (in_y) vst1q_f32(yo, t);
+                else acc[k] = t;
             }
         }
+        }
     }
-#pragma GCC unroll 4
-    for (int g = 0; g < G; g++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy + 4 * g, acc[g * C + c]);
+    acc_end(acc, in_y, y, ldy, G, C);
 }
-static_assert(GD <= CT, "tile_k4 holds G C <= CT sums");
+static_assert((int)GD <= (int)KP && (int)CT <= (int)KP, "tile_k4 holds G C <= KP sums");
 
 TL_NEON_INLINE void tile_q4_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
                               bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
@@ -701,16 +744,18 @@ TL_NEON_INLINE void tile_q5_K(const int G, const int C, int64_t b0, int64_t nb, 
 }
 X4_TILE(q4_K, tile_q4_K_g1c4, 1, CT)
 X4_TILE(q4_K, tile_q4_K_g4c1, GD, 1)
+X4_TILE(q4_K, tile_q4_K_g4c2, GD, 2)
 X4_TILE(q4_K, tile_q4_K_g1c1, 1, 1)
 X4_TILE(q4_K, tile_q4_K_g1c3, 1, 3)
 X4_TILE(q5_K, tile_q5_K_g1c4, 1, CT)
 X4_TILE(q5_K, tile_q5_K_g4c1, GD, 1)
+X4_TILE(q5_K, tile_q5_K_g4c2, GD, 2)
 X4_TILE(q5_K, tile_q5_K_g1c1, 1, 1)
 X4_TILE(q5_K, tile_q5_K_g1c3, 1, 3)
 
 static const x4_kind kind_q4_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
-    .tile_c = tile_q4_K_g1c4, .dec = tile_q4_K_g4c1, .tile_1 = tile_q4_K_g1c1,
+    .tile_c = tile_q4_K_g1c4, .dec = tile_q4_K_g4c1, .dec2 = tile_q4_K_g4c2, .tile_1 = tile_q4_K_g1c1,
     .tile3 = tile_q4_K_g1c3,
 };
 static_assert(64 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
@@ -723,7 +768,7 @@ void tl_neon_gemm_q4_Kx4(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy
 
 static const x4_kind kind_q5_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q4_K,
-    .tile_c = tile_q5_K_g1c4, .dec = tile_q5_K_g4c1, .tile_1 = tile_q5_K_g1c1,
+    .tile_c = tile_q5_K_g1c4, .dec = tile_q5_K_g4c1, .dec2 = tile_q5_K_g4c2, .tile_1 = tile_q5_K_g1c1,
     .tile3 = tile_q5_K_g1c3,
 };
 
@@ -811,19 +856,17 @@ TL_NEON_INLINE int32x4_t widen_s8_sub(int8x16_t v, const int s) {
 
 /* one group x C tokens (G is 1) */
 /* G groups (gs bytes apart) x C tokens: one group x C tokens, or GD
- * groups x one token (decode: each group the next of its stream,
+ * groups x 1-2 tokens (decode: each group the next of its stream,
  * prefetched PF_DEC ahead an eighth of a block per sub-block pair, as
  * tile_k4's; each row's integer sums exact, its float steps the one-group
  * tile's: the same bits) */
 TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, int64_t nbt,
                               bool first, float *y, size_t ldy, const uint8_t *w, size_t gs,
                               const uint8_t *x, size_t ldx, const uint8_t *a, int ct) {
-    /* [g C + c]: G C <= 4 */
-    float32x4_t acc[CT];
-#pragma GCC unroll 4
-    for (int g = 0; g < G; g++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[g * C + c] = acc_init(first, y + (size_t)c * ldy + 4 * g);
+    /* [g C + c]: G C <= KP; past CT in y, as tile_k4's */
+    const bool in_y = G * C > CT;
+    float32x4_t acc[KP];
+    acc_start(acc, in_y, first, y, ldy, G, C);
     const uint8x16_t mtop = vdupq_n_u8(0xFC);
     const int32x4_t zero = vdupq_n_s32(0);
     for (int64_t b = 0; b < nb; b++) {
@@ -836,13 +879,13 @@ TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, 
         /* one group and token: even and odd sub-blocks in two chains of
          * mla, whose latency would otherwise bound the tile */
         const bool two = G * C == 1;
-        int32x4_t isum[CT], isum1 = zero;
-#pragma GCC unroll 4
+        int32x4_t isum[KP], isum1 = zero;
+#pragma GCC unroll 8
         for (int k = 0; k < G * C; k++) isum[k] = zero;
 #pragma GCC unroll 16
         for (int s = 0; s < 16; s++) {
             ORDER();
-            if (C == 1 && s % 2 == 0)
+            if ((C == 1 || G > 1) && s % 2 == 0) /* decode */
 #pragma GCC unroll 4
                 for (int g = 0; g < G; g++)
                     prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, sizeof(blk_q6_Kx4), s / 2, 8);
@@ -874,25 +917,27 @@ TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, 
         for (int g = 0; g < G; g++) {
             const float32x4_t dw = ld_f16x4(wb[g]->d);
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++)
-                acc[g * C + c] = fma_tok(acc[g * C + c], vmulq_f32(vcvtq_f32_s32(isum[g * C + c]), dw), ad->d,
-                                         ct, c, C);
+            for (int c = 0; c < C; c++) {
+                float *yo = y + (size_t)c * ldy + 4 * g;
+                const float32x4_t t = fma_tok(in_y ? vld1q_f32(yo) : acc[g * C + c],
+                                              vmulq_f32(vcvtq_f32_s32(isum[g * C + c]), dw), ad->d, ct, c, C);
+                if (in_y) vst1q_f32(yo, t);
+                else acc[g * C + c] = t;
+            }
         }
     }
-#pragma GCC unroll 4
-    for (int g = 0; g < G; g++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) vst1q_f32(y + (size_t)c * ldy + 4 * g, acc[g * C + c]);
+    acc_end(acc, in_y, y, ldy, G, C);
 }
 
 X4_TILE(q6_K, tile_q6_K_g1c4, 1, CT)
 X4_TILE(q6_K, tile_q6_K_g4c1, GD, 1)
+X4_TILE(q6_K, tile_q6_K_g4c2, GD, 2)
 X4_TILE(q6_K, tile_q6_K_g1c1, 1, 1)
 X4_TILE(q6_K, tile_q6_K_g1c3, 1, 3)
 
 static const x4_kind kind_q6_K = {
     .qk = TL_QK_K, .seg = 64, .prep = prep_q6_K,
-    .tile_c = tile_q6_K_g1c4, .dec = tile_q6_K_g4c1, .tile_1 = tile_q6_K_g1c1,
+    .tile_c = tile_q6_K_g1c4, .dec = tile_q6_K_g4c1, .dec2 = tile_q6_K_g4c2, .tile_1 = tile_q6_K_g1c1,
     .tile3 = tile_q6_K_g1c3,
 };
 static_assert(64 * sizeof(act_d) <= ACT_BYTES, "q6_K segment fits the scratch");
