@@ -64,7 +64,7 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
              * pair and a single in two (Zen 3, 2 threads, abbench pp3: Q8_0
              * 1.10x, Q4_K_M 1.10-1.13x, Gemma 3 270M 1.07x, SmolLM2 Q4_1
              * 1.04x, Q4_0 1.00x; pp7, 4 + 3 tokens, Q4_K_M 1.18-1.23x) */
-            const bool t3 = cc == 3 && k->tile3;
+            const bool t3 = cc == 3;
             if (cc < CT && nt && !t3) {
                 /* tile i: group i of each stream (outputs through o); after
                  * this segment's blocks a stream goes on at its next group's */

@@ -175,8 +175,8 @@ typedef struct x8_kind {
     int64_t seg;  /* blocks per segment: CT * seg * ablk <= ACT_BYTES */
     prep_fn prep;
     tile_fn tile, tile1;
-    tile_fn tile3; /* 3 tokens, one group (NULL: the decode tiles take them) */
-    dec_fn dec;   /* for cc of 1-2 (3 without tile3), GD groups at a time (NULL: tile1 on every group) */
+    tile_fn tile3; /* 3 tokens, one group */
+    dec_fn dec;   /* for cc of 1-2, GD groups at a time (NULL: tile1 on every group) */
     dec2_fn dec2; /* for a pair of those tokens (NULL: dec on each) */
     /* decode (cc < CT): ask for the call's first PF_AHEAD weight bytes
      * before the tiles start. They prefetch PF_AHEAD past the block in use,
@@ -202,8 +202,8 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
                      const void *w, size_t ldw, const void *x, size_t ldx);
 
 /* tile_T_full / tile_T_3 / tile_T_1: the tile_fn instances of an
- * always-inline body BODY(P C, ...) for C = CT, 3 and 1. P: the body's leading arguments (a
- * type switch), each followed by a comma, or nothing. */
+ * always-inline body BODY(P C, ...) for C = CT, 3 and 1. P: the body's
+ * leading arguments (a type switch), each followed by a comma, or nothing. */
 #define X8_TILES(T, BODY, ...)                                                                \
     static void tile_##T##_full(int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w, \
                                 const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) { \

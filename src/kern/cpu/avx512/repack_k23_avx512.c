@@ -196,11 +196,7 @@ TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs,
     const size_t blk = q3 ? sizeof(blk_q3_Kx16) : sizeof(blk_q2_Kx16);
     const size_t d_off = q3 ? offsetof(blk_q3_Kx16, d) : offsetof(blk_q2_Kx16, d);
     const size_t lines = blk / 64;
-    __m512 acc[DG][DC];
-#pragma GCC unroll 4
-    for (int g = 0; g < DG; g++)
-#pragma GCC unroll 2
-        for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
+    __m512 acc[DG][DC] = { 0 };
     for (int64_t b = 0; b < nb; b++) {
         const tl_block_q8_K *xb[DC];
 #pragma GCC unroll 2

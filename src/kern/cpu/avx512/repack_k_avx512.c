@@ -568,11 +568,7 @@ TL_AVX512_INLINE void dec_q6_K(int64_t nb, float *y, const uint8_t *w, size_t gs
                                size_t ldx, const int C) {
     const size_t bend = (size_t)nb * sizeof(q6_Kx16_body), dend = (size_t)nb * 32;
     const size_t grp_bytes = bend + dend, qlines = (sizeof(q6_Kx16_body) / 64 + 3) / 4;
-    __m512 acc[DG][DC];
-#pragma GCC unroll 4
-    for (int g = 0; g < DG; g++)
-#pragma GCC unroll 2
-        for (int c = 0; c < C; c++) acc[g][c] = _mm512_setzero_ps();
+    __m512 acc[DG][DC] = { 0 };
     for (int64_t b = 0; b < nb; b++) {
         const tl_block_q8_K *xb[DC];
         int32_t seed[DC][16]; /* tile_q6_K's */

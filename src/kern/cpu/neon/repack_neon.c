@@ -95,7 +95,7 @@ void tl_neon_gemm_x4(const x4_kind *k, int64_t n, int64_t nr, int64_t nc, float 
              * its outputs through o */
             /* 3 tokens: one pass of a 3-token tile over the weights, not a
              * pair and a single (AVX2, Zen 3: pp3 1.00-1.13x, pp7 1.23x) */
-            const bool t3 = cc == 3 && k->tile3;
+            const bool t3 = cc == 3;
             if (k->dec && nr >= 4 * GD && !t3) {
                 const int64_t nt = nr / (4 * GD);
                 float o[2 * 4 * GD]; /* token by token */
@@ -630,102 +630,102 @@ TL_NEON_INLINE void tile_k4(const bool q5, const int G, const int C, int64_t b0,
         const int GS = G > 1 && C > 1 ? 2 : G;
 #pragma GCC unroll 2
         for (int g0 = 0; g0 < G; g0 += GS) {
-        int32x4_t isum[CT]; /* [(g - g0) C + c] */
+            int32x4_t isum[CT]; /* [(g - g0) C + c] */
 #pragma GCC unroll 4
-        for (int k = 0; k < GS * C; k++) isum[k] = zero;
-        /* sub-blocks 2p (low nibbles of chunk row p) and 2p + 1 (high) */
+            for (int k = 0; k < GS * C; k++) isum[k] = zero;
+            /* sub-blocks 2p (low nibbles of chunk row p) and 2p + 1 (high) */
 #pragma GCC unroll 4
-        for (int p = 0; p < 4; p++) {
-            if (C == 1 || G > 1) /* decode */
+            for (int p = 0; p < 4; p++) {
+                if (C == 1 || G > 1) /* decode */
 #pragma GCC unroll 4
-                for (int g = g0; g < g0 + GS; g++)
-                    prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, blk, p, 4);
-            if (C == 1) {
-                /* one token: both nibbles of a chunk from one load, in two chains */
-                ORDER();
-                const int8_t *xp = xq[0] + 64 * p;
-                const int8x16_t xl0 = vld1q_s8(xp), xl1 = vld1q_s8(xp + 16);
-                const int8x16_t xh0 = vld1q_s8(xp + 32), xh1 = vld1q_s8(xp + 48);
-#pragma GCC unroll 4
-                for (int g = g0; g < g0 + GS; g++) {
-                    const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb[g];
-                    const uint8x16_t scv = vld1q_u8(wb[g]->sc[p < 2 ? 0 : 4]);
-                    int32x4_t s0 = zero, s1 = zero;
-#pragma GCC unroll 8
-                    for (int j = 0; j < 8; j++) {
-                        const uint8x16_t v = vld1q_u8(wb[g]->qs[p][j]);
-                        const uint8x16_t hv = q5 ? vld1q_u8(wb5->qh[j]) : v;
-                        s0 = dot_lane(s0, k4_quants(v, hv, p, 0, q5), j < 4 ? xl0 : xl1, j & 3);
-                        s1 = dot_lane(s1, k4_quants(v, hv, p, 1, q5), j < 4 ? xh0 : xh1, j & 3);
-                    }
-                    isum[g - g0] = vmlaq_s32(vmlaq_s32(isum[g - g0], s0, widen_u8_sub(scv, 2 * p)), s1,
-                                             widen_u8_sub(scv, 2 * p + 1));
-                }
-                continue;
-            }
-            /* several tokens (one group, or GD groups x 2: decode): one
-             * nibble at a time (each chunk loaded twice), which leaves the
-             * registers to the tokens' sums */
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                ORDER();
-                int8x16x2_t xv[CT];
-#pragma GCC unroll 4
-                for (int c = 0; c < C; c++) {
-                    xv[c].val[0] = vld1q_s8(xq[c] + 64 * p + 32 * h);
-                    xv[c].val[1] = vld1q_s8(xq[c] + 64 * p + 32 * h + 16);
-                }
-                int32x4_t s[CT]; /* [(g - g0) C + c] */
-#pragma GCC unroll 8
-                for (int j = 0; j < 8; j++)
+                    for (int g = g0; g < g0 + GS; g++)
+                        prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, blk, p, 4);
+                if (C == 1) {
+                    /* one token: both nibbles of a chunk from one load, in two chains */
+                    ORDER();
+                    const int8_t *xp = xq[0] + 64 * p;
+                    const int8x16_t xl0 = vld1q_s8(xp), xl1 = vld1q_s8(xp + 16);
+                    const int8x16_t xh0 = vld1q_s8(xp + 32), xh1 = vld1q_s8(xp + 48);
 #pragma GCC unroll 4
                     for (int g = g0; g < g0 + GS; g++) {
-                        const uint8x16_t v = vld1q_u8(wb[g]->qs[p][j]);
-                        const uint8x16_t hv = q5 ? vld1q_u8(((const blk_q5_Kx4 *)wb[g])->qh[j]) : v;
-                        const int8x16_t q = k4_quants(v, hv, p, h, q5);
+                        const blk_q5_Kx4 *wb5 = (const blk_q5_Kx4 *)wb[g];
+                        const uint8x16_t scv = vld1q_u8(wb[g]->sc[p < 2 ? 0 : 4]);
+                        int32x4_t s0 = zero, s1 = zero;
+#pragma GCC unroll 8
+                        for (int j = 0; j < 8; j++) {
+                            const uint8x16_t v = vld1q_u8(wb[g]->qs[p][j]);
+                            const uint8x16_t hv = q5 ? vld1q_u8(wb5->qh[j]) : v;
+                            s0 = dot_lane(s0, k4_quants(v, hv, p, 0, q5), j < 4 ? xl0 : xl1, j & 3);
+                            s1 = dot_lane(s1, k4_quants(v, hv, p, 1, q5), j < 4 ? xh0 : xh1, j & 3);
+                        }
+                        isum[g - g0] = vmlaq_s32(vmlaq_s32(isum[g - g0], s0, widen_u8_sub(scv, 2 * p)), s1,
+                                                 widen_u8_sub(scv, 2 * p + 1));
+                    }
+                    continue;
+                }
+                /* several tokens (one group, or GD groups x 2: decode): one
+                 * nibble at a time (each chunk loaded twice), which leaves the
+                 * registers to the tokens' sums */
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    ORDER();
+                    int8x16x2_t xv[CT];
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) {
+                        xv[c].val[0] = vld1q_s8(xq[c] + 64 * p + 32 * h);
+                        xv[c].val[1] = vld1q_s8(xq[c] + 64 * p + 32 * h + 16);
+                    }
+                    int32x4_t s[CT]; /* [(g - g0) C + c] */
+#pragma GCC unroll 8
+                    for (int j = 0; j < 8; j++)
+#pragma GCC unroll 4
+                        for (int g = g0; g < g0 + GS; g++) {
+                            const uint8x16_t v = vld1q_u8(wb[g]->qs[p][j]);
+                            const uint8x16_t hv = q5 ? vld1q_u8(((const blk_q5_Kx4 *)wb[g])->qh[j]) : v;
+                            const int8x16_t q = k4_quants(v, hv, p, h, q5);
+#pragma GCC unroll 4
+                            for (int c = 0; c < C; c++) {
+                                const int k = (g - g0) * C + c;
+                                s[k] = dot_lane(j ? s[k] : zero, q, xv[c].val[j >> 2], j & 3);
+                            }
+                        }
+#pragma GCC unroll 4
+                    for (int g = g0; g < g0 + GS; g++) {
+                        const int32x4_t sc = widen_u8_sub(vld1q_u8(wb[g]->sc[p < 2 ? 0 : 4]), 2 * p + h);
 #pragma GCC unroll 4
                         for (int c = 0; c < C; c++) {
                             const int k = (g - g0) * C + c;
-                            s[k] = dot_lane(j ? s[k] : zero, q, xv[c].val[j >> 2], j & 3);
+                            isum[k] = vmlaq_s32(isum[k], s[k], sc);
                         }
-                    }
-#pragma GCC unroll 4
-                for (int g = g0; g < g0 + GS; g++) {
-                    const int32x4_t sc = widen_u8_sub(vld1q_u8(wb[g]->sc[p < 2 ? 0 : 4]), 2 * p + h);
-#pragma GCC unroll 4
-                    for (int c = 0; c < C; c++) {
-                        const int k = (g - g0) * C + c;
-                        isum[k] = vmlaq_s32(isum[k], s[k], sc);
                     }
                 }
             }
-        }
-        ORDER();
-        const act_q4_K *ak = (const act_q4_K *)a + b;
+            ORDER();
+            const act_q4_K *ak = (const act_q4_K *)a + b;
 #pragma GCC unroll 4
-        for (int g = g0; g < g0 + GS; g++) {
-            const float32x4_t dw = ld_f16x4(wb[g]->d), dm = ld_f16x4(wb[g]->dmin);
-            const uint8x16_t mn03 = vld1q_u8(wb[g]->mn[0]), mn47 = vld1q_u8(wb[g]->mn[4]);
-            const int16x8_t m01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn03)));
-            const int16x8_t m23 = vreinterpretq_s16_u16(vmovl_high_u8(mn03));
-            const int16x8_t m45 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn47)));
-            const int16x8_t m67 = vreinterpretq_s16_u16(vmovl_high_u8(mn47));
+            for (int g = g0; g < g0 + GS; g++) {
+                const float32x4_t dw = ld_f16x4(wb[g]->d), dm = ld_f16x4(wb[g]->dmin);
+                const uint8x16_t mn03 = vld1q_u8(wb[g]->mn[0]), mn47 = vld1q_u8(wb[g]->mn[4]);
+                const int16x8_t m01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn03)));
+                const int16x8_t m23 = vreinterpretq_s16_u16(vmovl_high_u8(mn03));
+                const int16x8_t m45 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mn47)));
+                const int16x8_t m67 = vreinterpretq_s16_u16(vmovl_high_u8(mn47));
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++) {
-                const int16x8_t ys = vld1q_s16(ak->ys[ct + c]);
-                int32x4_t ms = mins_pair(zero, m01, ys, 0);
-                ms = mins_pair(ms, m23, ys, 1);
-                ms = mins_pair(ms, m45, ys, 2);
-                ms = mins_pair(ms, m67, ys, 3);
-                const int k = g * C + c;
-                float *yo = y + (size_t)c * ldy + 4 * g;
-                float32x4_t t = in_y ? vld1q_f32(yo) : acc[k];
-                t = fma_tok(t, vmulq_f32(vcvtq_f32_s32(isum[(g - g0) * C + c]), dw), ak->d, ct, c, C);
-                t = fms_tok(t, vmulq_f32(vcvtq_f32_s32(ms), dm), ak->d, ct, c, C);
-                if (in_y) vst1q_f32(yo, t);
-                else acc[k] = t;
+                for (int c = 0; c < C; c++) {
+                    const int16x8_t ys = vld1q_s16(ak->ys[ct + c]);
+                    int32x4_t ms = mins_pair(zero, m01, ys, 0);
+                    ms = mins_pair(ms, m23, ys, 1);
+                    ms = mins_pair(ms, m45, ys, 2);
+                    ms = mins_pair(ms, m67, ys, 3);
+                    const int k = g * C + c;
+                    float *yo = y + (size_t)c * ldy + 4 * g;
+                    float32x4_t t = in_y ? vld1q_f32(yo) : acc[k];
+                    t = fma_tok(t, vmulq_f32(vcvtq_f32_s32(isum[(g - g0) * C + c]), dw), ak->d, ct, c, C);
+                    t = fms_tok(t, vmulq_f32(vcvtq_f32_s32(ms), dm), ak->d, ct, c, C);
+                    if (in_y) vst1q_f32(yo, t);
+                    else acc[k] = t;
+                }
             }
-        }
         }
     }
     acc_end(acc, in_y, y, ldy, G, C);
@@ -888,7 +888,8 @@ TL_NEON_INLINE void tile_q6_K(const int G, const int C, int64_t b0, int64_t nb, 
             if ((C == 1 || G > 1) && s % 2 == 0) /* decode */
 #pragma GCC unroll 4
                 for (int g = 0; g < G; g++)
-                    prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, sizeof(blk_q6_Kx4), s / 2, 8);
+                    prefetch_part((const uint8_t *)wb[g], G == 1 ? PF_AHEAD : PF_DEC, sizeof(blk_q6_Kx4),
+                                  s / 2, 8);
             int8x16_t xv[CT];
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) xv[c] = vld1q_s8(xq[c] + 16 * s);

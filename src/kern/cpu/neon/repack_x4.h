@@ -160,7 +160,7 @@ typedef struct x4_kind {
     tile_fn dec;    /* GD groups x 1 token (NULL: tile_1 on each group) */
     tile_fn dec2;   /* GD groups x 2 tokens (NULL: dec on each token) */
     tile_fn tile_1; /* 1 group x 1 token */
-    tile_fn tile3;  /* 1 group x 3 tokens (NULL: the decode tiles take them) */
+    tile_fn tile3;  /* 1 group x 3 tokens */
 } x4_kind;
 
 /* The driver (repack_neon.c, whose header comment tells how it walks):
