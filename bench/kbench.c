@@ -7,7 +7,9 @@
  * repacked gemm when it has one ("pack"; KB_NOPACK=1 for the row-major
  * gemm), else its gemm, else vec_dot loops, in calls of as many rows as the
  * backend's chunks; reported as GMAC/s of CPU time, and the same for one
- * token (the decode GEMV), with the (original) weight bytes/s; and how
+ * token (the decode GEMV), with the (original) weight bytes/s (KB_BEST=1:
+ * the fastest of the 0.3 s's sweeps over the d rows, not their mean, which
+ * a busy neighbour moves less: for A/B of a kernel change); and how
  * fast the repack slot packs the matrix (load time), in weight bytes/s.
  * KB_TYPE=Q4_0 (etc.) runs one type; KB_TYPE=attn times the attention
  * tiles over an F16 cache (attn_qk_f16, attn_pv_f16) and a Q8_0 cache
@@ -44,6 +46,7 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     /* with a repack slot: the packed copy and its gemm (KB_NOPACK=1: not) */
     const tl_repack *rp = &kern->repack[t];
     const bool packed = rp->rows && d % rp->rows == 0 && !getenv("KB_NOPACK");
+    const bool best_of = getenv("KB_BEST") != NULL;
     const size_t prow = packed ? rp->row_size(k) : wrow;
     uint8_t *wp = packed ? aligned_alloc(64, (prow * d + 63) & ~(size_t)63) : NULL;
     if (packed) {
@@ -76,8 +79,9 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
     for (int pass = 0; pass < 2; pass++) {
         const int nt = pass == 0 ? ntok : 1;
         int reps = 0;
-        double t0 = bench_cpu_now(), t1;
+        double t0 = bench_cpu_now(), t1, best = 1e30;
         do {
+            const double s0 = bench_cpu_now();
             if (gemm) {
                 for (int64_t r0 = 0; r0 < d; r0 += rc)
                     gemm(k, d - r0 < rc ? d - r0 : rc, nt, y + r0, (size_t)d, wu + r0 * prow, prow, xa,
@@ -88,8 +92,9 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
             }
             reps++;
             t1 = bench_cpu_now();
+            if (t1 - s0 < best) best = t1 - s0;
         } while (t1 - t0 < 0.3);
-        const double sec = (t1 - t0) / reps;
+        const double sec = best_of ? best : (t1 - t0) / reps;
         printf("%-6s %-5s %s k=%lld d=%lld n=%-3d %7.2f GMAC/s  %6.2f GB/s weights\n", kern->name,
                tr->name, packed ? "pack" : gemm ? "gemm" : "dot ", (long long)k, (long long)d, nt,
                (double)k * d * nt / sec * 1e-9, (double)wrow * d / sec * 1e-9 * (nt == 1));
