@@ -12,14 +12,18 @@
  *   Q2_K (672 bytes, the 8 blocks): d[8], dmin[8]; sm[k][i], row i's scale
  *     byte of sub-block k (scale | min << 4), as stored; then the quants.
  *   Q3_K (912 bytes; the 8 blocks are 880): d[8]; sc[k][i], row i's signed
- *     scale of sub-block k, unpacked; the quants; hm[g]: row i's hmask[4g ..
- *     4g+3] at bytes 4i .. 4i+3.
- *   The quants, 16 chunks of 32 bytes: chunk (h, g) holds row i's qs[32h +
- *   4g .. 32h + 4g + 3] at bytes 4i .. 4i+3. Bits 2s, 2s+1 of its byte t
- *   are element 128h + 32s + 4g + t, of sub-block 8h + 2s + g / 4; Q3_K's
- *   third bit of that element is bit 4h + s of hm[g]'s byte at the same
- *   place.
- *
+ *     scale of sub-block k, unpacked; then the quants.
+ *   The quants, in 8 steps of 32 elements: step q holds elements 32q ..
+ *   32q + 31 of each row (sub-blocks 2q and 2q + 1) as 8 slots, slot j
+ *   the row's elements 32q + 4j + t, t = 0..3, at bytes 4i + t of 32-byte
+ *   planes: Q2_K 2 planes, slot j's 2 bits at bits 2 (j % 4) of plane j / 4
+ *   (each slot: a shift and a mask); Q3_K 3 planes of the 3-bit values u_j
+ *   (2 bits | the hmask bit << 2), slots 0, 1 at bits 0, 3 of plane 0, 3, 4
+ *   of plane 1 and 6, 7 of plane 2; slot 2's low bits at bits 6-7 of plane
+ *   0 and its top bit at bit 6 of plane 2, slot 5's at bits 6-7 of plane 1
+ *   and bit 7 of plane 2. Each Q3_K slot is 1-2 operations, the split ones
+ *   5: 19 per step, where the stored layout's separate hmask took 48.
+ *   Every slot's shifts are constants, whatever the step.
  * Arithmetic, per row lane: u = the 2 (3) bits, 0..7; per sub-block the
  * sums of 4 chunks' maddubs (<= 4 * 2 * 7 * 128 < 2^15) times its scale by
  * madd, in int32. Q3_K's quants are u - 4: the -4 * sum_k sc_k * ysum_k
@@ -34,18 +38,19 @@
 #include "kern/cpu/avx2/repack_x8.h"
 #include "kern/cpu/tiles.h"
 
+enum { Q2_PLANES = 2, Q3_PLANES = 3 };
+
 typedef struct {
     uint16_t d[8], dmin[8];
     uint8_t sm[16][8];
-    uint8_t qs[512];
+    uint8_t q[8][Q2_PLANES][32];
 } blk_q2_Kx8;
 static_assert(sizeof(blk_q2_Kx8) == 8 * sizeof(tl_block_q2_K), "q2_Kx8 is 8 q2_K blocks");
 
 typedef struct {
     uint16_t d[8];
     int8_t sc[16][8];
-    uint8_t qs[512];
-    uint8_t hm[8][32];
+    uint8_t q[8][Q3_PLANES][32];
 } blk_q3_Kx8;
 static_assert(sizeof(blk_q3_Kx8) == 912, "q3_Kx8 layout");
 static_assert(offsetof(blk_q2_Kx8, sm) == 32 && offsetof(blk_q3_Kx8, sc) == 16,
@@ -55,17 +60,61 @@ static_assert(offsetof(blk_q2_Kx8, sm) == 32 && offsetof(blk_q3_Kx8, sc) == 16,
 size_t tl_avx2_row_size_q2_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q2_K); }
 size_t tl_avx2_row_size_q3_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q3_Kx8) / 8; }
 
-// block b of 8 q2_K (q3_K) rows -> one packed block (tiles.h's row packers)
+/* Step q's 2 low bits of a Q2_K / Q3_K row's elements as 8 dwords a[j]
+ * (byte t of a[j]: element 32q + 4j + t, 0..3). The stored element 128h +
+ * 32s + l has them at bits 2s of qs[32h + l]: q = 4h + s, l = 4j + t. */
+static inline void k23_low2(const uint8_t *qs, int q, uint32_t a[8]) {
+    for (int j = 0; j < 8; j++) {
+        uint32_t v;
+        memcpy(&v, qs + 32 * (q / 4) + 4 * j, 4);
+        a[j] = v >> (2 * (q % 4)) & 0x03030303u;
+    }
+}
+
+// block b of 8 q2_K (q3_K) rows -> one packed block
 static void pack_blk_q2_K(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q2_Kx8 *out = vo;
-    for (int i = 0; i < 8; i++)
-        tl_tile_pack_q2_K_row(8, i, (const tl_block_q2_K *)row[i] + b, out->d, out->dmin, out->sm[0], out->qs);
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q2_K *src = (const tl_block_q2_K *)row[i] + b;
+        out->d[i] = src->d;
+        out->dmin[i] = src->dmin;
+        for (int k = 0; k < 16; k++) out->sm[k][i] = src->scales[k];
+        for (int q = 0; q < 8; q++) {
+            uint32_t a[8];
+            k23_low2(src->qs, q, a);
+            for (int p = 0; p < Q2_PLANES; p++) {
+                const uint32_t *v = a + 4 * p;
+                const uint32_t o = v[0] | v[1] << 2 | v[2] << 4 | v[3] << 6;
+                memcpy(&out->q[q][p][4 * i], &o, 4);
+            }
+        }
+    }
 }
 static void pack_blk_q3_K(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q3_Kx8 *out = vo;
-    for (int i = 0; i < 8; i++)
-        tl_tile_pack_q3_K_row(8, i, (const tl_block_q3_K *)row[i] + b, false, out->d, out->sc[0], out->qs,
-                              out->hm[0]);
+    for (int i = 0; i < 8; i++) {
+        const tl_block_q3_K *src = (const tl_block_q3_K *)row[i] + b;
+        int8_t s[16];
+        tl_q3_K_scales(src->scales, s);
+        out->d[i] = src->d;
+        for (int k = 0; k < 16; k++) out->sc[k][i] = s[k];
+        for (int q = 0; q < 8; q++) {
+            uint32_t u[8]; /* slot j's 3-bit values: the 2 bits | hmask bit q (of hmask[4j + t]) << 2 */
+            k23_low2(src->qs, q, u);
+            for (int j = 0; j < 8; j++) {
+                uint32_t hm;
+                memcpy(&hm, src->hmask + 4 * j, 4);
+                u[j] |= (hm >> q & 0x01010101u) << 2;
+            }
+            const uint32_t lo2 = 0x03030303u, top = 0x01010101u;
+            const uint32_t o[Q3_PLANES] = {
+                u[0] | u[1] << 3 | (u[2] & lo2) << 6,
+                u[3] | u[4] << 3 | (u[5] & lo2) << 6,
+                u[6] | u[7] << 3 | (u[2] >> 2 & top) << 6 | (u[5] >> 2 & top) << 7,
+            };
+            for (int p = 0; p < Q3_PLANES; p++) memcpy(&out->q[q][p][4 * i], &o[p], 4);
+        }
+    }
 }
 
 // W (nr, n) q2_K (q3_K), rows ldw bytes apart -> dst (nr / 8 groups of n / 256 packed blocks)
@@ -82,6 +131,26 @@ static void prep_q8_K_d(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, in
         const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
         float *o = (float *)(a + (size_t)c * lda);
         for (int64_t b = 0; b < nb; b++) o[b] = xb[b].d;
+    }
+}
+
+/* Slot j of a step whose planes start at p: each row lane's 4 quants
+ * (Q2_K 0..3, Q3_K 0..7) as bytes. The 16-bit shifts pull the next byte's
+ * low bits into the top of each byte; the masks drop them. */
+TL_AVX2_INLINE __m256i k23_slot(const uint8_t *p, const int j, const bool q3) {
+    const __m256i m3 = _mm256_set1_epi8(3), m7 = _mm256_set1_epi8(7);
+    if (!q3) {
+        const __m256i v = ld256(p + 32 * (j / 4));
+        return _mm256_and_si256(j % 4 ? _mm256_srli_epi16(v, 2 * (j % 4)) : v, m3);
+    }
+    switch (j) {
+    case 0: case 3: case 6: return _mm256_and_si256(ld256(p + 32 * (j / 3)), m7);
+    case 1: case 4: case 7: return _mm256_and_si256(_mm256_srli_epi16(ld256(p + 32 * (j / 3)), 3), m7);
+    default: { /* 2, 5: the low bits at 6-7 of plane j / 3, the top at bit 4 + j / 3 of plane 2 */
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 32 * (j / 3)), 6), m3);
+        const __m256i hi = _mm256_srli_epi16(ld256(p + 64), 4 + j / 3);
+        return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(4)));
+    }
     }
 }
 
@@ -120,19 +189,19 @@ TL_AVX2_INLINE void k23_side_sums(__m256i side[CT], const uint8_t (*t)[8], const
 
 /* G groups x C tokens of Q2_K (q3: Q3_K) (G = 1: tile_fn, C = CT or 1;
  * C = 1: dec_fn, G = GD). The decode tile (GD groups) asks for each
- * group's next lines two per step of 8 (h, s) steps, PF_DEC ahead, as the
+ * group's next lines two per step of the 8 steps, PF_DEC ahead, as the
  * other K decode tiles spread theirs: at most 16 lines, a Q3_K block is
  * 14.25 and a Q2_K one 10.5. */
 TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb, bool first,
                              float *y, size_t ldy, const uint8_t *w, size_t gs, size_t skip,
                              const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
     const size_t blk = q3 ? sizeof(blk_q3_Kx8) : sizeof(blk_q2_Kx8);
-    const size_t qs_off = q3 ? offsetof(blk_q3_Kx8, qs) : offsetof(blk_q2_Kx8, qs);
+    const size_t q_off = q3 ? offsetof(blk_q3_Kx8, q) : offsetof(blk_q2_Kx8, q);
+    const int planes = q3 ? Q3_PLANES : Q2_PLANES;
     const size_t sc_off = q3 ? offsetof(blk_q3_Kx8, sc) : offsetof(blk_q2_Kx8, sm);
     __m256 acc[GD][CT];
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
-    const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
         if (G == GD)
@@ -142,50 +211,40 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
         __m256i isum[GD][CT];
         for (int g = 0; g < G; g++)
             for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++)
-            for (int s = 0; s < 4; s++) {
-                if (G == GD)
-                    for (int l = 0; l < 2; l++)
-                        prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(8 * h + 2 * s + l));
-                const __m128i hs = _mm_cvtsi32_si128(4 * h + s), qsh = _mm_cvtsi32_si128(2 * s);
+        for (int q = 0; q < 8; q++) {
+            if (G == GD)
+                for (int l = 0; l < 2; l++)
+                    prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(2 * q + l));
 #pragma GCC unroll 2
-                for (int half = 0; half < 2; half++) {
-                    __m256i ss[GD][CT]; /* the sub-block's int16 sums */
+            for (int half = 0; half < 2; half++) {
+                __m256i ss[GD][CT]; /* the sub-block's int16 sums */
 #pragma GCC unroll 4
-                    for (int j = 0; j < 4; j++) {
-                        const int gi = 4 * half + j;
-#pragma GCC unroll 4
-                        for (int g = 0; g < G; g++) {
-                            const __m256i v = ld256(wb[g] + qs_off + 256 * h + 32 * gi);
-                            __m256i u = _mm256_and_si256(_mm256_srl_epi16(v, qsh), m3);
-                            if (q3) { /* the third bit, bit 4h + s of hm[gi], to bit 2 */
-                                const __m256i t = _mm256_srl_epi16(
-                                    ld256(((const blk_q3_Kx8 *)wb[g])->hm[gi]), hs);
-                                u = _mm256_or_si256(u, _mm256_and_si256(_mm256_slli_epi16(t, 2),
-                                                                        _mm256_set1_epi8(4)));
-                            }
-#pragma GCC unroll 4
-                            for (int c = 0; c < C; c++) {
-                                const int8_t *xq = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
-                                const __m256i p =
-                                    _mm256_maddubs_epi16(u, bcast4(xq + 128 * h + 32 * s + 4 * gi));
-                                ss[g][c] = j ? _mm256_add_epi16(ss[g][c], p) : p;
-                                KEEP(ss[g][c]);
-                            }
-                        }
-                    }
-                    const int k = 8 * h + 2 * s + half;
+                for (int j = 0; j < 4; j++) {
+                    const int slot = 4 * half + j;
 #pragma GCC unroll 4
                     for (int g = 0; g < G; g++) {
-                        const __m256i sc = k23_scales(wb[g] + sc_off + 8 * (size_t)k, q3);
+                        const __m256i u = k23_slot(wb[g] + q_off + (size_t)planes * 32 * q, slot, q3);
 #pragma GCC unroll 4
                         for (int c = 0; c < C; c++) {
-                            isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(ss[g][c], sc));
-                            KEEP(isum[g][c]);
+                            const int8_t *xq = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
+                            const __m256i p = _mm256_maddubs_epi16(u, bcast4(xq + 32 * q + 4 * slot));
+                            ss[g][c] = j ? _mm256_add_epi16(ss[g][c], p) : p;
+                            KEEP(ss[g][c]);
                         }
                     }
                 }
+                const int k = 2 * q + half;
+#pragma GCC unroll 4
+                for (int g = 0; g < G; g++) {
+                    const __m256i sc = k23_scales(wb[g] + sc_off + 8 * (size_t)k, q3);
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) {
+                        isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(ss[g][c], sc));
+                        KEEP(isum[g][c]);
+                    }
+                }
             }
+        }
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const __m256 dw = ld_f16x8((const uint16_t *)wb[g]);
