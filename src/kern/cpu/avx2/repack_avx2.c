@@ -508,10 +508,14 @@ X8_GEMM(q8_0, .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_bloc
  * in int32; the mins sum_s m_s * ysum_s by 4 madds; then
  * acc += isum * (d * dy) and acc -= msum * (dmin * dy), per super-block. */
 
-typedef struct {
+typedef struct { /* what Q4_K and Q5_K's packed blocks begin with */
     uint16_t d[8], dmin[8];
     uint8_t sc[8][8];
     uint8_t mn[4][16];
+} k4_head;
+
+typedef struct {
+    k4_head hd;
     uint8_t qs[1024];
 } blk_q4_Kx8;
 static_assert(sizeof(blk_q4_Kx8) == 1184, "q4_Kx8 layout");
@@ -519,9 +523,8 @@ static_assert(sizeof(blk_q4_Kx8) == 1184, "q4_Kx8 layout");
 // packed bytes per row of n elements (n % 256 == 0)
 size_t tl_avx2_row_size_q4_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q4_Kx8) / 8; }
 
-// row i of out <- a q4_K or q5_K block's d, dmin, 12 scale bytes and 128 quant bytes
-static void pack_k4_row(blk_q4_Kx8 *out, int i, uint16_t d, uint16_t dmin, const uint8_t *scales,
-                        const uint8_t *qs) {
+// row i of out <- a q4_K or q5_K block's d, dmin and 12 scale bytes
+static void pack_k4_head(k4_head *out, int i, uint16_t d, uint16_t dmin, const uint8_t *scales) {
     uint8_t sc[8], m[8];
     for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, scales, &sc[s], &m[s]);
     out->d[i] = d;
@@ -531,15 +534,16 @@ static void pack_k4_row(blk_q4_Kx8 *out, int i, uint16_t d, uint16_t dmin, const
         out->mn[p][2 * i] = m[2 * p];
         out->mn[p][2 * i + 1] = m[2 * p + 1];
     }
-    for (int c = 0; c < 4; c++)
-        for (int g = 0; g < 8; g++) memcpy(out->qs + 256 * c + 32 * g + 4 * i, qs + 32 * c + 4 * g, 4);
 }
 
 // block b of 8 q4_K rows -> one blk_q4_Kx8
 static void pack_blk_q4_K(void *vo, const uint8_t *const row[8], int64_t b) {
+    blk_q4_Kx8 *out = vo;
     for (int i = 0; i < 8; i++) {
         const tl_block_q4_K *src = (const tl_block_q4_K *)row[i] + b;
-        pack_k4_row(vo, i, src->d, src->dmin, src->scales, src->qs);
+        pack_k4_head(&out->hd, i, src->d, src->dmin, src->scales);
+        for (int c = 0; c < 4; c++)
+            for (int g = 0; g < 8; g++) memcpy(out->qs + 256 * c + 32 * g + 4 * i, src->qs + 32 * c + 4 * g, 4);
     }
 }
 
@@ -570,7 +574,7 @@ static void prep_q4_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
 
 /* The madd operand that scales sub-block 2cp + h of each row lane: bytes
  * (sc_i, 0, sc_i, 0) in lane i, from sc[2cp] (h = 0) or sc[2cp + 1]. */
-TL_AVX2_INLINE __m256i q4_K_scales(const blk_q4_Kx8 *wb, int cp, int h) {
+TL_AVX2_INLINE __m256i q4_K_scales(const k4_head *wb, int cp, int h) {
     const __m256i dup0 = _mm256_setr_epi8(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3,
                                           -128, 3, -128, 4, -128, 4, -128, 5, -128, 5, -128, 6, -128,
                                           6, -128, 7, -128, 7, -128);
@@ -580,7 +584,7 @@ TL_AVX2_INLINE __m256i q4_K_scales(const blk_q4_Kx8 *wb, int cp, int h) {
 
 /* One group's super-block for one token, into acc, in this order:
  *   acc += isum * (d * dy);  acc -= (sum_s m_s * ysum_s) * (dmin * dy) */
-TL_AVX2_INLINE __m256 q4_K_finish(__m256 acc, __m256i isum, const blk_q4_Kx8 *wb,
+TL_AVX2_INLINE __m256 q4_K_finish(__m256 acc, __m256i isum, const k4_head *wb,
                                   const act_q4_K *ac) {
     __m256i ms = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -592,56 +596,25 @@ TL_AVX2_INLINE __m256 q4_K_finish(__m256 acc, __m256i isum, const blk_q4_Kx8 *wb
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(ld_f16x8(wb->dmin), dy), acc);
 }
 
-/* Q5_K (below) is Q4_K with a fifth bit per quant: blk_q4_Kx8's fields,
- * then qh[g]: for row i, bytes 4i .. 4i+3 hold qh[4g .. 4g+3] of its
- * block, the bytes beside chunk (c, g)'s quants in the same lanes. Quant
- * byte t of that chunk takes bit 2c of its qh byte for the low nibble
- * (element 64c + 4g + t) and bit 2c + 1 for the high one. */
-typedef struct {
-    blk_q4_Kx8 k4;
-    uint8_t qh[8][32];
-} blk_q5_Kx8;
-static_assert(sizeof(blk_q5_Kx8) == 8 * sizeof(tl_block_q5_K) + 32, "q5_Kx8 layout");
-
-/* The fifth bits of a chunk's quants for nibble h of chunk row cp, at bit
- * 4 of each byte: t is the chunk's qh bytes shifted right by 2cp (16-bit
- * shifts: a byte's bits 0-1 stay its own), then bit h moved to bit 4. */
-TL_AVX2_INLINE __m256i q5_bits(__m256i t, int h) {
-    return _mm256_and_si256(h ? _mm256_slli_epi16(t, 3) : _mm256_slli_epi16(t, 4),
-                            _mm256_set1_epi8(0x10));
+/* One group's quants of nibble h (0: low) of chunk v as unsigned bytes */
+TL_AVX2_INLINE __m256i k4_quants(__m256i v, int h) {
+    return _mm256_and_si256(h ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
 }
 
-/* One group's quants of nibble h (0: low) of chunk (cp, g) as unsigned
- * bytes, v the chunk: 0..15 (Q4_K), or 0..31 with the fifth bits of t
- * (q5_bits's: the qh bytes shifted by 2cp) */
-TL_AVX2_INLINE __m256i k4_quants(__m256i v, __m256i t, int h, const bool q5) {
-    const __m256i q = _mm256_and_si256(h ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
-    return q5 ? _mm256_or_si256(q, q5_bits(t, h)) : q;
-}
-
-/* The int16 sums of one nibble's chunks: 8 maddubs of Q4_K quants (<= 8 *
- * 2 * 15 * 128 < 2^15), but only 4 of Q5_K's (4 * 2 * 31 * 128 < 2^15):
- * those are widened every 4 chunks. */
-#define K4_FLUSH(q5) ((q5) ? 4 : 8)
-
-/* G = 1 group x C tokens of Q4_K (q5: Q5_K) over nb super-blocks. */
-TL_AVX2_INLINE void tile_k4(const bool q5, const int C, int64_t nb, bool first, float *y, size_t ldy,
-                            const uint8_t *w, const uint8_t *x, size_t ldx, const uint8_t *a,
-                            size_t lda) {
-    const size_t blk = q5 ? sizeof(blk_q5_Kx8) : sizeof(blk_q4_Kx8);
-    const int FL = K4_FLUSH(q5);
+/* G = 1 group x C tokens of Q4_K over nb super-blocks. The int16 sums of
+ * one nibble's 8 chunks: <= 8 * 2 * 15 * 128 < 2^15. */
+TL_AVX2_INLINE void tile_k4(const int C, int64_t nb, bool first, float *y, size_t ldy, const uint8_t *w,
+                            const uint8_t *x, size_t ldx, const uint8_t *a, size_t lda) {
     __m256 acc[CT];
     for (int c = 0; c < C; c++) acc[c] = acc_init(first, y + (size_t)c * ldy);
     for (int64_t b = 0; b < nb; b++) {
-        const blk_q4_Kx8 *wb = (const blk_q4_Kx8 *)(w + (size_t)b * blk);
-        const blk_q5_Kx8 *wb5 = (const blk_q5_Kx8 *)wb;
+        const blk_q4_Kx8 *wb = (const blk_q4_Kx8 *)w + b;
         __m256i isum[CT];
         for (int c = 0; c < C; c++) isum[c] = _mm256_setzero_si256();
         /* sub-blocks 2cp (low nibbles of chunk row cp) and 2cp + 1 (high) */
         for (int cp = 0; cp < 4; cp++) {
             const uint8_t *qc = wb->qs + 256 * cp;
-            const __m128i sh = _mm_cvtsi32_si128(2 * cp);
-            if (C == 1) prefetch_part(wb, PF_AHEAD, blk, (size_t)cp, 4);
+            if (C == 1) prefetch_part(wb, PF_AHEAD, sizeof *wb, (size_t)cp, 4);
             __m256i s[2][CT]; /* [nibble][token] */
             if (C == 1) {
                 /* one token: both nibbles of a chunk from one load */
@@ -649,19 +622,12 @@ TL_AVX2_INLINE void tile_k4(const bool q5, const int C, int64_t nb, bool first, 
 #pragma GCC unroll 8
                 for (int g = 0; g < 8; g++) {
                     const __m256i v = ld256(qc + 32 * g);
-                    const __m256i t = q5 ? _mm256_srl_epi16(ld256(wb5->qh[g]), sh) : v;
-                    const __m256i pl = _mm256_maddubs_epi16(k4_quants(v, t, 0, q5), bcast4(xq + 4 * g));
-                    const __m256i ph = _mm256_maddubs_epi16(k4_quants(v, t, 1, q5), bcast4(xq + 32 + 4 * g));
-                    s[0][0] = g % FL ? _mm256_add_epi16(s[0][0], pl) : pl;
-                    s[1][0] = g % FL ? _mm256_add_epi16(s[1][0], ph) : ph;
+                    const __m256i pl = _mm256_maddubs_epi16(k4_quants(v, 0), bcast4(xq + 4 * g));
+                    const __m256i ph = _mm256_maddubs_epi16(k4_quants(v, 1), bcast4(xq + 32 + 4 * g));
+                    s[0][0] = g ? _mm256_add_epi16(s[0][0], pl) : pl;
+                    s[1][0] = g ? _mm256_add_epi16(s[1][0], ph) : ph;
                     KEEP(s[0][0]);
                     KEEP(s[1][0]);
-                    if (q5 && g == 3) { /* the first half, widened */
-                        isum[0] = _mm256_add_epi32(
-                            isum[0], _mm256_add_epi32(_mm256_madd_epi16(s[0][0], q4_K_scales(wb, cp, 0)),
-                                                      _mm256_madd_epi16(s[1][0], q4_K_scales(wb, cp, 1))));
-                        KEEP(isum[0]);
-                    }
                 }
             } else {
                 /* several tokens: one nibble at a time (each chunk loaded
@@ -670,28 +636,18 @@ TL_AVX2_INLINE void tile_k4(const bool q5, const int C, int64_t nb, bool first, 
                 for (int h = 0; h < 2; h++)
 #pragma GCC unroll 8
                     for (int g = 0; g < 8; g++) {
-                        const __m256i v = ld256(qc + 32 * g);
-                        const __m256i t = q5 ? _mm256_srl_epi16(ld256(wb5->qh[g]), sh) : v;
-                        const __m256i q = k4_quants(v, t, h, q5);
+                        const __m256i q = k4_quants(ld256(qc + 32 * g), h);
 #pragma GCC unroll 4
                         for (int c = 0; c < C; c++) {
                             const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx) + b;
                             const int8_t *xq = xb->qs + 64 * cp + 32 * h + 4 * g;
                             const __m256i p = _mm256_maddubs_epi16(q, bcast4(xq));
-                            s[h][c] = g % FL ? _mm256_add_epi16(s[h][c], p) : p;
+                            s[h][c] = g ? _mm256_add_epi16(s[h][c], p) : p;
                             KEEP(s[h][c]);
-                        }
-                        if (q5 && g == 3) { /* the first half, widened */
-                            const __m256i sc = q4_K_scales(wb, cp, h);
-#pragma GCC unroll 4
-                            for (int c = 0; c < C; c++) {
-                                isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(s[h][c], sc));
-                                KEEP(isum[c]);
-                            }
                         }
                     }
             }
-            const __m256i sc0 = q4_K_scales(wb, cp, 0), sc1 = q4_K_scales(wb, cp, 1);
+            const __m256i sc0 = q4_K_scales(&wb->hd, cp, 0), sc1 = q4_K_scales(&wb->hd, cp, 1);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
                 isum[c] = _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_madd_epi16(s[0][c], sc0),
@@ -701,31 +657,30 @@ TL_AVX2_INLINE void tile_k4(const bool q5, const int C, int64_t nb, bool first, 
         }
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++)
-            acc[c] = q4_K_finish(acc[c], isum[c], wb, (const act_q4_K *)(a + (size_t)c * lda) + b);
+            acc[c] = q4_K_finish(acc[c], isum[c], &wb->hd, (const act_q4_K *)(a + (size_t)c * lda) + b);
     }
     for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy, acc[c]);
 }
-X8_TILES(q4_K, tile_k4, false,)
+X8_TILES(q4_K, tile_k4, )
 
 /* GD groups x C tokens (C = 1: dec_fn, 2: dec2_fn, each quant chunk
- * decoded once for both) of Q4_K (q5: Q5_K), each row's arithmetic tile1's
+ * decoded once for both) of Q4_K, each row's arithmetic tile1's
  * (the same integer sums, then the same float steps: the same bits).
  *
  * The groups take turns chunk by chunk, one nibble at a time (which leaves
  * the registers to the groups' sums; the second nibble's loads come from
  * L1), and each group's stream is prefetched a line at a time, PF_DEC
  * ahead, about as fast as it is read: 5 lines per chunk row, 20 per
- * super-block of 18.5 (Q5_K: 6, 24 per 22.5). Read that way (a loads-only
+ * super-block of 18.5. Read that way (a loads-only
  * version of this loop, Zen 3, 2 threads, decode from DRAM, in one process
  * by turns) the packed Q4_K weights stream at 30-31 GB/s, against 26 for
  * tile1's one stream a thread, and 21-24 for four streams that each ask
  * for a whole block or a quarter of one at once: how the earlier
  * four-group tiles read. */
-TL_AVX2_INLINE void dec_k4(const bool q5, const int C, int64_t nb, bool first, float *y, size_t ldy,
+TL_AVX2_INLINE void dec_k4(const int C, int64_t nb, bool first, float *y, size_t ldy,
                            const uint8_t *w, size_t gs, size_t skip, const uint8_t *x, size_t ldx,
                            const uint8_t *a, size_t lda) {
-    const size_t blk = q5 ? sizeof(blk_q5_Kx8) : sizeof(blk_q4_Kx8);
-    const int FL = K4_FLUSH(q5);
+    const size_t blk = sizeof(blk_q4_Kx8);
     __m256 acc[GD][2];
     for (int g = 0; g < GD; g++)
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
@@ -739,41 +694,31 @@ TL_AVX2_INLINE void dec_k4(const bool q5, const int C, int64_t nb, bool first, f
         for (int g = 0; g < GD; g++)
             for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
         for (int cp = 0; cp < 4; cp++) {
-            const __m128i sh = _mm_cvtsi32_si128(2 * cp);
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 __m256i s[GD][2];
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) {
-                    /* lines 5 cp + 0..4 of the blocks (Q5_K: 6 cp + 0..5) */
-                    if (h == 0 && (q5 ? j % 3 != 2 : j % 2 == 0 || j == 7)) {
-                        const size_t line = q5 ? 6 * (size_t)cp + (size_t)(j - j / 3)
-                                               : 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
+                    /* lines 5 cp + 0..4 of the blocks */
+                    if (h == 0 && (j % 2 == 0 || j == 7)) {
+                        const size_t line = 5 * (size_t)cp + (j == 7 ? 4 : (size_t)j / 2);
                         prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * line);
                     }
                     __m256i y4[2];
                     for (int c = 0; c < C; c++) y4[c] = bcast4(xq[c] + 64 * cp + 32 * h + 4 * j);
 #pragma GCC unroll 4
                     for (int g = 0; g < GD; g++) {
-                        const __m256i v = ld256(wb[g]->qs + 256 * cp + 32 * j);
-                        const __m256i t =
-                            q5 ? _mm256_srl_epi16(ld256(((const blk_q5_Kx8 *)wb[g])->qh[j]), sh) : v;
-                        const __m256i q = k4_quants(v, t, h, q5);
+                        const __m256i q = k4_quants(ld256(wb[g]->qs + 256 * cp + 32 * j), h);
                         for (int c = 0; c < C; c++) {
                             const __m256i p = _mm256_maddubs_epi16(q, y4[c]);
-                            s[g][c] = j % FL ? _mm256_add_epi16(s[g][c], p) : p;
+                            s[g][c] = j ? _mm256_add_epi16(s[g][c], p) : p;
                             KEEP(s[g][c]);
-                            if (q5 && j == 3) { /* the first half, widened */
-                                isum[g][c] = _mm256_add_epi32(
-                                    isum[g][c], _mm256_madd_epi16(s[g][c], q4_K_scales(wb[g], cp, h)));
-                                KEEP(isum[g][c]);
-                            }
                         }
                     }
                 }
 #pragma GCC unroll 4
                 for (int g = 0; g < GD; g++) {
-                    const __m256i sc = q4_K_scales(wb[g], cp, h);
+                    const __m256i sc = q4_K_scales(&wb[g]->hd, cp, h);
                     for (int c = 0; c < C; c++)
                         isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(s[g][c], sc));
                 }
@@ -782,15 +727,14 @@ TL_AVX2_INLINE void dec_k4(const bool q5, const int C, int64_t nb, bool first, f
 #pragma GCC unroll 4
         for (int g = 0; g < GD; g++)
             for (int c = 0; c < C; c++)
-                acc[g][c] = q4_K_finish(acc[g][c], isum[g][c], wb[g],
+                acc[g][c] = q4_K_finish(acc[g][c], isum[g][c], &wb[g]->hd,
                                         (const act_q4_K *)(a + (size_t)c * lda) + b);
     }
     for (int g = 0; g < GD; g++)
         for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
 }
-X8_DECS(q4_K, dec_k4, false,)
+X8_DECS(q4_K, dec_k4, )
 static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_k4's prefetches cover a Q4_K super-block");
-static_assert(6 * 4 * 64 >= sizeof(blk_q5_Kx8), "dec_k4's prefetches cover a Q5_K super-block");
 
 static_assert(CT * 32 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
 // tl_avx2_gemm_q4_Kx8: W q4_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
@@ -799,9 +743,23 @@ X8_GEMM(q4_K, .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block
         .dec2 = dec2_q4_K_4)
 
 /* ---- Q5_K ------------------------------------------------------------------ *
- * Q4_K's layout and tiles (tile_k4, dec_k4 above) with blk_q5_Kx8's qh
- * planes: per group and super-block 1440 bytes, the 8 original blocks 1408.
- * The activations' prep is Q4_K's (the mins term is the same). */
+ * Q4_K's head (d, dmin, scales, mins: k4_head) and activation prep, with
+ * the quants as 5-bit values u (the nibble | the qh bit << 4) in planes:
+ * per group and super-block 1440 bytes, the 8 original blocks 1408.
+ * Sub-block sb (elements 32 sb .. 32 sb + 31 of each row) is 8 slots, slot
+ * j the row's elements 32 sb + 4j + t (t = 0..3) at bytes 4i + t of 5
+ * planes P0..P4 of 32 bytes: slot k < 5 at bits 0-4 of Pk; slot 5's bits
+ * 0-2 at bits 5-7 of P0 and 3-4 at 5-6 of P1, slot 6's at P2 and P3 the
+ * same way, slot 7's bits 0-2 at 5-7 of P4, bit 3 at bit 7 of P1 and bit 4
+ * at bit 7 of P3. 23 vector operations a sub-block (a slot k < 5 is one
+ * mask), where a nibble and its separate fifth bit took 40-48.
+ * A sub-block's int16 sums take 4 slots (4 * 2 * 31 * 128 < 2^15): its two
+ * halves are widened by madd in turn. */
+typedef struct {
+    k4_head hd;
+    uint8_t q[8][5][32];
+} blk_q5_Kx8;
+static_assert(sizeof(blk_q5_Kx8) == 8 * sizeof(tl_block_q5_K) + 32, "q5_Kx8 layout");
 
 // packed bytes per row of n elements (n % 256 == 0)
 size_t tl_avx2_row_size_q5_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q5_Kx8) / 8; }
@@ -811,8 +769,27 @@ static void pack_blk_q5_K(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q5_Kx8 *out = vo;
     for (int i = 0; i < 8; i++) {
         const tl_block_q5_K *src = (const tl_block_q5_K *)row[i] + b;
-        pack_k4_row(&out->k4, i, src->d, src->dmin, src->scales, src->qs);
-        for (int g = 0; g < 8; g++) memcpy(&out->qh[g][4 * i], src->qh + 4 * g, 4);
+        pack_k4_head(&out->hd, i, src->d, src->dmin, src->scales);
+        for (int sb = 0; sb < 8; sb++) {
+            /* u[j]: slot j's 4 values, a byte each; the stored element 64c + 32h + l
+             * (sb = 2c + h) is nibble h of qs[32c + l] | bit sb of qh[l] << 4 */
+            uint32_t u[8];
+            for (int j = 0; j < 8; j++) {
+                uint32_t v, hb;
+                memcpy(&v, src->qs + 32 * (sb / 2) + 4 * j, 4);
+                memcpy(&hb, src->qh + 4 * j, 4);
+                u[j] = (v >> (4 * (sb % 2)) & 0x0F0F0F0Fu) | (hb >> sb & 0x01010101u) << 4;
+            }
+            const uint32_t lo3 = 0x07070707u, b1 = 0x01010101u;
+            const uint32_t o[5] = {
+                u[0] | (u[5] & lo3) << 5,
+                u[1] | (u[5] >> 3 & 0x03030303u) << 5 | (u[7] >> 3 & b1) << 7,
+                u[2] | (u[6] & lo3) << 5,
+                u[3] | (u[6] >> 3 & 0x03030303u) << 5 | (u[7] >> 4 & b1) << 7,
+                u[4] | (u[7] & lo3) << 5,
+            };
+            for (int p = 0; p < 5; p++) memcpy(&out->q[sb][p][4 * i], &o[p], 4);
+        }
     }
 }
 
@@ -821,8 +798,87 @@ void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q5_Kx8), pack_blk_q5_K);
 }
 
-X8_TILES(q5_K, tile_k4, true,)
-X8_DECS(q5_K, dec_k4, true,)
+/* Slot j of a sub-block whose planes start at p: each row lane's 4
+ * quants, 0..31, as bytes. The 16-bit shifts pull the next byte's low bits
+ * into the top of each byte; the masks drop them. */
+TL_AVX2_INLINE __m256i k5_slot(const uint8_t *p, const int j) {
+    const __m256i m7 = _mm256_set1_epi8(7);
+    if (j < 5) return _mm256_and_si256(ld256(p + 32 * j), _mm256_set1_epi8(0x1F));
+    if (j < 7) { /* 5: P0 and P1; 6: P2 and P3 */
+        const uint8_t *pl = p + 64 * (j - 5);
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(ld256(pl), 5), m7);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(pl + 32), 2), _mm256_set1_epi8(0x18));
+        return _mm256_or_si256(lo, hi);
+    }
+    const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 128), 5), m7);
+    const __m256i b3 = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 32), 4), _mm256_set1_epi8(0x08));
+    const __m256i b4 = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 96), 3), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(lo, _mm256_or_si256(b3, b4));
+}
+
+/* G groups x C tokens of Q5_K (G = 1: tile_fn, C = CT, 3 or 1; G = GD:
+ * dec_fn, dec2_fn). The decode tile asks for each group's next lines three
+ * per sub-block, PF_DEC ahead: 24 lines for a block of 22.5. */
+TL_AVX2_INLINE void tile_k5(const int G, const int C, int64_t nb, bool first, float *y, size_t ldy,
+                            const uint8_t *w, size_t gs, size_t skip, const uint8_t *x, size_t ldx,
+                            const uint8_t *a, size_t lda) {
+    const size_t blk = sizeof(blk_q5_Kx8);
+    __m256 acc[GD][CT];
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb[GD];
+        if (G == GD)
+            for (int g = 0; g < G; g++) wb[g] = w + (size_t)g * gs + (size_t)b * blk;
+        else
+            group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
+        __m256i isum[GD][CT];
+        for (int g = 0; g < G; g++)
+            for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
+        for (int sb = 0; sb < 8; sb++) {
+            if (G == GD)
+                for (int l = 0; l < 3; l++)
+                    prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(3 * sb + l));
+#pragma GCC unroll 2
+            for (int half = 0; half < 2; half++) {
+                __m256i ss[GD][CT]; /* the half sub-block's int16 sums */
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    const int slot = 4 * half + j;
+#pragma GCC unroll 4
+                    for (int g = 0; g < G; g++) {
+                        const __m256i u = k5_slot(((const blk_q5_Kx8 *)wb[g])->q[sb][0], slot);
+#pragma GCC unroll 4
+                        for (int c = 0; c < C; c++) {
+                            const int8_t *xq = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
+                            const __m256i p = _mm256_maddubs_epi16(u, bcast4(xq + 32 * sb + 4 * slot));
+                            ss[g][c] = j ? _mm256_add_epi16(ss[g][c], p) : p;
+                            KEEP(ss[g][c]);
+                        }
+                    }
+                }
+#pragma GCC unroll 4
+                for (int g = 0; g < G; g++) {
+                    const __m256i sc = q4_K_scales((const k4_head *)wb[g], sb / 2, sb % 2);
+#pragma GCC unroll 4
+                    for (int c = 0; c < C; c++) {
+                        isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(ss[g][c], sc));
+                        KEEP(isum[g][c]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+            for (int c = 0; c < C; c++)
+                acc[g][c] = q4_K_finish(acc[g][c], isum[g][c], (const k4_head *)wb[g],
+                                        (const act_q4_K *)(a + (size_t)c * lda) + b);
+    }
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+}
+X8_TILES_G(q5_K, tile_k5, )
+static_assert(3 * 8 * 64 >= sizeof(blk_q5_Kx8), "tile_k5's prefetches cover a Q5_K super-block");
 
 // tl_avx2_gemm_q5_Kx8: W q5_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q5_K, .qk = TL_QK_K, .wblk = sizeof(blk_q5_Kx8), .xblk = sizeof(tl_block_q8_K),
