@@ -206,18 +206,69 @@ static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
     prep_off(a, lda, x, ldx, nc, nb, 8);
 }
 
-/* Q5_0 (below) is Q4_0 with a fifth bit per quant and an offset of 16:
- * blk_q5_0x8 is blk_q4_0x8 with hb between d and qs, 32 bytes holding
- * the 8 rows' qh (32 bits each, bit e for element e) beside the chunks:
- * byte 4i + t has, at bits 2g and 2g + 1, row i's bits for chunk g's byte
- * t, its low nibble (element 4g + t) and its high one (16 + 4g + t). */
+/* ---- 5-bit planes (Q5_0, Q5_1, Q5_K) ---------------------------------------- *
+ * 32 elements of each of 8 rows as 8 slots, slot j the row's elements 4j +
+ * t (t = 0..3) as 5-bit values u (the nibble | the fifth bit << 4), at
+ * bytes 4i + t of 5 planes P0..P4 of 32 bytes: slot k < 5 at bits 0-4 of
+ * Pk; slot 5's bits 0-2 at bits 5-7 of P0 and 3-4 at 5-6 of P1, slot 6's at
+ * P2 and P3 the same way, slot 7's bits 0-2 at 5-7 of P4, bit 3 at bit 7
+ * of P1 and bit 4 at bit 7 of P3. The same bytes as a nibble plane and a
+ * fifth-bit plane, where taking each slot's fifth bit cost 3-4 vector
+ * operations: here 23 for the 8 slots (a slot k < 5 is one mask). */
+
+// row i's slots u[j] (4 values, a byte each) -> its 4 bytes in each plane pl[0..4]
+static void k5_pack_slots(uint8_t (*pl)[32], int i, const uint32_t u[8]) {
+    const uint32_t lo3 = 0x07070707u, lo2 = 0x03030303u, b1 = 0x01010101u;
+    const uint32_t o[5] = {
+        u[0] | (u[5] & lo3) << 5,
+        u[1] | (u[5] >> 3 & lo2) << 5 | (u[7] >> 3 & b1) << 7,
+        u[2] | (u[6] & lo3) << 5,
+        u[3] | (u[6] >> 3 & lo2) << 5 | (u[7] >> 4 & b1) << 7,
+        u[4] | (u[7] & lo3) << 5,
+    };
+    for (int p = 0; p < 5; p++) memcpy(&pl[p][4 * i], &o[p], 4);
+}
+
+/* A 32-element block's slots (Q5_0, Q5_1): qs and qh as stored, element l
+ * < 16 the low nibble of qs[l], 16 + l the high one, bit e of qh its fifth */
+static void k5_block_slots(const uint8_t qs[16], const uint8_t qh[4], uint32_t u[8]) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    for (int j = 0; j < 8; j++) {
+        uint32_t v;
+        memcpy(&v, qs + 4 * (j % 4), 4);
+        /* bits 4j .. 4j + 3 of h to bit 4 of bytes 0..3 (the multiply's
+         * four shifted copies do not overlap) */
+        const uint32_t fifth = ((h >> 4 * j & 0xFu) * 0x00204081u & 0x01010101u) << 4;
+        u[j] = (v >> (4 * (j / 4)) & 0x0F0F0F0Fu) | fifth;
+    }
+}
+
+/* Slot j of a sub-block whose planes start at p: each row lane's 4
+ * quants, 0..31, as bytes. The 16-bit shifts pull the next byte's low bits
+ * into the top of each byte; the masks drop them. */
+TL_AVX2_INLINE __m256i k5_slot(const uint8_t *p, const int j) {
+    const __m256i m7 = _mm256_set1_epi8(7);
+    if (j < 5) return _mm256_and_si256(ld256(p + 32 * j), _mm256_set1_epi8(0x1F));
+    if (j < 7) { /* 5: P0 and P1; 6: P2 and P3 */
+        const uint8_t *pl = p + 64 * (j - 5);
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(ld256(pl), 5), m7);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(pl + 32), 2), _mm256_set1_epi8(0x18));
+        return _mm256_or_si256(lo, hi);
+    }
+    const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 128), 5), m7);
+    const __m256i b3 = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 32), 4), _mm256_set1_epi8(0x08));
+    const __m256i b4 = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 96), 3), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(lo, _mm256_or_si256(b3, b4));
+}
+
+/* Q5_0 (below) is Q4_0 with a fifth bit per quant and an offset of 16: its
+ * packed block is the rows' d[8] and the quants in 5-bit planes. */
 typedef struct {
     uint16_t d[8];
-    uint8_t hb[32];
-    uint8_t qs[128];
+    uint8_t q[5][32];
 } blk_q5_0x8;
 static_assert(sizeof(blk_q5_0x8) == 8 * sizeof(tl_block_q5_0), "q5_0x8 is 8 q5_0 blocks");
-
 
 /* Q4_1 and Q5_1 (below) are Q4_0 and Q5_0 with a min per block, x = d q +
  * m, and no offset: their packed blocks put the rows' m[8] after d[8]. */
@@ -228,8 +279,7 @@ typedef struct {
 static_assert(sizeof(blk_q4_1x8) == 8 * sizeof(tl_block_q4_1), "q4_1x8 is 8 q4_1 blocks");
 typedef struct {
     uint16_t d[8], m[8];
-    uint8_t hb[32];
-    uint8_t qs[128];
+    uint8_t q[5][32];
 } blk_q5_1x8;
 static_assert(sizeof(blk_q5_1x8) == 8 * sizeof(tl_block_q5_1), "q5_1x8 is 8 q5_1 blocks");
 
@@ -244,8 +294,7 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const in
                              size_t lda) {
     const size_t blk = mn ? (q5 ? sizeof(blk_q5_1x8) : sizeof(blk_q4_1x8))
                           : (q5 ? sizeof(blk_q5_0x8) : sizeof(blk_q4_0x8));
-    const size_t hb_off = mn ? offsetof(blk_q5_1x8, hb) : offsetof(blk_q5_0x8, hb);
-    const size_t qs_off = blk - 128; /* the quants end every layout */
+    const size_t qs_off = blk - (q5 ? 160 : 128); /* the quants end every layout */
     __m256 acc[GD][CT];
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
@@ -254,19 +303,18 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const in
         const uint8_t *wb[GD];
         group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
         __m256i s[GD][CT], lo[GD][CT];
-        /* chunk j < 4: low nibbles of chunk j (elements 4j..), else high
-         * nibbles of chunk j - 4 (elements 16 + 4(j-4)..) */
+        /* Q4: chunk j < 4's low nibbles (elements 4j..), else chunk j -
+         * 4's high nibbles (elements 16 + 4(j-4)..); Q5: slot j */
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
-                const __m256i v = ld256(wb[g] + qs_off + 32 * (j & 3));
-                __m256i q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
-                if (q5) { /* bit 2(j & 3) (low nibble) or the next one, to bit 4 */
-                    const __m256i t = _mm256_srli_epi16(ld256(wb[g] + hb_off), 2 * (j & 3));
-                    q = _mm256_or_si256(q, _mm256_and_si256(j < 4 ? _mm256_slli_epi16(t, 4)
-                                                                  : _mm256_slli_epi16(t, 3),
-                                                            _mm256_set1_epi8(0x10)));
+                __m256i q;
+                if (q5) {
+                    q = k5_slot(wb[g] + qs_off, j);
+                } else {
+                    const __m256i v = ld256(wb[g] + qs_off + 32 * (j & 3));
+                    q = _mm256_and_si256(j < 4 ? v : _mm256_srli_epi16(v, 4), m4);
                 }
 #pragma GCC unroll 4
                 for (int c = 0; c < C; c++) {
@@ -317,12 +365,12 @@ size_t tl_avx2_row_size_q5_0x8(int64_t n) { return (size_t)(n / TL_QK5_0) * size
 // block b of 8 q5_0 rows -> one blk_q5_0x8
 static void pack_blk_q5_0(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q5_0x8 *out = vo;
-    memset(out->hb, 0, sizeof out->hb);
     for (int i = 0; i < 8; i++) {
         const tl_block_q5_0 *src = (const tl_block_q5_0 *)row[i] + b;
+        uint32_t u[8];
         out->d[i] = src->d;
-        pack_q40_row(out->qs, i, src->qs);
-        tl_tile_pack_hb_row(out->hb, i, src->qh);
+        k5_block_slots(src->qs, src->qh, u);
+        k5_pack_slots(out->q, i, u);
     }
 }
 
@@ -359,16 +407,16 @@ static void pack_blk_q4_1(void *vo, const uint8_t *const row[8], int64_t b) {
     }
 }
 
-// block b of 8 q5_1 rows -> one blk_q5_1x8 (hb as blk_q5_0x8's)
+// block b of 8 q5_1 rows -> one blk_q5_1x8
 static void pack_blk_q5_1(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q5_1x8 *out = vo;
-    memset(out->hb, 0, sizeof out->hb);
     for (int i = 0; i < 8; i++) {
         const tl_block_q5_1 *src = (const tl_block_q5_1 *)row[i] + b;
+        uint32_t u[8];
         out->d[i] = src->d;
         out->m[i] = src->m;
-        pack_q40_row(out->qs, i, src->qs);
-        tl_tile_pack_hb_row(out->hb, i, src->qh);
+        k5_block_slots(src->qs, src->qh, u);
+        k5_pack_slots(out->q, i, u);
     }
 }
 
@@ -744,17 +792,10 @@ X8_GEMM(q4_K, .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block
 
 /* ---- Q5_K ------------------------------------------------------------------ *
  * Q4_K's head (d, dmin, scales, mins: k4_head) and activation prep, with
- * the quants as 5-bit values u (the nibble | the qh bit << 4) in planes:
- * per group and super-block 1440 bytes, the 8 original blocks 1408.
- * Sub-block sb (elements 32 sb .. 32 sb + 31 of each row) is 8 slots, slot
- * j the row's elements 32 sb + 4j + t (t = 0..3) at bytes 4i + t of 5
- * planes P0..P4 of 32 bytes: slot k < 5 at bits 0-4 of Pk; slot 5's bits
- * 0-2 at bits 5-7 of P0 and 3-4 at 5-6 of P1, slot 6's at P2 and P3 the
- * same way, slot 7's bits 0-2 at 5-7 of P4, bit 3 at bit 7 of P1 and bit 4
- * at bit 7 of P3. 23 vector operations a sub-block (a slot k < 5 is one
- * mask), where a nibble and its separate fifth bit took 40-48.
- * A sub-block's int16 sums take 4 slots (4 * 2 * 31 * 128 < 2^15): its two
- * halves are widened by madd in turn. */
+ * the quants in 5-bit planes (k5_slot): sub-block sb (elements 32 sb .. 32
+ * sb + 31 of each row) is planes q[sb]. Per group and super-block 1440
+ * bytes, the 8 original blocks 1408. A sub-block's int16 sums take 4 slots
+ * (4 * 2 * 31 * 128 < 2^15): its two halves are widened by madd in turn. */
 typedef struct {
     k4_head hd;
     uint8_t q[8][5][32];
@@ -780,15 +821,7 @@ static void pack_blk_q5_K(void *vo, const uint8_t *const row[8], int64_t b) {
                 memcpy(&hb, src->qh + 4 * j, 4);
                 u[j] = (v >> (4 * (sb % 2)) & 0x0F0F0F0Fu) | (hb >> sb & 0x01010101u) << 4;
             }
-            const uint32_t lo3 = 0x07070707u, b1 = 0x01010101u;
-            const uint32_t o[5] = {
-                u[0] | (u[5] & lo3) << 5,
-                u[1] | (u[5] >> 3 & 0x03030303u) << 5 | (u[7] >> 3 & b1) << 7,
-                u[2] | (u[6] & lo3) << 5,
-                u[3] | (u[6] >> 3 & 0x03030303u) << 5 | (u[7] >> 4 & b1) << 7,
-                u[4] | (u[7] & lo3) << 5,
-            };
-            for (int p = 0; p < 5; p++) memcpy(&out->q[sb][p][4 * i], &o[p], 4);
+            k5_pack_slots(out->q[sb], i, u);
         }
     }
 }
@@ -796,24 +829,6 @@ static void pack_blk_q5_K(void *vo, const uint8_t *const row[8], int64_t b) {
 // W (nr, n) q5_K, rows ldw bytes apart -> dst (nr / 8 groups of n / 256 blk_q5_Kx8)
 void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr) {
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q5_Kx8), pack_blk_q5_K);
-}
-
-/* Slot j of a sub-block whose planes start at p: each row lane's 4
- * quants, 0..31, as bytes. The 16-bit shifts pull the next byte's low bits
- * into the top of each byte; the masks drop them. */
-TL_AVX2_INLINE __m256i k5_slot(const uint8_t *p, const int j) {
-    const __m256i m7 = _mm256_set1_epi8(7);
-    if (j < 5) return _mm256_and_si256(ld256(p + 32 * j), _mm256_set1_epi8(0x1F));
-    if (j < 7) { /* 5: P0 and P1; 6: P2 and P3 */
-        const uint8_t *pl = p + 64 * (j - 5);
-        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(ld256(pl), 5), m7);
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ld256(pl + 32), 2), _mm256_set1_epi8(0x18));
-        return _mm256_or_si256(lo, hi);
-    }
-    const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 128), 5), m7);
-    const __m256i b3 = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 32), 4), _mm256_set1_epi8(0x08));
-    const __m256i b4 = _mm256_and_si256(_mm256_srli_epi16(ld256(p + 96), 3), _mm256_set1_epi8(0x10));
-    return _mm256_or_si256(lo, _mm256_or_si256(b3, b4));
 }
 
 /* G groups x C tokens of Q5_K (G = 1: tile_fn, C = CT, 3 or 1; G = GD:
