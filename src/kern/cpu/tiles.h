@@ -172,6 +172,34 @@ static inline void tl_tile_pack_q3_K_row(int rows, int i, const tl_block_q3_K *s
             hm[(size_t)4 * rows * g + 4 * i + t] = (uint8_t)(inv ? ~src->hmask[4 * g + t] : src->hmask[4 * g + t]);
 }
 
+/* Row i of a group of `rows` in the Q3_K bit-plane layout (AVX2 8, AVX-512
+ * 16 rows): the quants as 3-bit values u (the 2 bits | the hmask bit << 2,
+ * 0..7) in 8 steps of 32 elements, step q 3 planes of 4 rows bytes at q +
+ * 4 rows (3q + p). Slot j (0..7) of step q is the row's elements 32q + 4j +
+ * t at bytes 4i + t: slots 0, 1 at bits 0, 3 of plane 0, 3, 4 of plane 1,
+ * 6, 7 of plane 2; slot 2's low bits at bits 6-7 of plane 0 and its top
+ * bit at bit 6 of plane 2, slot 5's at bits 6-7 of plane 1 and bit 7 of
+ * plane 2. (The stored element 128h + 32s + l has its 2 bits at 2s of
+ * qs[32h + l] and its third at bit 4h + s of hmask[l]: q = 4h + s.) */
+static inline void tl_tile_pack_q3_K_planes(int rows, int i, const tl_block_q3_K *src, uint8_t *q) {
+    for (int st = 0; st < 8; st++) {
+        uint32_t u[8]; /* slot j's 4 values, a byte each */
+        for (int j = 0; j < 8; j++) {
+            uint32_t v, hm;
+            memcpy(&v, src->qs + 32 * (st / 4) + 4 * j, 4);
+            memcpy(&hm, src->hmask + 4 * j, 4);
+            u[j] = (v >> (2 * (st % 4)) & 0x03030303u) | (hm >> st & 0x01010101u) << 2;
+        }
+        const uint32_t lo2 = 0x03030303u, top = 0x01010101u;
+        const uint32_t o[3] = {
+            u[0] | u[1] << 3 | (u[2] & lo2) << 6,
+            u[3] | u[4] << 3 | (u[5] & lo2) << 6,
+            u[6] | u[7] << 3 | (u[2] >> 2 & top) << 6 | (u[5] >> 2 & top) << 7,
+        };
+        for (int p = 0; p < 3; p++) memcpy(q + (size_t)4 * rows * (3 * st + p) + 4 * i, &o[p], 4);
+    }
+}
+
 /* Where a decode tile's weight stream asks for data ahead: ahead bytes past
  * pos of the run of end bytes at p that the tile reads; once that falls past
  * the run's end, the same distance into the run at next, where the stream

@@ -17,13 +17,11 @@
  *   32q + 31 of each row (sub-blocks 2q and 2q + 1) as 8 slots, slot j
  *   the row's elements 32q + 4j + t, t = 0..3, at bytes 4i + t of 32-byte
  *   planes: Q2_K 2 planes, slot j's 2 bits at bits 2 (j % 4) of plane j / 4
- *   (each slot: a shift and a mask); Q3_K 3 planes of the 3-bit values u_j
- *   (2 bits | the hmask bit << 2), slots 0, 1 at bits 0, 3 of plane 0, 3, 4
- *   of plane 1 and 6, 7 of plane 2; slot 2's low bits at bits 6-7 of plane
- *   0 and its top bit at bit 6 of plane 2, slot 5's at bits 6-7 of plane 1
- *   and bit 7 of plane 2. Each Q3_K slot is 1-2 operations, the split ones
- *   5: 19 per step, where the stored layout's separate hmask took 48.
- *   Every slot's shifts are constants, whatever the step.
+ *   (each slot: a shift and a mask); Q3_K 3 planes of the 3-bit values
+ *   (tiles.h, tl_tile_pack_q3_K_planes): 6 slots whole, 2 split. Each Q3_K
+ *   slot is 1-2 operations, the split ones 5: 19 per step, where the stored
+ *   layout's separate hmask took 48. Every slot's shifts are constants,
+ *   whatever the step.
  * Arithmetic, per row lane: u = the 2 (3) bits, 0..7; per sub-block the
  * sums of 4 chunks' maddubs (<= 4 * 2 * 7 * 128 < 2^15) times its scale by
  * madd, in int32. Q3_K's quants are u - 4: the -4 * sum_k sc_k * ysum_k
@@ -60,7 +58,7 @@ static_assert(offsetof(blk_q2_Kx8, sm) == 32 && offsetof(blk_q3_Kx8, sc) == 16,
 size_t tl_avx2_row_size_q2_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(tl_block_q2_K); }
 size_t tl_avx2_row_size_q3_Kx8(int64_t n) { return (size_t)(n / TL_QK_K) * sizeof(blk_q3_Kx8) / 8; }
 
-/* Step q's 2 low bits of a Q2_K / Q3_K row's elements as 8 dwords a[j]
+/* Step q's 2-bit quants of a Q2_K row as 8 dwords a[j]
  * (byte t of a[j]: element 32q + 4j + t, 0..3). The stored element 128h +
  * 32s + l has them at bits 2s of qs[32h + l]: q = 4h + s, l = 4j + t. */
 static inline void k23_low2(const uint8_t *qs, int q, uint32_t a[8]) {
@@ -98,22 +96,7 @@ static void pack_blk_q3_K(void *vo, const uint8_t *const row[8], int64_t b) {
         tl_q3_K_scales(src->scales, s);
         out->d[i] = src->d;
         for (int k = 0; k < 16; k++) out->sc[k][i] = s[k];
-        for (int q = 0; q < 8; q++) {
-            uint32_t u[8]; /* slot j's 3-bit values: the 2 bits | hmask bit q (of hmask[4j + t]) << 2 */
-            k23_low2(src->qs, q, u);
-            for (int j = 0; j < 8; j++) {
-                uint32_t hm;
-                memcpy(&hm, src->hmask + 4 * j, 4);
-                u[j] |= (hm >> q & 0x01010101u) << 2;
-            }
-            const uint32_t lo2 = 0x03030303u, top = 0x01010101u;
-            const uint32_t o[Q3_PLANES] = {
-                u[0] | u[1] << 3 | (u[2] & lo2) << 6,
-                u[3] | u[4] << 3 | (u[5] & lo2) << 6,
-                u[6] | u[7] << 3 | (u[2] >> 2 & top) << 6 | (u[5] >> 2 & top) << 7,
-            };
-            for (int p = 0; p < Q3_PLANES; p++) memcpy(&out->q[q][p][4 * i], &o[p], 4);
-        }
+        tl_tile_pack_q3_K_planes(8, i, src, out->q[0][0]);
     }
 }
 

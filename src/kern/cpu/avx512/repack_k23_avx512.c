@@ -10,13 +10,16 @@
  * convert and one fma per sub-block and token.
  *
  * Per group and super-block (256 elements of 16 rows):
- *   qs: 16 chunks of 64 bytes; chunk (h, g) holds, for row i, the 4 bytes
- *     qs[32h + 4g .. +3] of its block at bytes 4i .. 4i+3. Bits 2s, 2s+1
- *     of its byte t are element 128h + 32s + 4g + t, of sub-block 8h + 2s
- *     + g / 4 (first, so 64-byte aligned when the group is);
- *   Q3_K, hm[g]: for row i, bytes 4i .. 4i+3 hold hmask[4g .. 4g+3]: bit
- *     4h + s of the byte beside chunk (h, g)'s byte t is that element's
- *     third bit (set: +0, clear: -4);
+ *   Q2_K qs: 16 chunks of 64 bytes; chunk (h, g) holds, for row i, the 4
+ *     bytes qs[32h + 4g .. +3] of its block at bytes 4i .. 4i+3. Bits 2s,
+ *     2s+1 of its byte t are element 128h + 32s + 4g + t, of sub-block 8h
+ *     + 2s + g / 4 (first, so 64-byte aligned when the group is);
+ *   Q3_K q: the 3-bit values u (the 2 bits | the hmask bit << 2; that bit
+ *     set: +0, clear: -4) in 8 steps of 3 planes of 64 bytes (tiles.h,
+ *     tl_tile_pack_q3_K_planes): step hs = 4h + s holds sub-blocks 2hs and
+ *     2hs + 1 as 8 slots, slot j elements 32hs + 4j + t of row i at bytes
+ *     4i + t. A slot is 1-2 operations, slots 2 and 5 (split over two
+ *     planes) 4: 17 a step, where the stored layout's separate hmask took 40;
  *   d (Q2_K: and dmin): the 16 rows' f16 scales;
  *   Q2_K sm[k]: row i's scale byte of sub-block k (scale | min << 4), as
  *     stored; Q3_K sc[k]: row i's signed 6-bit scale of sub-block k,
@@ -50,8 +53,7 @@ static_assert(sizeof(blk_q2_Kx16) == 16 * sizeof(tl_block_q2_K), "q2_Kx16 is 16 
 static_assert(sizeof(blk_q2_Kx16) % 64 == 0, "q2_Kx16 keeps 64-byte alignment");
 
 typedef struct {
-    uint8_t qs[2][8][64];
-    uint8_t hm[8][64];
+    uint8_t q[8][3][64];
     uint16_t d[16];
     int8_t sc[16][16];
     uint8_t pad[32];
@@ -72,9 +74,14 @@ static void pack_blk_q2_K(void *vo, const uint8_t *const row[16], int64_t b) {
 static void pack_blk_q3_K(void *vo, const uint8_t *const row[16], int64_t b) {
     blk_q3_Kx16 *out = vo;
     memset(out->pad, 0, sizeof out->pad);
-    for (int i = 0; i < 16; i++)
-        tl_tile_pack_q3_K_row(16, i, (const tl_block_q3_K *)row[i] + b, false, out->d, out->sc[0],
-                              out->qs[0][0], out->hm[0]);
+    for (int i = 0; i < 16; i++) {
+        const tl_block_q3_K *src = (const tl_block_q3_K *)row[i] + b;
+        int8_t sc[16];
+        tl_q3_K_scales(src->scales, sc);
+        out->d[i] = src->d;
+        for (int k = 0; k < 16; k++) out->sc[k][i] = sc[k];
+        tl_tile_pack_q3_K_planes(16, i, src, out->q[0][0]);
+    }
 }
 
 // W (nr, n) q2_K (q3_K), rows ldw bytes apart -> dst (nr / 16 groups of n / 256 packed blocks)
@@ -86,24 +93,36 @@ void tl_avx512_pack_q3_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int
 }
 
 /* The 4 chunks of sub-block k = 2 hs + half (hs = 4h + s) as unsigned
- * bytes: the 2 bits at 2s, and for Q3_K the third bit (bit hs of hm) at
- * bit 2, merged by one vpternlogd: (a & 3) | b. Shift counts in a register
- * (sh2 = 2s, shh = hs), so the sub-block loop need not be unrolled: 16-bit
- * shifts, whose bits 0 and 2 stay within their byte after the masks. */
-TL_AVX512_INLINE void k23_chunks(__m512i q[4], const uint8_t *wb, int h, int half, __m128i sh2,
-                                 __m128i shh, const bool q3) {
-    const __m512i m3 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+ * bytes. Q2_K: the 2 bits at 2s, by a shift whose count is in a register
+ * (sh2 = 2s), so the sub-block loop need not be unrolled: a 16-bit shift,
+ * whose bits 0-1 stay within their byte after the mask. Q3_K: slots 4 half
+ * + j of step hs's planes, each shift a constant. */
+TL_AVX512_INLINE void k23_chunks(__m512i q[4], const uint8_t *wb, int hs, int half, __m128i sh2,
+                                 const bool q3) {
+    const __m512i m3 = _mm512_set1_epi8(3), m7 = _mm512_set1_epi8(7);
+    const uint8_t *pl = ((const blk_q3_Kx16 *)wb)->q[hs][0];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
-        const int g = 4 * half + j;
-        const __m512i v = _mm512_srl_epi16(_mm512_loadu_si512(wb + 64 * (8 * h + g)), sh2);
         if (!q3) {
-            q[j] = _mm512_and_si512(v, m3);
+            const int g = 4 * half + j;
+            q[j] = _mm512_and_si512(_mm512_srl_epi16(_mm512_loadu_si512(wb + 64 * (8 * (hs / 4) + g)), sh2), m3);
             continue;
         }
-        const __m512i hm = _mm512_loadu_si512(((const blk_q3_Kx16 *)wb)->hm[g]);
-        const __m512i t = _mm512_slli_epi16(_mm512_and_si512(_mm512_srl_epi16(hm, shh), one), 2);
-        q[j] = _mm512_ternarylogic_epi32(v, t, m3, 0xEC);
+        const int slot = 4 * half + j;
+        switch (slot) {
+        case 0: case 3: case 6:
+            q[j] = _mm512_and_si512(_mm512_loadu_si512(pl + 64 * (slot / 3)), m7);
+            break;
+        case 1: case 4: case 7:
+            q[j] = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(pl + 64 * (slot / 3)), 3), m7);
+            break;
+        default: { /* 2, 5: the low bits at 6-7 of plane slot / 3, the top at bit 4 + slot / 3 of plane 2 */
+            const __m512i lo = _mm512_srli_epi16(_mm512_loadu_si512(pl + 64 * (slot / 3)), 6);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(pl + 128), 4 + slot / 3),
+                                                _mm512_set1_epi8(4));
+            q[j] = _mm512_ternarylogic_epi32(lo, hi, m3, 0xEC); /* (lo & 3) | hi */
+        }
+        }
     }
 }
 
@@ -145,17 +164,16 @@ TL_AVX512_INLINE void tile_k23(int64_t nb, float *y, size_t ldy, const uint8_t *
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++) fs[c] = _mm512_setzero_ps();
         for (int hs = 0; hs < 8; hs++) {
-            const int h = hs / 4, s = hs % 4;
-            const __m128i sh2 = _mm_cvtsi32_si128(2 * s), shh = _mm_cvtsi32_si128(hs);
+            const __m128i sh2 = _mm_cvtsi32_si128(2 * (hs % 4));
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
                 const int k = 2 * hs + half;
                 __m512i q[4];
-                k23_chunks(q, wb, h, half, sh2, shh, q3);
+                k23_chunks(q, wb, hs, half, sh2, q3);
                 const __m512 sc = k23_scale(wb, k, dw, q3);
 #pragma GCC unroll 8
                 for (int c = 0; c < C; c++) {
-                    const int8_t *xq = xb[c]->qs + 128 * h + 32 * s + 16 * half;
+                    const int8_t *xq = xb[c]->qs + 32 * hs + 16 * half;
                     __m512i a = q3 ? _mm512_set1_epi32(-4 * xb[c]->bsums[k]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
                     for (int j = 0; j < 4; j++) a = _mm512_dpbusd_epi32(a, q[j], tl_avx512_bcast4(xq + 4 * j));
@@ -211,8 +229,7 @@ TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs,
             for (int c = 0; c < C; c++) fs[g][c] = _mm512_setzero_ps();
         }
         for (int hs = 0; hs < 8; hs++) {
-            const int h = hs / 4, s = hs % 4;
-            const __m128i sh2 = _mm_cvtsi32_si128(2 * s), shh = _mm_cvtsi32_si128(hs);
+            const __m128i sh2 = _mm_cvtsi32_si128(2 * (hs % 4));
 #pragma GCC unroll 4
             for (int g = 0; g < DG; g++) {
                 const uint8_t *at = w + (size_t)g * gs + (size_t)b * blk + PF_DEC;
@@ -225,11 +242,11 @@ TL_AVX512_INLINE void dec_k23(int64_t nb, float *y, const uint8_t *w, size_t gs,
 #pragma GCC unroll 4
                 for (int g = 0; g < DG; g++) {
                     __m512i q[4];
-                    k23_chunks(q, wb[g], h, half, sh2, shh, q3);
+                    k23_chunks(q, wb[g], hs, half, sh2, q3);
                     const __m512 sc = k23_scale(wb[g], k, dw[g], q3);
 #pragma GCC unroll 2
                     for (int c = 0; c < C; c++) {
-                        const int8_t *xq = xb[c]->qs + 128 * h + 32 * s + 16 * half;
+                        const int8_t *xq = xb[c]->qs + 32 * hs + 16 * half;
                         __m512i a = q3 ? _mm512_set1_epi32(-4 * xb[c]->bsums[k]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
                         for (int j = 0; j < 4; j++) a = tl_avx512_dpbusd_b4(a, q[j], xq + 4 * j);
