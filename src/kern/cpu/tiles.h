@@ -200,6 +200,45 @@ static inline void tl_tile_pack_q3_K_planes(int rows, int i, const tl_block_q3_K
     }
 }
 
+/* The 5-bit bit planes (AVX2 Q5_0, Q5_1, Q5_K; AVX-512 Q5_K): 32 elements
+ * of each of `rows` rows as 8 slots, slot j the row's elements 4j + t (t =
+ * 0..3) as 5-bit values u (the nibble | the fifth bit << 4), at bytes 4i +
+ * t of 5 planes P0..P4 of 4 rows bytes (q + 4 rows p): slot k < 5 at bits
+ * 0-4 of Pk; slot 5's bits 0-2 at bits 5-7 of P0 and 3-4 at 5-6 of P1, slot
+ * 6's at P2 and P3 the same way, slot 7's bits 0-2 at 5-7 of P4, bit 3 at
+ * bit 7 of P1 and bit 4 at bit 7 of P3. The same bytes as a nibble plane
+ * and a fifth-bit plane, where taking each slot's fifth bit cost 3-4
+ * vector operations: here 19-23 for the 8 slots (a slot k < 5 is one
+ * mask). Row i's slots u[j] (4 values, a byte each) -> its 4 bytes in each
+ * plane. */
+static inline void tl_tile_pack_k5_slots(int rows, int i, const uint32_t u[8], uint8_t *q) {
+    const uint32_t lo3 = 0x07070707u, lo2 = 0x03030303u, b1 = 0x01010101u;
+    const uint32_t o[5] = {
+        u[0] | (u[5] & lo3) << 5,
+        u[1] | (u[5] >> 3 & lo2) << 5 | (u[7] >> 3 & b1) << 7,
+        u[2] | (u[6] & lo3) << 5,
+        u[3] | (u[6] >> 3 & lo2) << 5 | (u[7] >> 4 & b1) << 7,
+        u[4] | (u[7] & lo3) << 5,
+    };
+    for (int p = 0; p < 5; p++) memcpy(q + (size_t)4 * rows * p + 4 * i, &o[p], 4);
+}
+
+/* Row i's Q5_K quants in 5-bit planes: sub-block sb's (elements 32 sb ..
+ * 32 sb + 31) at q + 4 rows (5 sb + p). The stored element 64c + 32h + l
+ * (sb = 2c + h) is nibble h of qs[32c + l] | bit sb of qh[l] << 4. */
+static inline void tl_tile_pack_q5_K_planes(int rows, int i, const tl_block_q5_K *src, uint8_t *q) {
+    for (int sb = 0; sb < 8; sb++) {
+        uint32_t u[8];
+        for (int j = 0; j < 8; j++) {
+            uint32_t v, hb;
+            memcpy(&v, src->qs + 32 * (sb / 2) + 4 * j, 4);
+            memcpy(&hb, src->qh + 4 * j, 4);
+            u[j] = (v >> (4 * (sb % 2)) & 0x0F0F0F0Fu) | (hb >> sb & 0x01010101u) << 4;
+        }
+        tl_tile_pack_k5_slots(rows, i, u, q + (size_t)4 * rows * 5 * sb);
+    }
+}
+
 /* Where a decode tile's weight stream asks for data ahead: ahead bytes past
  * pos of the run of end bytes at p that the tile reads; once that falls past
  * the run's end, the same distance into the run at next, where the stream

@@ -207,27 +207,8 @@ static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
 }
 
 /* ---- 5-bit planes (Q5_0, Q5_1, Q5_K) ---------------------------------------- *
- * 32 elements of each of 8 rows as 8 slots, slot j the row's elements 4j +
- * t (t = 0..3) as 5-bit values u (the nibble | the fifth bit << 4), at
- * bytes 4i + t of 5 planes P0..P4 of 32 bytes: slot k < 5 at bits 0-4 of
- * Pk; slot 5's bits 0-2 at bits 5-7 of P0 and 3-4 at 5-6 of P1, slot 6's at
- * P2 and P3 the same way, slot 7's bits 0-2 at 5-7 of P4, bit 3 at bit 7
- * of P1 and bit 4 at bit 7 of P3. The same bytes as a nibble plane and a
- * fifth-bit plane, where taking each slot's fifth bit cost 3-4 vector
- * operations: here 23 for the 8 slots (a slot k < 5 is one mask). */
-
-// row i's slots u[j] (4 values, a byte each) -> its 4 bytes in each plane pl[0..4]
-static void k5_pack_slots(uint8_t (*pl)[32], int i, const uint32_t u[8]) {
-    const uint32_t lo3 = 0x07070707u, lo2 = 0x03030303u, b1 = 0x01010101u;
-    const uint32_t o[5] = {
-        u[0] | (u[5] & lo3) << 5,
-        u[1] | (u[5] >> 3 & lo2) << 5 | (u[7] >> 3 & b1) << 7,
-        u[2] | (u[6] & lo3) << 5,
-        u[3] | (u[6] >> 3 & lo2) << 5 | (u[7] >> 4 & b1) << 7,
-        u[4] | (u[7] & lo3) << 5,
-    };
-    for (int p = 0; p < 5; p++) memcpy(&pl[p][4 * i], &o[p], 4);
-}
+ * The layout: tiles.h, tl_tile_pack_k5_slots; 32 elements of a group's 8
+ * rows in 5 planes of 32 bytes. */
 
 /* A 32-element block's slots (Q5_0, Q5_1): qs and qh as stored, element l
  * < 16 the low nibble of qs[l], 16 + l the high one, bit e of qh its fifth */
@@ -370,7 +351,7 @@ static void pack_blk_q5_0(void *vo, const uint8_t *const row[8], int64_t b) {
         uint32_t u[8];
         out->d[i] = src->d;
         k5_block_slots(src->qs, src->qh, u);
-        k5_pack_slots(out->q, i, u);
+        tl_tile_pack_k5_slots(8, i, u, out->q[0]);
     }
 }
 
@@ -416,7 +397,7 @@ static void pack_blk_q5_1(void *vo, const uint8_t *const row[8], int64_t b) {
         out->d[i] = src->d;
         out->m[i] = src->m;
         k5_block_slots(src->qs, src->qh, u);
-        k5_pack_slots(out->q, i, u);
+        tl_tile_pack_k5_slots(8, i, u, out->q[0]);
     }
 }
 
@@ -792,10 +773,11 @@ X8_GEMM(q4_K, .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block
 
 /* ---- Q5_K ------------------------------------------------------------------ *
  * Q4_K's head (d, dmin, scales, mins: k4_head) and activation prep, with
- * the quants in 5-bit planes (k5_slot): sub-block sb (elements 32 sb .. 32
- * sb + 31 of each row) is planes q[sb]. Per group and super-block 1440
- * bytes, the 8 original blocks 1408. A sub-block's int16 sums take 4 slots
- * (4 * 2 * 31 * 128 < 2^15): its two halves are widened by madd in turn. */
+ * the quants in 5-bit planes (tiles.h, tl_tile_pack_q5_K_planes):
+ * sub-block sb (elements 32 sb .. 32 sb + 31 of each row) is planes q[sb].
+ * Per group and super-block 1440 bytes, the 8 original blocks 1408. A
+ * sub-block's int16 sums take 4 slots (4 * 2 * 31 * 128 < 2^15): its two
+ * halves are widened by madd in turn. */
 typedef struct {
     k4_head hd;
     uint8_t q[8][5][32];
@@ -811,18 +793,7 @@ static void pack_blk_q5_K(void *vo, const uint8_t *const row[8], int64_t b) {
     for (int i = 0; i < 8; i++) {
         const tl_block_q5_K *src = (const tl_block_q5_K *)row[i] + b;
         pack_k4_head(&out->hd, i, src->d, src->dmin, src->scales);
-        for (int sb = 0; sb < 8; sb++) {
-            /* u[j]: slot j's 4 values, a byte each; the stored element 64c + 32h + l
-             * (sb = 2c + h) is nibble h of qs[32c + l] | bit sb of qh[l] << 4 */
-            uint32_t u[8];
-            for (int j = 0; j < 8; j++) {
-                uint32_t v, hb;
-                memcpy(&v, src->qs + 32 * (sb / 2) + 4 * j, 4);
-                memcpy(&hb, src->qh + 4 * j, 4);
-                u[j] = (v >> (4 * (sb % 2)) & 0x0F0F0F0Fu) | (hb >> sb & 0x01010101u) << 4;
-            }
-            k5_pack_slots(out->q[sb], i, u);
-        }
+        tl_tile_pack_q5_K_planes(8, i, src, out->q[0][0]);
     }
 }
 

@@ -22,6 +22,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/avx512/avx512.h"
+#include "kern/cpu/tiles.h"
 
 /* ---- Q4_K and Q5_K ---------------------------------------------------------- *
  * Per group and super-block (Q4_K 2368 bytes, the 16 original blocks 2304:
@@ -37,25 +38,33 @@
  *   mn[p]: per row the pair (m_2p, m_2p+1), bytes 2i and 2i+1, zero-extended
  *     to int16 this is a vpdpwssd operand against the activation's
  *     sub-block sum pair (ysum_2p, ysum_2p+1);
- *   Q5_K only, qh[g]: for row i, bytes 4i+t hold qh[4g + t] of its block,
- *     whose bit s is the 5th bit of element 32s + 4g + t: chunk g's bit s
- *     completes the quants of chunk g of sub-block s.
+ *   Q5_K has, in qs's place, the 5-bit values u (the nibble | the qh bit
+ *     << 4) in planes (tiles.h, tl_tile_pack_q5_K_planes): sub-block s is
+ *     5 planes of 64 bytes, q[s], its slot j the row's elements 32s + 4j +
+ *     t at bytes 4i + t; a slot is one mask, or 4-6 operations for the 3
+ *     split over the planes' top bits: 19 for 8 slots, where a nibble and
+ *     its separate fifth bit (test, masked add) took 28;
  * Per row lane and super-block:
  *   sum = d_x * sum_s (d sc_s) (u_s . y_s)  -  (dmin d_x) * sum_s m_s ysum_s
  * with u_s . y_s (u <= 31) and the min sum exact int32. */
 
-typedef struct {
-    uint8_t qs[4][8][64];
+typedef struct { /* what Q4_K and Q5_K's packed blocks end with */
     uint16_t d[16], dmin[16];
     uint8_t sc[8][16];
     uint8_t mn[4][32];
+} k4_head;
+static_assert(sizeof(k4_head) % 64 == 0, "the quants before a k4_head stay 64-byte aligned");
+
+typedef struct {
+    uint8_t qs[4][8][64];
+    k4_head hd;
 } blk_q4_Kx16;
 static_assert(sizeof(blk_q4_Kx16) == 16 * sizeof(tl_block_q4_K) + 16 * 4, "q4_Kx16 layout");
 static_assert(sizeof(blk_q4_Kx16) % 64 == 0, "q4_Kx16 keeps 64-byte alignment");
 
 typedef struct {
-    blk_q4_Kx16 k4;
-    uint8_t qh[8][64];
+    uint8_t q[8][5][64];
+    k4_head hd;
 } blk_q5_Kx16;
 static_assert(sizeof(blk_q5_Kx16) == 16 * sizeof(tl_block_q5_K) + 16 * 4, "q5_Kx16 layout");
 static_assert(sizeof(blk_q5_Kx16) % 64 == 0, "q5_Kx16 keeps 64-byte alignment");
@@ -70,10 +79,9 @@ size_t tl_avx512_row_size_q5_Kx16(int64_t n) {
     return (size_t)(n / TL_QK_K) * (sizeof(blk_q5_Kx16) / 16);
 }
 
-/* row i of out: the scales and nibbles of a q4_K/q5_K block (same fields);
- * the packers' path for strides too wide to gather */
-static void pack_k4_row(blk_q4_Kx16 *out, int i, const uint8_t scales[12], uint16_t d, uint16_t dmin,
-                        const uint8_t qs[128]) {
+/* row i of out: the scales of a q4_K/q5_K block (same fields); the
+ * packers' path for strides too wide to gather */
+static void pack_k4_head(k4_head *out, int i, const uint8_t scales[12], uint16_t d, uint16_t dmin) {
     uint8_t sc[8], m[8];
     for (int s = 0; s < 8; s++) tl_get_scale_min_k4(s, scales, &sc[s], &m[s]);
     out->d[i] = d;
@@ -83,8 +91,6 @@ static void pack_k4_row(blk_q4_Kx16 *out, int i, const uint8_t scales[12], uint1
         out->mn[p][2 * i] = m[2 * p];
         out->mn[p][2 * i + 1] = m[2 * p + 1];
     }
-    for (int c = 0; c < 4; c++)
-        for (int g = 0; g < 8; g++) memcpy(&out->qs[c][g][4 * i], qs + 32 * c + 4 * g, 4);
 }
 
 /* Every packed 64 bytes but the scales' is one dword of each of the 16
@@ -93,18 +99,18 @@ static void pack_k4_row(blk_q4_Kx16 *out, int i, const uint8_t scales[12], uint1
 static_assert(offsetof(tl_block_q4_K, dmin) == 2 && offsetof(tl_block_q5_K, dmin) == 2 &&
                   offsetof(tl_block_q4_K, scales) == 4 && offsetof(tl_block_q5_K, scales) == 4,
               "q4_K/q5_K: d and dmin the first dword, then the 12 scale bytes");
-static_assert(offsetof(blk_q4_Kx16, dmin) == offsetof(blk_q4_Kx16, d) + 32,
-              "q4_Kx16: dmin right after d (one 64-byte store fills both)");
+static_assert(offsetof(k4_head, dmin) == offsetof(k4_head, d) + 32,
+              "k4_head: dmin right after d (one 64-byte store fills both)");
 
-/* out: the 16 rows' q4_K/q5_K blocks at blk (rows at byte offsets rows),
- * qs at byte qs_off of a block, gathered. A row's 6-bit scales (see
+/* out: the scales of the 16 rows' q4_K/q5_K blocks at blk (rows at byte
+ * offsets rows), gathered. A row's 6-bit scales (see
  * tl_get_scale_min_k4) come as three dwords, bytes 0-3, 4-7, 8-11 of
  * scales, one lane per row: sub-block s < 4 takes byte s of the first (sc)
  * or second (m) & 63; s >= 4 a nibble of byte s - 4 of the third (sc the
  * low, m the high one) with bits 6-7 of byte s - 4 of the first (sc) or
  * second (m) as its bits 4-5. Dword shifts serve as byte shifts: the bits
  * a shift brings in from the next byte fall outside the masks. */
-TL_AVX512_INLINE void gather_k4(blk_q4_Kx16 *out, __m512i rows, const uint8_t *blk, size_t qs_off) {
+TL_AVX512_INLINE void gather_k4_head(k4_head *out, __m512i rows, const uint8_t *blk) {
     const __m512i split = tl_avx512_split_words();
     /* 4 bytes (s < 4) of each of 16 row lanes -> byte 16 s + row: bytes to
      * s-major within each 128-bit lane (its 4 rows), then dwords the same */
@@ -126,11 +132,6 @@ TL_AVX512_INLINE void gather_k4(blk_q4_Kx16 *out, __m512i rows, const uint8_t *b
     /* a row's (m_2p, m_2p+1) is word p of its lane: the mn layout is split's */
     _mm512_storeu_si512(out->mn[0], _mm512_permutexvar_epi16(split, m_lo));
     _mm512_storeu_si512(out->mn[2], _mm512_permutexvar_epi16(split, m_hi));
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; c++)
-#pragma GCC unroll 8
-        for (int g = 0; g < 8; g++)
-            _mm512_storeu_si512(out->qs[c][g], tl_avx512_gather16(rows, blk + qs_off + 32 * c + 4 * g));
 }
 
 // W (nr, n) q4_K, rows ldw bytes apart -> dst (nr / 16 groups of n / 256 blk_q4_Kx16)
@@ -144,12 +145,20 @@ void tl_avx512_pack_q4_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int
         for (int64_t b = 0; b < nb; b++, out++) {
             const uint8_t *blk = src + (size_t)b * sizeof(tl_block_q4_K);
             if (gather) {
-                gather_k4(out, rows, blk, offsetof(tl_block_q4_K, qs));
+                gather_k4_head(&out->hd, rows, blk);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++)
+#pragma GCC unroll 8
+                    for (int g = 0; g < 8; g++)
+                        _mm512_storeu_si512(out->qs[c][g], tl_avx512_gather16(rows, blk + offsetof(tl_block_q4_K, qs) +
+                                                                                        32 * c + 4 * g));
                 continue;
             }
             for (int i = 0; i < 16; i++) {
                 const tl_block_q4_K *sb = (const tl_block_q4_K *)(blk + (size_t)i * ldw);
-                pack_k4_row(out, i, sb->scales, sb->d, sb->dmin, sb->qs);
+                pack_k4_head(&out->hd, i, sb->scales, sb->d, sb->dmin);
+                for (int c = 0; c < 4; c++)
+                    for (int g = 0; g < 8; g++) memcpy(&out->qs[c][g][4 * i], sb->qs + 32 * c + 4 * g, 4);
             }
         }
     }
@@ -165,18 +174,12 @@ void tl_avx512_pack_q5_Kx16(void *dst, const void *w, size_t ldw, int64_t n, int
         const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
         for (int64_t b = 0; b < nb; b++, out++) {
             const uint8_t *blk = src + (size_t)b * sizeof(tl_block_q5_K);
-            if (gather) {
-                gather_k4(&out->k4, rows, blk, offsetof(tl_block_q5_K, qs));
-#pragma GCC unroll 8
-                for (int g = 0; g < 8; g++)
-                    _mm512_storeu_si512(out->qh[g],
-                                        tl_avx512_gather16(rows, blk + offsetof(tl_block_q5_K, qh) + 4 * g));
-                continue;
-            }
+            if (gather)
+                gather_k4_head(&out->hd, rows, blk);
             for (int i = 0; i < 16; i++) {
                 const tl_block_q5_K *sb = (const tl_block_q5_K *)(blk + (size_t)i * ldw);
-                pack_k4_row(&out->k4, i, sb->scales, sb->d, sb->dmin, sb->qs);
-                for (int g = 0; g < 8; g++) memcpy(&out->qh[g][4 * i], sb->qh + 4 * g, 4);
+                if (!gather) pack_k4_head(&out->hd, i, sb->scales, sb->d, sb->dmin);
+                tl_tile_pack_q5_K_planes(16, i, sb, out->q[0][0]);
             }
         }
     }
@@ -211,16 +214,38 @@ TL_AVX512_INLINE void prefetch_quarter(const void *p, size_t bytes, int k) {
  * super-block) to keep it within the 32 zmm without spills */
 enum { CT4 = 6 };
 
-/* chunk v's quants of sub-block 2p + h, unsigned: the low nibbles (h = 0)
- * or the high ones (h = 1; Q4_K's stay in place, 16 u, one and instead of
- * a shift and an and: the scale takes the 1/16); Q5_K: shifted down, and
- * 16 more where its qh chunk's bit 2p + h (bit) is set */
-TL_AVX512_INLINE __m512i k4_quants(__m512i v, const uint8_t *qh, __m512i bit, const int h, const bool q5) {
+/* Q4_K chunk v's quants of sub-block 2p + h, unsigned: the low nibbles (h
+ * = 0) or the high ones (h = 1), which stay in place, 16 u: one and
+ * instead of a shift and an and (the scale takes the 1/16) */
+TL_AVX512_INLINE __m512i k4_quants(__m512i v, const int h) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m512i q = h ? _mm512_andnot_si512(m4, v) : _mm512_and_si512(v, m4);
-    if (!q5) return q;
-    if (h) q = _mm512_srli_epi16(q, 4);
-    return _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(_mm512_loadu_si512(qh), bit), q, _mm512_set1_epi8(0x10));
+    return h ? _mm512_andnot_si512(m4, v) : _mm512_and_si512(v, m4);
+}
+
+/* Q5_K: slot j of the sub-block whose planes start at p, each row lane's 4
+ * quants (0..31) as bytes. The 16-bit shifts pull the next byte's low bits
+ * into the top of each byte; the masks drop them. */
+TL_AVX512_INLINE __m512i k5_slot(const uint8_t *p, const int j) {
+    const __m512i m7 = _mm512_set1_epi8(7);
+    if (j < 5) return _mm512_and_si512(_mm512_loadu_si512(p + 64 * j), _mm512_set1_epi8(0x1F));
+    if (j < 7) { /* 5: P0 and P1; 6: P2 and P3 */
+        const uint8_t *pl = p + 128 * (j - 5);
+        const __m512i lo = _mm512_srli_epi16(_mm512_loadu_si512(pl), 5);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(pl + 64), 2), _mm512_set1_epi8(0x18));
+        return _mm512_ternarylogic_epi32(lo, hi, m7, 0xEC); /* (lo & 7) | hi */
+    }
+    const __m512i lo = _mm512_srli_epi16(_mm512_loadu_si512(p + 256), 5);
+    const __m512i b3 = _mm512_srli_epi16(_mm512_loadu_si512(p + 64), 4);  /* bit 3 */
+    const __m512i b4 = _mm512_srli_epi16(_mm512_loadu_si512(p + 192), 3); /* bit 4 */
+    const __m512i hi = _mm512_and_si512(_mm512_ternarylogic_epi32(b3, b4, _mm512_set1_epi8(0x08), 0xE4),
+                                        _mm512_set1_epi8(0x18)); /* bit 3 of b3, 4 of b4 */
+    return _mm512_ternarylogic_epi32(lo, hi, m7, 0xEC);
+}
+
+/* sub-block 2p + h's quants for chunk slot j of group block wb */
+TL_AVX512_INLINE __m512i k45_quants(const uint8_t *wb, int p, int j, const int h, const bool q5) {
+    if (q5) return k5_slot(((const blk_q5_Kx16 *)wb)->q[2 * p + h][0], j);
+    return k4_quants(_mm512_loadu_si512(((const blk_q4_Kx16 *)wb)->qs[p][j]), h);
 }
 
 enum { DG = 4, DC = 2 }; /* decode: groups (streams) and the most tokens of a tile_k4 */
@@ -229,7 +254,7 @@ enum { DG = 4, DC = 2 }; /* decode: groups (streams) and the most tokens of a ti
  * nibbles, 16 u: d sc / 16; cvt(16 S) (d sc / 16) = cvt(S) (d sc) bit for
  * bit: 16 S < 2^24 and the power-of-2 scaling of the f16-derived scale is
  * exact) */
-TL_AVX512_INLINE __m512 k4_scale(const blk_q4_Kx16 *wb, __m512 dw, int p, int h, const bool q5) {
+TL_AVX512_INLINE __m512 k4_scale(const k4_head *wb, __m512 dw, int p, int h, const bool q5) {
     const __m512 d = h && !q5 ? _mm512_mul_ps(dw, _mm512_set1_ps(1.0f / 16)) : dw;
     const __m128i sc8 = _mm_loadu_si128((const __m128i *)wb->sc[2 * p + h]);
     return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc8)), d);
@@ -255,11 +280,13 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
     for (int g = 0; g < G; g++)
         for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy + 16 * g, _mm512_setzero_ps());
     for (int64_t b = 0; b < nb; b++) {
-        const blk_q4_Kx16 *wb[4];
+        const uint8_t *wb[4];
+        const k4_head *hd[4];
         __m512 dw[4];
         for (int g = 0; g < G; g++) {
-            wb[g] = (const blk_q4_Kx16 *)(w + (size_t)g * gs + (size_t)b * bytes);
-            dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb[g]->d));
+            wb[g] = w + (size_t)g * gs + (size_t)b * bytes;
+            hd[g] = (const k4_head *)(wb[g] + (q5 ? offsetof(blk_q5_Kx16, hd) : offsetof(blk_q4_Kx16, hd)));
+            dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hd[g]->d));
         }
         const tl_block_q8_K *xb[KP];
         __m512 part[KP]; /* [g C + c] */
@@ -268,14 +295,13 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
         for (int p = 0; p < 4; p++) {
             if (C == 1 || G > 1)
                 for (int g = 0; g < G; g++) prefetch_quarter(wb[g], bytes, p);
-            const __m512i bit0 = _mm512_set1_epi8((char)(1 << 2 * p)), bit1 = _mm512_add_epi8(bit0, bit0);
             if (halves) {
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     /* each half loads the chunks through its own copy of the
                      * pointers: gcc would keep the first half's 32 loads for
                      * the second, spilled to the stack */
-                    const blk_q4_Kx16 *wh[4];
+                    const uint8_t *wh[4];
                     for (int g = 0; g < G; g++) {
                         wh[g] = wb[g];
                         __asm__("" : "+r"(wh[g]));
@@ -286,9 +312,7 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
                     for (int j = 0; j < 8; j++)
 #pragma GCC unroll 4
                         for (int g = 0; g < G; g++) {
-                            const __m512i q = k4_quants(_mm512_loadu_si512(wh[g]->qs[p][j]),
-                                                        ((const blk_q5_Kx16 *)wh[g])->qh[j],
-                                                        h ? bit1 : bit0, h, q5);
+                            const __m512i q = k45_quants(wh[g], p, j, h, q5);
 #pragma GCC unroll 2
                             for (int c = 0; c < C; c++)
                                 s[g * C + c] = tl_avx512_dpbusd_b4(s[g * C + c], q,
@@ -296,7 +320,7 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
                         }
 #pragma GCC unroll 4
                     for (int g = 0; g < G; g++) {
-                        const __m512 scf = k4_scale(wb[g], dw[g], p, h, q5);
+                        const __m512 scf = k4_scale(hd[g], dw[g], p, h, q5);
 #pragma GCC unroll 2
                         for (int c = 0; c < C; c++)
                             part[g * C + c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[g * C + c]), scf,
@@ -315,9 +339,7 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
             for (int j = 0; j < 8; j++) {
 #pragma GCC unroll 4
                 for (int g = 0; g < G; g++) {
-                    const __m512i v = _mm512_loadu_si512(wb[g]->qs[p][j]);
-                    const uint8_t *qh = ((const blk_q5_Kx16 *)wb[g])->qh[j];
-                    const __m512i q[2] = { k4_quants(v, qh, bit0, 0, q5), k4_quants(v, qh, bit1, 1, q5) };
+                    const __m512i q[2] = { k45_quants(wb[g], p, j, 0, q5), k45_quants(wb[g], p, j, 1, q5) };
 #pragma GCC unroll 8
                     for (int c = 0; c < C; c++) {
                         const int8_t *xq = xb[c]->qs + 64 * p + 4 * j;
@@ -332,7 +354,7 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
             for (int g = 0; g < G; g++)
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
-                    const __m512 scf = k4_scale(wb[g], dw[g], p, h, q5);
+                    const __m512 scf = k4_scale(hd[g], dw[g], p, h, q5);
 #pragma GCC unroll 8
                     for (int c = 0; c < C; c++) {
                         const int k = g * C + c;
@@ -342,11 +364,11 @@ TL_AVX512_INLINE void tile_k4(int64_t nb, float *y, size_t ldy, const uint8_t *w
         }
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
-            const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb[g]->dmin));
+            const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hd[g]->dmin));
             __m512i mn[4];
 #pragma GCC unroll 4
             for (int p = 0; p < 4; p++)
-                mn[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)wb[g]->mn[p]));
+                mn[p] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)hd[g]->mn[p]));
 #pragma GCC unroll 8
             for (int c = 0; c < C; c++) {
                 const int16_t *bs = xb[c]->bsums;
