@@ -223,6 +223,21 @@ static inline void tl_tile_pack_k5_slots(int rows, int i, const uint32_t u[8], u
     for (int p = 0; p < 5; p++) memcpy(q + (size_t)4 * rows * p + 4 * i, &o[p], 4);
 }
 
+/* A 32-element block's slots (Q5_0, Q5_1): qs and qh as stored, element l
+ * < 16 the low nibble of qs[l], 16 + l the high one, bit e of qh its fifth */
+static inline void tl_tile_q5_block_slots(const uint8_t qs[16], const uint8_t qh[4], uint32_t u[8]) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    for (int j = 0; j < 8; j++) {
+        uint32_t v;
+        memcpy(&v, qs + 4 * (j % 4), 4);
+        /* bits 4j .. 4j + 3 of h to bit 4 of bytes 0..3 (the multiply's
+         * four shifted copies do not overlap) */
+        const uint32_t fifth = ((h >> 4 * j & 0xFu) * 0x00204081u & 0x01010101u) << 4;
+        u[j] = (v >> (4 * (j / 4)) & 0x0F0F0F0Fu) | fifth;
+    }
+}
+
 /* Row i's Q5_K quants in 5-bit planes: sub-block sb's (elements 32 sb ..
  * 32 sb + 31) at q + 4 rows (5 sb + p). The stored element 64c + 32h + l
  * (sb = 2c + h) is nibble h of qs[32c + l] | bit sb of qh[l] << 4. */

@@ -210,21 +210,6 @@ static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int 
  * The layout: tiles.h, tl_tile_pack_k5_slots; 32 elements of a group's 8
  * rows in 5 planes of 32 bytes. */
 
-/* A 32-element block's slots (Q5_0, Q5_1): qs and qh as stored, element l
- * < 16 the low nibble of qs[l], 16 + l the high one, bit e of qh its fifth */
-static void k5_block_slots(const uint8_t qs[16], const uint8_t qh[4], uint32_t u[8]) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    for (int j = 0; j < 8; j++) {
-        uint32_t v;
-        memcpy(&v, qs + 4 * (j % 4), 4);
-        /* bits 4j .. 4j + 3 of h to bit 4 of bytes 0..3 (the multiply's
-         * four shifted copies do not overlap) */
-        const uint32_t fifth = ((h >> 4 * j & 0xFu) * 0x00204081u & 0x01010101u) << 4;
-        u[j] = (v >> (4 * (j / 4)) & 0x0F0F0F0Fu) | fifth;
-    }
-}
-
 /* Slot j of a sub-block whose planes start at p: each row lane's 4
  * quants, 0..31, as bytes. The 16-bit shifts pull the next byte's low bits
  * into the top of each byte; the masks drop them. */
@@ -350,7 +335,7 @@ static void pack_blk_q5_0(void *vo, const uint8_t *const row[8], int64_t b) {
         const tl_block_q5_0 *src = (const tl_block_q5_0 *)row[i] + b;
         uint32_t u[8];
         out->d[i] = src->d;
-        k5_block_slots(src->qs, src->qh, u);
+        tl_tile_q5_block_slots(src->qs, src->qh, u);
         tl_tile_pack_k5_slots(8, i, u, out->q[0]);
     }
 }
@@ -396,7 +381,7 @@ static void pack_blk_q5_1(void *vo, const uint8_t *const row[8], int64_t b) {
         uint32_t u[8];
         out->d[i] = src->d;
         out->m[i] = src->m;
-        k5_block_slots(src->qs, src->qh, u);
+        tl_tile_q5_block_slots(src->qs, src->qh, u);
         tl_tile_pack_k5_slots(8, i, u, out->q[0]);
     }
 }

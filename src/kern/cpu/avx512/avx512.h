@@ -49,6 +49,28 @@ TL_AVX512_INLINE __m512i tl_avx512_dpbusd_b4(__m512i s, __m512i u, const void *p
     return s;
 }
 
+/* Slot j of 32 elements of 16 rows in 5-bit planes (tiles.h,
+ * tl_tile_pack_k5_slots; Q5_0, Q5_1, Q5_K) that start at p: each row lane's
+ * 4 quants (0..31) as bytes. A slot is a mask, or 4-6 operations for the 3
+ * split over the planes' top bits. The 16-bit shifts pull the next byte's
+ * low bits into the top of each byte; the masks drop them. */
+TL_AVX512_INLINE __m512i tl_avx512_k5_slot(const uint8_t *p, const int j) {
+    const __m512i m7 = _mm512_set1_epi8(7);
+    if (j < 5) return _mm512_and_si512(_mm512_loadu_si512(p + 64 * j), _mm512_set1_epi8(0x1F));
+    if (j < 7) { /* 5: P0 and P1; 6: P2 and P3 */
+        const uint8_t *pl = p + 128 * (j - 5);
+        const __m512i lo = _mm512_srli_epi16(_mm512_loadu_si512(pl), 5);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(pl + 64), 2), _mm512_set1_epi8(0x18));
+        return _mm512_ternarylogic_epi32(lo, hi, m7, 0xEC); /* (lo & 7) | hi */
+    }
+    const __m512i lo = _mm512_srli_epi16(_mm512_loadu_si512(p + 256), 5);
+    const __m512i b3 = _mm512_srli_epi16(_mm512_loadu_si512(p + 64), 4);  /* bit 3 */
+    const __m512i b4 = _mm512_srli_epi16(_mm512_loadu_si512(p + 192), 3); /* bit 4 */
+    const __m512i hi = _mm512_and_si512(_mm512_ternarylogic_epi32(b3, b4, _mm512_set1_epi8(0x08), 0xE4),
+                                        _mm512_set1_epi8(0x18)); /* bit 3 of b3, 4 of b4 */
+    return _mm512_ternarylogic_epi32(lo, hi, m7, 0xEC);
+}
+
 /* The packers' gathers (weights are repacked at load, 16 rows to a group):
  * a packed chunk is one dword of each of the group's 16 rows, one
  * vpgatherdd over the rows' byte offsets i * ldw, i < 16. The offsets are

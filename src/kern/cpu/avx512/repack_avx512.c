@@ -36,9 +36,10 @@
  * reference.
  *
  * Q5_0, Q4_1 and Q5_1 are Q4_0's layout with more per block:
- *   q5_0: after the 4 nibble chunks, a fifth-bit chunk hb: byte 4i + t has,
- *     at bits 2g and 2g + 1, row i's fifth bits of chunk g's byte t (low
- *     and high nibble; tl_tile_pack_hb_row); u = 0..31, offset 16;
+ *   q5_0: in the nibble chunks' place, the 5-bit values u = 0..31 (offset
+ *     16) in 5 planes of 64 bytes (tiles.h, tl_tile_pack_k5_slots): a slot
+ *     is a mask, or 4-6 operations for 3 of the 8, 19 a block where a
+ *     nibble and its fifth bit from a separate chunk took 28;
  *   q4_1: the scales are d[16] then m[16] (x = d u + m); u = 0..15, no
  *     offset; the activations are q8_1, whose s = d_x * sum(y) makes the
  *     min term one more fma per block: acc += m_w * s;
@@ -50,6 +51,7 @@
 
 #include "core/quant.h"
 #include "kern/cpu/avx512/avx512.h"
+#include "kern/cpu/tiles.h"
 
 enum {
     KSEG = 256, /* blocks per activation-sum segment (stack: 2 * CT * KSEG * 4 bytes) */
@@ -156,7 +158,7 @@ void tl_avx512_pack_q8_0x16(void *dst, const void *w, size_t ldw, int64_t n, int
 /* W (nr, n) q5_0, q4_1 or q5_1 (bytes per block bs, offsets of d, m (or
  * -1), qh (or -1) and qs in it) -> dst (nr / 16 groups: nb quant blocks of
  * 4 (+ 1) chunks, then nb scale rows of d[16] (+ m[16])). Row by row: these
- * types are rare, and their fifth bits are regrouped bit by bit anyway. */
+ * types are rare, and their fifth bits go into the 5-bit planes bit by bit. */
 static void pack_x16_rows(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr, size_t bs,
                           int d_off, int m_off, int qh_off, int qs_off, size_t row_size) {
     const int64_t nb = n / 32;
@@ -167,13 +169,17 @@ static void pack_x16_rows(void *dst, const void *w, size_t ldw, int64_t n, int64
         const uint8_t *src = (const uint8_t *)w + (size_t)g0 * ldw;
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *q = grp + (size_t)b * qbytes, *d = sc + (size_t)b * sbytes;
-            if (qh_off >= 0) memset(q + 256, 0, 64);
             for (int i = 0; i < 16; i++) {
                 const uint8_t *blk = src + (size_t)i * ldw + (size_t)b * bs;
                 memcpy(d + 2 * i, blk + d_off, 2);
                 if (m_off >= 0) memcpy(d + 32 + 2 * i, blk + m_off, 2);
-                for (int g = 0; g < 4; g++) memcpy(q + 64 * g + 4 * i, blk + qs_off + 4 * g, 4);
-                if (qh_off >= 0) tl_tile_pack_hb_row(q + 256, i, blk + qh_off);
+                if (qh_off < 0) {
+                    for (int g = 0; g < 4; g++) memcpy(q + 64 * g + 4 * i, blk + qs_off + 4 * g, 4);
+                    continue;
+                }
+                uint32_t u[8];
+                tl_tile_q5_block_slots(blk + qs_off, blk + qh_off, u);
+                tl_tile_pack_k5_slots(16, i, u, q);
             }
         }
     }
@@ -239,17 +245,15 @@ TL_AVX512_INLINE const int8_t *act_qs(const uint8_t *xrow, int64_t b, const bool
 
 /* q[j], j < 8: 4 quants of each of the 16 rows of a packed block (at qb),
  * unsigned, against activation bytes 4j .. 4j+3: q8_0, the 8 biased
- * chunks; else the 4 nibble chunks, low nibbles then high, with the fifth
- * bits of the hb chunk at bit 4 (Q5_0, Q5_1: bit 2j (low) or 2j + 1
- * (high) of each hb byte, moved by a 16-bit shift whose bit 4 stays in its
- * byte, then merged by one vpternlogd: (nibble & 0x0F) | (bits & 0x10)).
- * ld_pair makes chunks j and j + 4 (j < 4) of them, hb the block's fifth
- * bits (ld_hb; Q4_0, Q4_1, Q8_0: unused). */
-TL_AVX512_INLINE __m512i ld_hb(const uint8_t *qb, const int T) {
-    return T == A50 || T == A51 ? _mm512_loadu_si512(qb + 256) : _mm512_setzero_si512();
-}
-TL_AVX512_INLINE void ld_pair(__m512i *lo, __m512i *hi, const uint8_t *qb, __m512i hb, const int j,
-                              const int T) {
+ * chunks; Q4_0, Q4_1, the 4 nibble chunks, low nibbles then high; Q5_0,
+ * Q5_1, slot j of the 5-bit planes. ld_pair makes chunks j and j + 4 (j <
+ * 4) of them. */
+TL_AVX512_INLINE void ld_pair(__m512i *lo, __m512i *hi, const uint8_t *qb, const int j, const int T) {
+    if (T == A50 || T == A51) {
+        *lo = tl_avx512_k5_slot(qb, j);
+        *hi = tl_avx512_k5_slot(qb, j + 4);
+        return;
+    }
     if (T == A80) {
         *lo = _mm512_loadu_si512(qb + 64 * j);
         *hi = _mm512_loadu_si512(qb + 64 * (j + 4));
@@ -257,23 +261,12 @@ TL_AVX512_INLINE void ld_pair(__m512i *lo, __m512i *hi, const uint8_t *qb, __m51
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i v = _mm512_loadu_si512(qb + 64 * j);
-    if (T != A50 && T != A51) {
-        *lo = _mm512_and_si512(v, m4);
-        *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        return;
-    }
-    /* bit 2j to bit 4: left by 4 - 2j (j < 3) or right by 2; bit 2j + 1: left by 3 - 2j or right */
-    const __m512i l = j < 3 ? _mm512_slli_epi16(hb, 4 - 2 * j) : _mm512_srli_epi16(hb, 2);
-    const __m512i h = j < 2 ? _mm512_slli_epi16(hb, 3 - 2 * j) : _mm512_srli_epi16(hb, 2 * j - 3);
-    /* (a & c) | b: 0xF0 & 0xAA | 0xCC, b the fifth bits masked to 0x10 */
-    const __m512i m5 = _mm512_set1_epi8(0x10);
-    *lo = _mm512_ternarylogic_epi32(v, _mm512_and_si512(l, m5), m4, 0xEC);
-    *hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), _mm512_and_si512(h, m5), m4, 0xEC);
+    *lo = _mm512_and_si512(v, m4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
 }
 TL_AVX512_INLINE void ld_quants(__m512i q[8], const uint8_t *qb, const int T) {
-    const __m512i hb = ld_hb(qb, T);
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) ld_pair(&q[j], &q[j + 4], qb, hb, j, T);
+    for (int j = 0; j < 4; j++) ld_pair(&q[j], &q[j + 4], qb, j, T);
 }
 
 /* per row lane: seed + sum_j q[j] . xq[4j .. 4j+3], in one chain, or in two
@@ -381,7 +374,6 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
              * (the tokens' integer sums live, not 8 decoded chunks) */
             const int8_t *xq[DC];
             __m512i s0[DC], s1[DC];
-            const __m512i hb = ld_hb(qb, T);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
                 xq[c] = act_qs(x + (size_t)c * ldx, b0 + b, mn);
@@ -391,7 +383,7 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
                 __m512i lo, hi;
-                ld_pair(&lo, &hi, qb, hb, j, T);
+                ld_pair(&lo, &hi, qb, j, T);
 #pragma GCC unroll 4
                 for (int c = 0; c < C; c++) {
                     s0[c] = tl_avx512_dpbusd_b4(s0[c], lo, xq[c] + 4 * j);

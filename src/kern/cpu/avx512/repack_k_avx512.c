@@ -222,29 +222,9 @@ TL_AVX512_INLINE __m512i k4_quants(__m512i v, const int h) {
     return h ? _mm512_andnot_si512(m4, v) : _mm512_and_si512(v, m4);
 }
 
-/* Q5_K: slot j of the sub-block whose planes start at p, each row lane's 4
- * quants (0..31) as bytes. The 16-bit shifts pull the next byte's low bits
- * into the top of each byte; the masks drop them. */
-TL_AVX512_INLINE __m512i k5_slot(const uint8_t *p, const int j) {
-    const __m512i m7 = _mm512_set1_epi8(7);
-    if (j < 5) return _mm512_and_si512(_mm512_loadu_si512(p + 64 * j), _mm512_set1_epi8(0x1F));
-    if (j < 7) { /* 5: P0 and P1; 6: P2 and P3 */
-        const uint8_t *pl = p + 128 * (j - 5);
-        const __m512i lo = _mm512_srli_epi16(_mm512_loadu_si512(pl), 5);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(_mm512_loadu_si512(pl + 64), 2), _mm512_set1_epi8(0x18));
-        return _mm512_ternarylogic_epi32(lo, hi, m7, 0xEC); /* (lo & 7) | hi */
-    }
-    const __m512i lo = _mm512_srli_epi16(_mm512_loadu_si512(p + 256), 5);
-    const __m512i b3 = _mm512_srli_epi16(_mm512_loadu_si512(p + 64), 4);  /* bit 3 */
-    const __m512i b4 = _mm512_srli_epi16(_mm512_loadu_si512(p + 192), 3); /* bit 4 */
-    const __m512i hi = _mm512_and_si512(_mm512_ternarylogic_epi32(b3, b4, _mm512_set1_epi8(0x08), 0xE4),
-                                        _mm512_set1_epi8(0x18)); /* bit 3 of b3, 4 of b4 */
-    return _mm512_ternarylogic_epi32(lo, hi, m7, 0xEC);
-}
-
 /* sub-block 2p + h's quants for chunk slot j of group block wb */
 TL_AVX512_INLINE __m512i k45_quants(const uint8_t *wb, int p, int j, const int h, const bool q5) {
-    if (q5) return k5_slot(((const blk_q5_Kx16 *)wb)->q[2 * p + h][0], j);
+    if (q5) return tl_avx512_k5_slot(((const blk_q5_Kx16 *)wb)->q[2 * p + h][0], j);
     return k4_quants(_mm512_loadu_si512(((const blk_q4_Kx16 *)wb)->qs[p][j]), h);
 }
 
