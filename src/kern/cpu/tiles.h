@@ -143,10 +143,11 @@ static inline void tl_tile_pack_hb_row(uint8_t *hb, int i, const uint8_t qh[4]) 
 }
 
 /* Row i of a group of `rows` in the Q2_K / Q3_K row-interleaved layouts
- * (AVX2 8, AVX-512 16, NEON 4 rows): the quants in 16 chunks of 4 rows
+ * (AVX-512 Q2_K: 16 rows; NEON: 4): the quants in 16 chunks of 4 rows
  * bytes, chunk (h, g) holding the row's qs[32h + 4g .. +3] at bytes 4i ..
  * 4i+3; the 16 sub-block scale bytes at sm[k * rows + i] (Q2_K: scale |
- * min << 4 as stored; Q3_K: the signed 6-bit scales, unpacked); Q3_K's
+ * min << 4 as stored; Q3_K: the signed 6-bit scales, unpacked, and d[i]:
+ * tl_tile_pack_q3_K_head, which the bit-plane layout shares); Q3_K's
  * hmask[4g .. 4g+3] at hm + 4 rows g + 4i, inverted with inv. */
 static inline void tl_tile_pack_k23_row(int rows, int i, const uint8_t *qs_src, uint8_t *qs) {
     for (int h = 0; h < 2; h++)
@@ -160,12 +161,15 @@ static inline void tl_tile_pack_q2_K_row(int rows, int i, const tl_block_q2_K *s
     for (int k = 0; k < 16; k++) sm[k * rows + i] = src->scales[k];
     tl_tile_pack_k23_row(rows, i, src->qs, qs);
 }
-static inline void tl_tile_pack_q3_K_row(int rows, int i, const tl_block_q3_K *src, bool inv,
-                                         uint16_t *d, int8_t *sc, uint8_t *qs, uint8_t *hm) {
+static inline void tl_tile_pack_q3_K_head(int rows, int i, const tl_block_q3_K *src, uint16_t *d, int8_t *sc) {
     int8_t s[16];
     tl_q3_K_scales(src->scales, s);
     d[i] = src->d;
     for (int k = 0; k < 16; k++) sc[k * rows + i] = s[k];
+}
+static inline void tl_tile_pack_q3_K_row(int rows, int i, const tl_block_q3_K *src, bool inv,
+                                         uint16_t *d, int8_t *sc, uint8_t *qs, uint8_t *hm) {
+    tl_tile_pack_q3_K_head(rows, i, src, d, sc);
     tl_tile_pack_k23_row(rows, i, src->qs, qs);
     for (int g = 0; g < 8; g++)
         for (int t = 0; t < 4; t++)

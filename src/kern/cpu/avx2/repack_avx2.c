@@ -799,10 +799,7 @@ TL_AVX2_INLINE void tile_k5(const int G, const int C, int64_t nb, bool first, fl
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
-        if (G == GD)
-            for (int g = 0; g < G; g++) wb[g] = w + (size_t)g * gs + (size_t)b * blk;
-        else
-            group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
+        k_group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
         __m256i isum[GD][CT];
         for (int g = 0; g < G; g++)
             for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
@@ -817,26 +814,13 @@ TL_AVX2_INLINE void tile_k5(const int G, const int C, int64_t nb, bool first, fl
                 for (int j = 0; j < 4; j++) {
                     const int slot = 4 * half + j;
 #pragma GCC unroll 4
-                    for (int g = 0; g < G; g++) {
-                        const __m256i u = k5_slot(((const blk_q5_Kx8 *)wb[g])->q[sb][0], slot);
-#pragma GCC unroll 4
-                        for (int c = 0; c < C; c++) {
-                            const int8_t *xq = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
-                            const __m256i p = _mm256_maddubs_epi16(u, bcast4(xq + 32 * sb + 4 * slot));
-                            ss[g][c] = j ? _mm256_add_epi16(ss[g][c], p) : p;
-                            KEEP(ss[g][c]);
-                        }
-                    }
+                    for (int g = 0; g < G; g++)
+                        k_slot_dot(ss[g], k5_slot(((const blk_q5_Kx8 *)wb[g])->q[sb][0], slot), j, x, ldx, b,
+                                   32 * sb + 4 * slot, C);
                 }
 #pragma GCC unroll 4
-                for (int g = 0; g < G; g++) {
-                    const __m256i sc = q4_K_scales((const k4_head *)wb[g], sb / 2, sb % 2);
-#pragma GCC unroll 4
-                    for (int c = 0; c < C; c++) {
-                        isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(ss[g][c], sc));
-                        KEEP(isum[g][c]);
-                    }
-                }
+                for (int g = 0; g < G; g++)
+                    k_widen(isum[g], ss[g], q4_K_scales((const k4_head *)wb[g], sb / 2, sb % 2), C);
             }
         }
 #pragma GCC unroll 4

@@ -92,10 +92,7 @@ static void pack_blk_q3_K(void *vo, const uint8_t *const row[8], int64_t b) {
     blk_q3_Kx8 *out = vo;
     for (int i = 0; i < 8; i++) {
         const tl_block_q3_K *src = (const tl_block_q3_K *)row[i] + b;
-        int8_t s[16];
-        tl_q3_K_scales(src->scales, s);
-        out->d[i] = src->d;
-        for (int k = 0; k < 16; k++) out->sc[k][i] = s[k];
+        tl_tile_pack_q3_K_head(8, i, src, out->d, out->sc[0]);
         tl_tile_pack_q3_K_planes(8, i, src, out->q[0][0]);
     }
 }
@@ -187,10 +184,7 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
         for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
-        if (G == GD)
-            for (int g = 0; g < G; g++) wb[g] = w + (size_t)g * gs + (size_t)b * blk;
-        else
-            group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
+        k_group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
         __m256i isum[GD][CT];
         for (int g = 0; g < G; g++)
             for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
@@ -205,27 +199,13 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
                 for (int j = 0; j < 4; j++) {
                     const int slot = 4 * half + j;
 #pragma GCC unroll 4
-                    for (int g = 0; g < G; g++) {
-                        const __m256i u = k23_slot(wb[g] + q_off + (size_t)planes * 32 * q, slot, q3);
-#pragma GCC unroll 4
-                        for (int c = 0; c < C; c++) {
-                            const int8_t *xq = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
-                            const __m256i p = _mm256_maddubs_epi16(u, bcast4(xq + 32 * q + 4 * slot));
-                            ss[g][c] = j ? _mm256_add_epi16(ss[g][c], p) : p;
-                            KEEP(ss[g][c]);
-                        }
-                    }
+                    for (int g = 0; g < G; g++)
+                        k_slot_dot(ss[g], k23_slot(wb[g] + q_off + (size_t)planes * 32 * q, slot, q3), j, x,
+                                   ldx, b, 32 * q + 4 * slot, C);
                 }
                 const int k = 2 * q + half;
 #pragma GCC unroll 4
-                for (int g = 0; g < G; g++) {
-                    const __m256i sc = k23_scales(wb[g] + sc_off + 8 * (size_t)k, q3);
-#pragma GCC unroll 4
-                    for (int c = 0; c < C; c++) {
-                        isum[g][c] = _mm256_add_epi32(isum[g][c], _mm256_madd_epi16(ss[g][c], sc));
-                        KEEP(isum[g][c]);
-                    }
-                }
+                for (int g = 0; g < G; g++) k_widen(isum[g], ss[g], k23_scales(wb[g] + sc_off + 8 * (size_t)k, q3), C);
             }
         }
 #pragma GCC unroll 4

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/quant.h"
 #include "kern/cpu/avx2/avx2.h"
 
 enum {
@@ -114,6 +115,41 @@ TL_AVX2_INLINE void prefetch_groups_line(const uint8_t *w, size_t gs, size_t ski
 #pragma GCC unroll 4
     for (int g = 0; g < GD; g++)
         _mm_prefetch((const char *)w + (size_t)g * gs + at + ahead, _MM_HINT_T0);
+}
+
+/* The bit-plane K tiles (Q2_K, Q3_K, Q5_K), G groups x C tokens over
+ * Q8_K activations, share these steps:
+ * k_group_blocks: group g's block b at wb[g]; GD groups (decode) take the
+ *   pointers only (the tile asks for their lines a few per step,
+ *   prefetch_groups_line), one group group_blocks's;
+ * k_slot_dot: one slot's products u . y for each token (y: token c's 4
+ *   activation bytes at off of its block b), the slot's int16 sum started
+ *   (j = 0) or added to;
+ * k_widen: a run of slots' int16 sums times the madd operand sc (each row
+ *   lane's scale as an int16 pair), into the int32 sums. */
+TL_AVX2_INLINE void k_group_blocks(const uint8_t *wb[GD], const uint8_t *w, size_t gs, size_t skip,
+                                   size_t blk, int64_t b, int64_t nb, const int G, const int C) {
+    if (G == GD)
+        for (int g = 0; g < G; g++) wb[g] = w + (size_t)g * gs + (size_t)b * blk;
+    else
+        group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
+}
+TL_AVX2_INLINE void k_slot_dot(__m256i ss[CT], __m256i u, int j, const uint8_t *x, size_t ldx, int64_t b,
+                               int off, const int C) {
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) {
+        const int8_t *xq = ((const tl_block_q8_K *)(x + (size_t)c * ldx) + b)->qs;
+        const __m256i p = _mm256_maddubs_epi16(u, bcast4(xq + off));
+        ss[c] = j ? _mm256_add_epi16(ss[c], p) : p;
+        KEEP(ss[c]);
+    }
+}
+TL_AVX2_INLINE void k_widen(__m256i isum[CT], const __m256i ss[CT], __m256i sc, const int C) {
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) {
+        isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(ss[c], sc));
+        KEEP(isum[c]);
+    }
 }
 
 TL_AVX2_INLINE __m256 acc_init(bool first, const float *y) {

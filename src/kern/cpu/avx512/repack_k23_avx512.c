@@ -76,10 +76,7 @@ static void pack_blk_q3_K(void *vo, const uint8_t *const row[16], int64_t b) {
     memset(out->pad, 0, sizeof out->pad);
     for (int i = 0; i < 16; i++) {
         const tl_block_q3_K *src = (const tl_block_q3_K *)row[i] + b;
-        int8_t sc[16];
-        tl_q3_K_scales(src->scales, sc);
-        out->d[i] = src->d;
-        for (int k = 0; k < 16; k++) out->sc[k][i] = sc[k];
+        tl_tile_pack_q3_K_head(16, i, src, out->d, out->sc[0]);
         tl_tile_pack_q3_K_planes(16, i, src, out->q[0][0]);
     }
 }
