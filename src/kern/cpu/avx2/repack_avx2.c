@@ -795,18 +795,14 @@ TL_AVX2_INLINE void tile_k5(const int G, const int C, int64_t nb, bool first, fl
                             const uint8_t *a, size_t lda) {
     const size_t blk = sizeof(blk_q5_Kx8);
     __m256 acc[GD][CT];
-    for (int g = 0; g < G; g++)
-        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
+    tile_acc_init(acc, first, y, ldy, G, C);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
         k_group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
         __m256i isum[GD][CT];
-        for (int g = 0; g < G; g++)
-            for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
+        k_isum_zero(isum, G, C);
         for (int sb = 0; sb < 8; sb++) {
-            if (G == GD)
-                for (int l = 0; l < 3; l++)
-                    prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(3 * sb + l));
+            k_step_prefetch(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(3 * sb), 3, G);
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
                 __m256i ss[GD][CT]; /* the half sub-block's int16 sums */
@@ -829,8 +825,7 @@ TL_AVX2_INLINE void tile_k5(const int G, const int C, int64_t nb, bool first, fl
                 acc[g][c] = q4_K_finish(acc[g][c], isum[g][c], (const k4_head *)wb[g],
                                         (const act_q4_K *)(a + (size_t)c * lda) + b);
     }
-    for (int g = 0; g < G; g++)
-        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+    tile_acc_store(y, ldy, acc, G, C);
 }
 X8_TILES_G(q5_K, tile_k5, )
 static_assert(3 * 8 * 64 >= sizeof(blk_q5_Kx8), "tile_k5's prefetches cover a Q5_K super-block");

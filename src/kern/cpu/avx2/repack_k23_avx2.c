@@ -180,18 +180,14 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
     const int planes = q3 ? Q3_PLANES : Q2_PLANES;
     const size_t sc_off = q3 ? offsetof(blk_q3_Kx8, sc) : offsetof(blk_q2_Kx8, sm);
     __m256 acc[GD][CT];
-    for (int g = 0; g < G; g++)
-        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
+    tile_acc_init(acc, first, y, ldy, G, C);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GD];
         k_group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
         __m256i isum[GD][CT];
-        for (int g = 0; g < G; g++)
-            for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
+        k_isum_zero(isum, G, C);
         for (int q = 0; q < 8; q++) {
-            if (G == GD)
-                for (int l = 0; l < 2; l++)
-                    prefetch_groups_line(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(2 * q + l));
+            k_step_prefetch(w, gs, skip, (size_t)nb * blk, (size_t)b * blk + 64 * (size_t)(2 * q), 2, G);
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {
                 __m256i ss[GD][CT]; /* the sub-block's int16 sums */
@@ -229,8 +225,7 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
             }
         }
     }
-    for (int g = 0; g < G; g++)
-        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+    tile_acc_store(y, ldy, acc, G, C);
 }
 
 X8_TILES_G(q2_K, tile_k23, false,)

@@ -117,11 +117,29 @@ TL_AVX2_INLINE void prefetch_groups_line(const uint8_t *w, size_t gs, size_t ski
         _mm_prefetch((const char *)w + (size_t)g * gs + at + ahead, _MM_HINT_T0);
 }
 
+TL_AVX2_INLINE __m256 acc_init(bool first, const float *y) {
+    return first ? _mm256_setzero_ps() : _mm256_loadu_ps(y);
+}
+
+/* A G x C tile's float accumulators, acc[g][c] for outputs 8g .. 8g + 7 of
+ * token c (token rows ldy apart in y): loaded from y, or zero when first;
+ * stored back */
+TL_AVX2_INLINE void tile_acc_init(__m256 acc[GD][CT], bool first, const float *y, size_t ldy, const int G,
+                                  const int C) {
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) acc[g][c] = acc_init(first, y + (size_t)c * ldy + 8 * g);
+}
+TL_AVX2_INLINE void tile_acc_store(float *y, size_t ldy, __m256 acc[GD][CT], const int G, const int C) {
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(y + (size_t)c * ldy + 8 * g, acc[g][c]);
+}
+
 /* The bit-plane K tiles (Q2_K, Q3_K, Q5_K), G groups x C tokens over
  * Q8_K activations, share these steps:
  * k_group_blocks: group g's block b at wb[g]; GD groups (decode) take the
  *   pointers only (the tile asks for their lines a few per step,
- *   prefetch_groups_line), one group group_blocks's;
+ *   k_step_prefetch), one group group_blocks's; k_isum_zero: the block's
+ *   int32 sums cleared;
  * k_slot_dot: one slot's products u . y for each token (y: token c's 4
  *   activation bytes at off of its block b), the slot's int16 sum started
  *   (j = 0) or added to;
@@ -133,6 +151,17 @@ TL_AVX2_INLINE void k_group_blocks(const uint8_t *wb[GD], const uint8_t *w, size
         for (int g = 0; g < G; g++) wb[g] = w + (size_t)g * gs + (size_t)b * blk;
     else
         group_blocks(wb, w, gs, skip, blk, b, nb, G, C);
+}
+TL_AVX2_INLINE void k_isum_zero(__m256i isum[GD][CT], const int G, const int C) {
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) isum[g][c] = _mm256_setzero_si256();
+}
+/* k_step_prefetch: the decode tile (GD groups) asks for n lines of each
+ * group's stream from at (bytes into the run of seg), PF_DEC ahead */
+TL_AVX2_INLINE void k_step_prefetch(const uint8_t *w, size_t gs, size_t skip, size_t seg, size_t at, int n,
+                                    const int G) {
+    if (G == GD)
+        for (int l = 0; l < n; l++) prefetch_groups_line(w, gs, skip, seg, at + 64 * (size_t)l);
 }
 TL_AVX2_INLINE void k_slot_dot(__m256i ss[CT], __m256i u, int j, const uint8_t *x, size_t ldx, int64_t b,
                                int off, const int C) {
@@ -152,9 +181,6 @@ TL_AVX2_INLINE void k_widen(__m256i isum[CT], const __m256i ss[CT], __m256i sc, 
     }
 }
 
-TL_AVX2_INLINE __m256 acc_init(bool first, const float *y) {
-    return first ? _mm256_setzero_ps() : _mm256_loadu_ps(y);
-}
 
 TL_AVX2_INLINE __m256 ld_f16x8(const uint16_t *p) {
     return _mm256_cvtph_ps(ld128(p));
