@@ -11,7 +11,7 @@
  *   - float vec_dot tails (n not a multiple of the vector width);
  *   - repacked weights (pack + gemm) against ref's vec_dot;
  *   - the row kernels of the non-matmul ops (exp_sum, max_f32, axpy_q8_0, scale,
- *     silu_mul, gelu_mul, norm_row) and the attention tiles over F16 and Q8_0
+ *     silu_mul, gelu_mul, norm_row, rope) and the attention tiles over F16 and Q8_0
  *     caches (attn_qk_f16, attn_pv_f16, attn_qk_q8_0, attn_pv_q8_0, around
  *     their register tiles' edges): bit-exact where kern.h says so, else
  *     within a summation-order bound;
@@ -609,6 +609,47 @@ static void test_row_kernels(const tl_kern *v) {
     }
 }
 
+/* rope over heads of several sizes, whole and partial rotations (Phi-2: 32
+ * of 80 dims), both pairings, pair counts with and without vector tails:
+ * bit-exact with ref, the unrotated dims untouched; ref itself within
+ * rounding of the rotation in double */
+static void test_rope(const tl_kern *v) {
+    const tl_kern *ref = tl_kern_ref();
+    enum { NH = 3, MAXHD = 256 };
+    static float x[NH * MAXHD], ya[NH * MAXHD], yb[NH * MAXHD], cs[MAXHD / 2], sn[MAXHD / 2];
+    const int shapes[][2] = { { 64, 64 },  { 128, 128 }, { 80, 32 }, { 96, 96 }, { 256, 256 },
+                              { 12, 12 },  { 40, 24 },   { 64, 2 },  { 10, 6 },  { 72, 72 } };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int hd = shapes[si][0], nr = shapes[si][1];
+        for (int neox = 0; neox < 2; neox++) {
+            for (int i = 0; i < NH * hd; i++) x[i] = ya[i] = yb[i] = tl_test_normal() * (i % 31 == 0 ? 50.0f : 2.0f);
+            for (int i = 0; i < nr / 2; i++) {
+                const double th = (tl_test_uniform() - 0.5) * 2000.0;
+                cs[i] = (float)cos(th) * 1.1f;
+                sn[i] = (float)sin(th) * 1.1f;
+            }
+            ref->rope(NH, hd, nr, neox, ya, cs, sn);
+            v->rope(NH, hd, nr, neox, yb, cs, sn);
+            int bad = 0, off = 0;
+            for (int i = 0; i < NH * hd; i++) bad += memcmp(&ya[i], &yb[i], sizeof(float)) != 0;
+            CHECKF(bad == 0, "%s rope hd=%d nr=%d neox=%d: %d outputs differ from ref", v->name, hd, nr,
+                   neox, bad);
+            for (int h = 0; h < NH; h++) {
+                const float *xh = x + h * hd, *rh = ya + h * hd;
+                for (int i = nr; i < hd; i++) off += memcmp(&xh[i], &rh[i], sizeof(float)) != 0;
+                for (int i = 0; i < nr / 2; i++) {
+                    const int a = neox ? i : 2 * i, c = neox ? i + nr / 2 : 2 * i + 1;
+                    const double ea = (double)xh[a] * cs[i] - (double)xh[c] * sn[i];
+                    const double ec = (double)xh[a] * sn[i] + (double)xh[c] * cs[i];
+                    const double tol = 2e-7 * (fabs(xh[a]) + fabs(xh[c])) * 1.1;
+                    off += !(fabs(rh[a] - ea) <= tol) + !(fabs(rh[c] - ec) <= tol);
+                }
+            }
+            CHECKF(off == 0, "ref rope hd=%d nr=%d neox=%d: %d outputs off the rotation", hd, nr, neox, off);
+        }
+    }
+}
+
 /* ---- gelu_mul on every f16 value and rounding tie ------------------------- */
 
 /* the same float, NaN payloads aside */
@@ -758,6 +799,7 @@ int main(void) {
         if (types && *types) continue;
         if (unit_mine()) test_row_kernels(v);
         if (unit_mine()) test_gelu(v);
+        if (unit_mine()) test_rope(v);
         if (unit_mine()) test_attn_tiles(v);
         if (unit_mine()) test_attn_q8_tiles(v);
     }

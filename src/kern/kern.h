@@ -83,6 +83,13 @@ typedef void (*tl_gelu_mul_fn)(int n, float *o, const float *g, const float *u);
 // (RMSNorm vs LayerNorm); sums in double; w, b may be NULL; y may alias x
 typedef void (*tl_norm_row_fn)(int n, float *y, const float *x, const float *w, const float *b,
                                float eps, bool layer);
+// x (nh, hd), one token's heads: the first nr dims of each (nr even, <= hd)
+// rotated by the nr / 2 angles whose cos and sin are cs (nr/2,), sn (nr/2,),
+// pair i being dims (i, i + nr/2) (neox) or (2i, 2i + 1):
+//   x_a' = fma(x_a, cs_i, -(x_c sn_i)),  x_c' = fma(x_a, sn_i, x_c cs_i)
+// in place, the other dims untouched (bit-exact)
+typedef void (*tl_rope_fn)(int nh, int hd, int nr, bool neox, float *x, const float *cs,
+                           const float *sn);
 
 /* Optional weight repacking for a weight type T: groups of `rows` weight
  * rows are interleaved block by block, so one tile reads every row's block
@@ -135,6 +142,7 @@ typedef struct tl_kern {
     tl_silu_mul_fn silu_mul;
     tl_gelu_mul_fn gelu_mul;
     tl_norm_row_fn norm_row;
+    tl_rope_fn rope;
 } tl_kern;
 
 /* The table in use, selected on first call (honours TL_CPU=ref|avx2|avx512|neon).
@@ -163,6 +171,7 @@ void tl_ref_silu_mul(int n, float *o, const float *g, const float *u);
 void tl_ref_gelu_mul(int n, float *o, const float *g, const float *u);
 void tl_ref_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
                      bool layer);
+void tl_ref_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, const float *sn);
 
 /* Per-ISA tables, defined in kern/cpu/<isa>/ (compiled with that ISA's
  * flags). Only the slots a variant implements are non-NULL; the selector

@@ -109,6 +109,7 @@ typedef struct rope_job {
     float corr_lo, corr_hi; /* YaRN ramp over pair indices */
     float mscale;
     float *cs;              /* per thread: rope_dims floats, cos then sin */
+    tl_rope_fn rotate;      /* the kernel table's rope */
 } rope_job;
 
 /* The pair index whose wavelength makes n_rot turns over n_ctx_orig
@@ -127,6 +128,8 @@ static void rope_work(void *arg, int ith, int nth) {
     /* the angles depend on the position only: cos/sin once per token, then
      * every head; with one token (decode) the heads are split instead */
     const bool split_heads = j->n < nth;
+    const int h0 = split_heads ? p->n_head * ith / nth : 0;
+    const int h1 = split_heads ? p->n_head * (ith + 1) / nth : p->n_head;
     for (int t = split_heads ? 0 : ith; t < j->n; t += split_heads ? 1 : nth) {
         /* theta accumulates by multiplication and is scaled after the
          * factor division, in the reference engine's order, so positions
@@ -144,25 +147,16 @@ static void rope_work(void *arg, int ith, int nth) {
             sn[i] = sinf(th) * j->mscale;
             theta *= theta_scale;
         }
-        const bool neox = p->kind == TL_ROPE_NEOX;
-        for (int h = split_heads ? ith : 0; h < p->n_head; h += split_heads ? nth : 1) {
-            float *xh = j->x + (size_t)t * j->stride + (size_t)h * p->head_dim;
-            for (int i = 0; i < half; i++) {
-                const int a = neox ? i : 2 * i, c = neox ? i + half : 2 * i + 1;
-                const float x0 = xh[a], x1 = xh[c];
-                /* one product of each output fused, as the reference build's
-                 * compiler does (checked bit for bit against its rope output) */
-                xh[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
-                xh[c] = fmaf(x0, sn[i], x1 * cs[i]);
-            }
-        }
+        if (h1 > h0)
+            j->rotate(h1 - h0, p->head_dim, p->rope_dims, p->kind == TL_ROPE_NEOX,
+                      j->x + (size_t)t * j->stride + (size_t)h0 * p->head_dim, cs, sn);
     }
 }
 
 static void cpu_rope(tl_backend *b, const tl_rope_params *p, float *x, int n, int stride,
                      const int32_t *pos) {
     tl_cpu *c = tl_cpu_of(b);
-    rope_job j = { p, x, n, stride, pos, 0, 0, p->attn_factor, NULL };
+    rope_job j = { p, x, n, stride, pos, 0, 0, p->attn_factor, NULL, c->kern->rope };
     j.cs = tl_cpu_scratch(c, sizeof(float) * (size_t)(p->rope_dims / 2) * 2 * (size_t)c->n_threads);
     if (!j.cs) return; /* reserve() sized the scratch far above this: cannot happen */
     if (p->ext_factor != 0.0f) {

@@ -128,6 +128,7 @@ static void overlay(tl_kern *dst, const tl_kern *src) {
     if (src->silu_mul) dst->silu_mul = src->silu_mul;
     if (src->gelu_mul) dst->gelu_mul = src->gelu_mul;
     if (src->norm_row) dst->norm_row = src->norm_row;
+    if (src->rope) dst->rope = src->rope;
 }
 
 static void init_tables(void) {

@@ -152,5 +152,6 @@ void tl_avx2_silu_mul(int n, float *o, const float *g, const float *u);
 void tl_avx2_gelu_mul(int n, float *o, const float *g, const float *u);
 void tl_avx2_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
                       bool layer);
+void tl_avx2_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, const float *sn);
 
 #endif

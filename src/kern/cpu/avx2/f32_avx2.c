@@ -1,8 +1,10 @@
 /* f32_avx2.c — AVX2 (+FMA +F16C) row kernels of the non-matmul ops: the
- * kern.h slots axpy_q8_0, scale, silu_mul, gelu_mul and norm_row
+ * kern.h slots axpy_q8_0, scale, silu_mul, gelu_mul, norm_row and rope
  * (attention's tiles: attn_avx2.c).
  *
- * axpy_q8_0, scale, silu_mul and gelu_mul are bit-exact with the reference
+ * axpy_q8_0, scale, silu_mul, gelu_mul and rope are bit-exact with the
+ * reference (rope: each fmaf there is one vfmadd here, the product it adds
+ * rounded alone, as there)
  * (axpy_q8_0 multiplies then adds, as the reference, rather than fusing):
  * silu's exp is core/vmath.h's tl_vexpf evaluated lane for lane (each fmaf
  * there is one vfmadd here, each branch a blend), the division is IEEE in
@@ -152,5 +154,47 @@ void tl_avx2_norm_row(int n, float *y, const float *x, const float *w, const flo
         if (w) v *= w[i];
         if (b) v += b[i];
         y[i] = v;
+    }
+}
+
+/* x_a' = fma(x_a, c, -(x_c s)), x_c' = fma(x_a, s, x_c c): the reference's
+ * two roundings per output (kern.h tl_rope_fn) */
+TL_AVX2_INLINE void rope_pair(float *a, float *c, float cs, float sn) {
+    const float x0 = *a, x1 = *c;
+    *a = fmaf(x0, cs, -(x1 * sn));
+    *c = fmaf(x0, sn, x1 * cs);
+}
+
+// x (nh, hd): the first nr dims of each head rotated by (cs, sn) (kern.h tl_rope_fn)
+void tl_avx2_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, const float *sn) {
+    const int half = nr / 2;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int h = 0; h < nh; h++) {
+        float *xh = x + (size_t)h * hd;
+        int i = 0;
+        if (neox) {
+            /* pairs (i, i + half): 8 of them from two loads */
+            for (; i + 8 <= half; i += 8) {
+                const __m256 a = _mm256_loadu_ps(xh + i), c = _mm256_loadu_ps(xh + i + half);
+                const __m256 cv = _mm256_loadu_ps(cs + i), sv = _mm256_loadu_ps(sn + i);
+                _mm256_storeu_ps(xh + i, _mm256_fmadd_ps(a, cv, _mm256_xor_ps(_mm256_mul_ps(c, sv), sign)));
+                _mm256_storeu_ps(xh + i + half, _mm256_fmadd_ps(a, sv, _mm256_mul_ps(c, cv)));
+            }
+            for (; i < half; i++) rope_pair(xh + i, xh + i + half, cs[i], sn[i]);
+            continue;
+        }
+        /* pairs (2i, 2i + 1), 4 to a vector v = [a0 c0 a1 c1 ..]: every lane
+         * fuses its pair's a with p = [cs0 sn0 cs1 sn1 ..] and adds c times
+         * q = [-sn0 cs0 -sn1 cs1 ..], rounded alone */
+        for (; i + 4 <= half; i += 4) {
+            const __m256 v = _mm256_loadu_ps(xh + 2 * i);
+            const __m128 c4 = _mm_loadu_ps(cs + i), s4 = _mm_loadu_ps(sn + i);
+            const __m128 ns4 = _mm_xor_ps(s4, _mm_set1_ps(-0.0f));
+            const __m256 p = _mm256_set_m128(_mm_unpackhi_ps(c4, s4), _mm_unpacklo_ps(c4, s4));
+            const __m256 q = _mm256_set_m128(_mm_unpackhi_ps(ns4, c4), _mm_unpacklo_ps(ns4, c4));
+            const __m256 prod = _mm256_mul_ps(_mm256_movehdup_ps(v), q);
+            _mm256_storeu_ps(xh + 2 * i, _mm256_fmadd_ps(_mm256_moveldup_ps(v), p, prod));
+        }
+        for (; i < half; i++) rope_pair(xh + 2 * i, xh + 2 * i + 1, cs[i], sn[i]);
     }
 }

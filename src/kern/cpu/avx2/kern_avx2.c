@@ -304,6 +304,7 @@ static const tl_kern avx2_table = {
     .silu_mul = tl_avx2_silu_mul,
     .gelu_mul = tl_avx2_gelu_mul,
     .norm_row = tl_avx2_norm_row,
+    .rope = tl_avx2_rope,
 };
 
 const tl_kern *tl_kern_avx2_table(void) { return &avx2_table; }

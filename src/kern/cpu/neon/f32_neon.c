@@ -1,8 +1,9 @@
 /* f32_neon.c — NEON row kernels of the non-matmul ops: the kern.h slots
- * axpy_q8_0, scale, silu_mul, gelu_mul and norm_row (the attention slots
- * are in attn_neon.c).
+ * axpy_q8_0, scale, silu_mul, gelu_mul, norm_row and rope (the attention
+ * slots are in attn_neon.c).
  *
- * axpy_q8_0, scale, silu_mul and gelu_mul are bit-exact with the reference
+ * axpy_q8_0, scale, silu_mul, gelu_mul and rope are bit-exact with the
+ * reference (rope: each fmaf there is one vfmaq here)
  * (axpy_q8_0 multiplies then adds, as the reference): silu's exp is neon.h's
  * tl_neon_exp4, core/vmath.h's tl_vexpf lane for lane, the division is IEEE
  * in both, and the file is compiled without fp contraction (see neon.h);
@@ -142,5 +143,40 @@ void tl_neon_norm_row(int n, float *y, const float *x, const float *w, const flo
         if (w) v *= w[i];
         if (b) v += b[i];
         y[i] = v;
+    }
+}
+
+/* (a, c) <- (fma(a, cv, -(c sv)), fma(a, sv, c cv)), 4 pairs: the
+ * reference's two roundings per output (kern.h tl_rope_fn) */
+TL_NEON_INLINE float32x4x2_t rope4(float32x4_t a, float32x4_t c, float32x4_t cv, float32x4_t sv) {
+    float32x4x2_t r;
+    r.val[0] = vfmaq_f32(vnegq_f32(vmulq_f32(c, sv)), a, cv);
+    r.val[1] = vfmaq_f32(vmulq_f32(c, cv), a, sv);
+    return r;
+}
+
+// x (nh, hd): the first nr dims of each head rotated by (cs, sn) (kern.h tl_rope_fn)
+void tl_neon_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, const float *sn) {
+    const int half = nr / 2;
+    for (int h = 0; h < nh; h++) {
+        float *xh = x + (size_t)h * hd;
+        int i = 0;
+        for (; i + 4 <= half; i += 4) {
+            const float32x4_t cv = vld1q_f32(cs + i), sv = vld1q_f32(sn + i);
+            if (neox) { /* pairs (i, i + half) */
+                const float32x4x2_t r = rope4(vld1q_f32(xh + i), vld1q_f32(xh + i + half), cv, sv);
+                vst1q_f32(xh + i, r.val[0]);
+                vst1q_f32(xh + i + half, r.val[1]);
+            } else { /* pairs (2i, 2i + 1), split by the structure load */
+                const float32x4x2_t v = vld2q_f32(xh + 2 * i);
+                vst2q_f32(xh + 2 * i, rope4(v.val[0], v.val[1], cv, sv));
+            }
+        }
+        for (; i < half; i++) {
+            const int a = neox ? i : 2 * i, c = neox ? i + half : 2 * i + 1;
+            const float x0 = xh[a], x1 = xh[c];
+            xh[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
+            xh[c] = fmaf(x0, sn[i], x1 * cs[i]);
+        }
     }
 }

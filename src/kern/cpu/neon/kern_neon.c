@@ -303,6 +303,7 @@ static const tl_kern neon_table = {
     .silu_mul = tl_neon_silu_mul,
     .gelu_mul = tl_neon_gelu_mul,
     .norm_row = tl_neon_norm_row,
+    .rope = tl_neon_rope,
 };
 
 const tl_kern *tl_kern_neon_table(void) { return &neon_table; }

@@ -155,5 +155,6 @@ void tl_neon_silu_mul(int n, float *o, const float *g, const float *u);
 void tl_neon_gelu_mul(int n, float *o, const float *g, const float *u);
 void tl_neon_norm_row(int n, float *y, const float *x, const float *w, const float *b, float eps,
                       bool layer);
+void tl_neon_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, const float *sn);
 
 #endif

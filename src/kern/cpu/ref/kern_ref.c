@@ -374,6 +374,7 @@ static const tl_kern ref_table = {
     .silu_mul = tl_ref_silu_mul,
     .gelu_mul = tl_ref_gelu_mul,
     .norm_row = tl_ref_norm_row,
+    .rope = tl_ref_rope,
 };
 
 const tl_kern *tl_kern_ref(void) { return &ref_table; }

@@ -1,7 +1,7 @@
 /* kern_ref_f32.c — scalar reference row kernels of the non-matmul ops
  * (attention, norms, gated activations): the kern.h slots attn_qk_f16,
  * attn_pv_f16, attn_qk_q8_0, attn_pv_q8_0, exp_sum, max_f32, axpy_q8_0,
- * scale, silu_mul, gelu_mul and norm_row. They are the ground truth the
+ * scale, silu_mul, gelu_mul, norm_row and rope. They are the ground truth the
  * SIMD variants are tested against (tests/test_kern_simd.c), so they stay
  * plain loops in the arithmetic order the backend used before it had
  * kernels for them. */
@@ -151,5 +151,21 @@ void tl_ref_norm_row(int n, float *y, const float *x, const float *w, const floa
         if (w) v *= w[i];
         if (b) v += b[i];
         y[i] = v;
+    }
+}
+
+// x (nh, hd): the first nr dims of each head rotated by (cs, sn) (kern.h tl_rope_fn)
+void tl_ref_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, const float *sn) {
+    const int half = nr / 2;
+    for (int h = 0; h < nh; h++) {
+        float *xh = x + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            const int a = neox ? i : 2 * i, c = neox ? i + half : 2 * i + 1;
+            const float x0 = xh[a], x1 = xh[c];
+            /* one product of each output fused, as the reference build's
+             * compiler does (checked bit for bit against its rope output) */
+            xh[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
+            xh[c] = fmaf(x0, sn[i], x1 * cs[i]);
+        }
     }
 }
