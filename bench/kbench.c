@@ -61,9 +61,17 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
         printf("%-6s %-5s pack k=%lld d=%lld  repacking %6.2f GB/s\n", kern->name, tr->name,
                (long long)k, (long long)d, (double)wrow * d * reps / (t1 - t0) * 1e-9);
     }
-    /* the packed gemm's own act form, where it has one (the driver's) */
+    /* the packed gemm's own act form, where it has one (the driver's); its
+     * act_prep entries after the rows, made in each timed pass as the
+     * driver makes them once per product */
     size_t ldx = xrow;
     uint8_t *xa = x;
+    const bool prep = packed && rp->act_prep && !rp->act_from_float;
+    if (prep) {
+        ldx = tl_act_stride(tl_act_row_bytes(rp, tr->vec_dot_type, k));
+        xa = aligned_alloc(64, (ldx * ntok + 63) & ~(size_t)63);
+        for (int c = 0; c < ntok; c++) memcpy(xa + c * ldx, x + c * xrow, xrow);
+    }
     if (packed && rp->act_from_float) {
         ldx = tl_act_stride(tl_dtype_row_size(rp->act_type, k));
         xa = aligned_alloc(64, (ldx * ntok + 63) & ~(size_t)63);
@@ -82,6 +90,7 @@ static void run(const tl_kern *kern, tl_dtype t, int64_t k, int64_t d, int ntok)
         double t0 = bench_cpu_now(), t1, best = 1e30;
         do {
             const double s0 = bench_cpu_now();
+            if (prep) tl_act_prep_rows(rp, tr->vec_dot_type, k, xa, ldx, nt);
             if (gemm) {
                 for (int64_t r0 = 0; r0 < d; r0 += rc)
                     gemm(k, d - r0 < rc ? d - r0 : rc, nt, y + r0, (size_t)d, wu + r0 * prow, prow, xa,

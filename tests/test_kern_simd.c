@@ -315,9 +315,18 @@ static void test_repack(const tl_kern *v) {
                 tl_dtype_traits_of(vt)->to_float(x + c * xrow, xd + c * k, k);
             }
             /* the gemm's own act form, where it has one: the same values as
-             * the vec_dot_type rows, rows a line further apart than packed */
-            const size_t arow = rp->act_from_float ? tl_dtype_row_size(rp->act_type, k) + 64 : xrow;
-            uint8_t *xa = rp->act_from_float ? malloc(arow * ncmax) : x;
+             * the vec_dot_type rows, rows a line further apart than packed;
+             * where it reads act_prep entries, the rows copied with theirs
+             * after them (the bytes between left as garbage) */
+            const size_t arow = rp->act_from_float ? tl_dtype_row_size(rp->act_type, k) + 64
+                                : rp->act_prep    ? tl_act_row_bytes(rp, vt, k) + 64
+                                                  : xrow;
+            uint8_t *xa = rp->act_from_float || rp->act_prep ? malloc(arow * ncmax) : x;
+            if (rp->act_prep && !rp->act_from_float) {
+                memset(xa, 0xA5, arow * ncmax);
+                for (int c = 0; c < ncmax; c++) memcpy(xa + c * arow, x + c * xrow, xrow);
+                tl_act_prep_rows(rp, vt, k, xa, arow, ncmax);
+            }
             if (rp->act_from_float) {
                 float *back = malloc(sizeof(float) * k);
                 int diff = 0;

@@ -106,8 +106,17 @@ typedef void (*tl_rope_fn)(int nh, int hd, int nr, bool neox, float *x, const fl
  *         F16 and BF16 gemms' F32 rows carry F16 / BF16 values: converted
  *         once per product, not in every call); act_from_float NULL:
  *         vec_dot_type rows. Two slots whose forms share a type but not a
- *         conversion are two forms (the driver compares both). */
+ *         conversion are two forms (the driver compares both).
+ *   act_prep: where the gemm also reads, after each activation row's n / qk
+ *         blocks, a per-block form of them (float scales, quant sums:
+ *         act_blk bytes a block) that act_prep makes from the blocks, block
+ *         by block, once per product rather than in each of the gemm's
+ *         calls (a call is one chunk of rows): the entries start
+ *         tl_act_prep_offset bytes into the row, rows are tl_act_row_bytes
+ *         long (tl_act_prep_rows lays them out). NULL: plain rows. */
 typedef void (*tl_pack_fn)(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
+// nb activation blocks at x -> their nb prepared entries at dst
+typedef void (*tl_act_prep_fn)(void *dst, const void *x, int64_t nb);
 typedef struct tl_repack {
     int rows;        /* 0: no repacking for this type */
     size_t (*row_size)(int64_t n);
@@ -115,7 +124,35 @@ typedef struct tl_repack {
     tl_gemm_fn gemm;
     tl_dtype act_type;                /* with act_from_float only */
     tl_from_float_fn act_from_float;  /* NULL: T's vec_dot_type and from_float */
+    tl_act_prep_fn act_prep;          /* NULL: none */
+    size_t act_blk;                   /* with act_prep: bytes per block */
 } tl_repack;
+
+/* Where an activation row's prepared entries start: after its blocks
+ * (row_bytes of them), on a 64-byte boundary of the row. */
+static inline size_t tl_act_prep_offset(size_t row_bytes) { return (row_bytes + 63) & ~(size_t)63; }
+
+/* Bytes of an activation row of n elements of type t (the form rp's gemm
+ * takes), with rp's prepared entries after its blocks: a multiple of 64,
+ * so that rows from a 64-byte aligned start keep their entries aligned. */
+static inline size_t tl_act_row_bytes(const tl_repack *rp, tl_dtype t, int64_t n) {
+    const size_t row = tl_dtype_row_size(t, n);
+    if (!rp->act_prep) return row;
+    const size_t nb = (size_t)(n / tl_dtype_traits_of(t)->block_size);
+    return tl_act_prep_offset(row) + ((nb * rp->act_blk + 63) & ~(size_t)63);
+}
+
+/* Rows r < nr of n elements of type t at x (ldx bytes apart, each
+ * tl_act_row_bytes long): their prepared entries from their blocks, for
+ * rp's gemm (no-op without act_prep) */
+static inline void tl_act_prep_rows(const tl_repack *rp, tl_dtype t, int64_t n, void *x, size_t ldx,
+                                    int64_t nr) {
+    if (!rp->act_prep) return;
+    const size_t off = tl_act_prep_offset(tl_dtype_row_size(t, n));
+    for (int64_t r = 0; r < nr; r++)
+        rp->act_prep((uint8_t *)x + (size_t)r * ldx + off, (const uint8_t *)x + (size_t)r * ldx,
+                     n / tl_dtype_traits_of(t)->block_size);
+}
 
 /* Bytes between activation rows of row_bytes each, as the gemm kernels
  * want them: rows a multiple of 4 KiB apart would put the streams of a

@@ -44,7 +44,9 @@ static void cpu_dealloc(tl_backend *b, void *p) { (void)b; free(p); }
 
 static tl_status cpu_reserve(tl_backend *b, int n_batch, int max_dim, tl_err *err) {
     tl_cpu *c = tl_cpu_of(b);
-    /* converted activations are never larger than F32 ones, plus block slack;
+    /* converted activations are never larger than F32 ones, plus block slack
+     * (with act_prep entries, and a buffer per distinct act_prep of a
+     * matmul_multi, at most 3.9 bytes an element and 3 x 192 bytes a row);
      * per thread, attention's buffers and decode's key splits (cpu_attn.c:
      * under 40 KiB and 132 KiB a thread for head sizes up to 256) */
     size_t need = (size_t)n_batch * ((size_t)max_dim * sizeof(float) + 1024) +

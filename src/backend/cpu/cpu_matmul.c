@@ -6,9 +6,12 @@
  * activation rows to the weight type's vec_dot_type (Q8_0, Q8_K, F16, ...),
  * or to the act form of the packed gemm where it names one (kern.h
  * tl_repack: AVX2 F16 and BF16, F32 rows carrying F16 / BF16 values),
- * once per product rather than in every chunk (with fewer rows than
- * threads, as in decode, their share of each row's blocks, which convert
- * independently; rows tl_act_stride apart), meet at a barrier, then claim
+ * followed by the packed gemm's act_prep entries where it reads them
+ * (AVX2: float scales and quant sums, which each 64-row chunk used to make
+ * again: 3-4% of a prefill), once per product rather than in every chunk
+ * (with fewer rows than threads, as in decode, their share of each row's
+ * blocks, which convert independently; rows tl_act_stride apart), meet at
+ * a barrier, then claim
  * chunks of weight rows from an atomic counter. A chunk is handed to the
  * variant's gemm kernel with every token of the batch at once (up to
  * TOK_BLOCK), so a kernel that decodes weight blocks (the K-quants) decodes
@@ -64,6 +67,8 @@ enum {
 typedef struct mm_part {
     tl_vec_dot_fn dot;
     tl_gemm_fn gemm;
+    const uint8_t *x;       /* its activation rows (a job's buffer, or the F32 input) */
+    size_t x_row;           /* bytes per activation row */
     const uint8_t *w;
     size_t w_row;           /* bytes per weight row */
     int64_t d;
@@ -73,14 +78,27 @@ typedef struct mm_part {
     int chunk0, row_chunks;
 } mm_part;
 
+/* Converted activations: rows of the job's type, each followed, where the
+ * parts' gemm reads them, by its act_prep entries (kern.h tl_repack). The
+ * parts of a job whose gemms want different entries (Q4_K_M's q and k in
+ * Q4_K, v in Q6_K) get a buffer each, converted side by side: one dispatch
+ * still serves them all. */
+typedef struct mm_xbuf {
+    uint8_t *x;
+    size_t row;             /* bytes per row */
+    tl_act_prep_fn prep;    /* NULL: plain rows */
+    size_t prep_off;        /* where a row's entries start (tl_act_prep_offset) */
+    size_t prep_blk;        /* their bytes per block */
+} mm_xbuf;
+
 typedef struct mm_job {
     tl_pool *pool;
-    const uint8_t *x;       /* activations in vec_dot_type */
-    size_t x_row;           /* bytes per activation row */
     const float *xf;        /* original F32 activations (for conversion) */
-    tl_from_float_fn conv;  /* NULL when x is used as is */
+    tl_from_float_fn conv;  /* NULL when the parts read xf as is */
     int x_qk;               /* elements per block of the converted type */
     size_t x_blk;           /* bytes per block of the converted type */
+    mm_xbuf buf[TL_MATMUL_MULTI_MAX];
+    int n_bufs;
     int64_t k;
     int n;
     mm_part part[TL_MATMUL_MULTI_MAX];
@@ -95,12 +113,12 @@ typedef struct mm_job {
 static void mm_chunk(const mm_job *j, const mm_part *p, int64_t r0, int64_t r1, int t0, int t1) {
     if (p->gemm) {
         p->gemm(j->k, r1 - r0, t1 - t0, p->y + (size_t)t0 * p->d + r0, (size_t)p->d,
-                p->w + r0 * p->w_row, p->w_row, j->x + (size_t)t0 * j->x_row, j->x_row);
+                p->w + r0 * p->w_row, p->w_row, p->x + (size_t)t0 * p->x_row, p->x_row);
     } else {
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *wr = p->w + r * p->w_row;
             for (int t = t0; t < t1; t++)
-                p->dot(j->k, p->y + (size_t)t * p->d + r, wr, j->x + (size_t)t * j->x_row);
+                p->dot(j->k, p->y + (size_t)t * p->d + r, wr, p->x + (size_t)t * p->x_row);
         }
     }
     if (p->bias)
@@ -121,19 +139,26 @@ static void mm_chunks(const mm_job *j, int c0, int c1, int t0, int t1) {
     }
 }
 
+// blocks [b0, b1) of activation row i into buffer u: converted, then prepared
+static void mm_convert(const mm_job *j, const mm_xbuf *u, int i, int64_t b0, int64_t b1) {
+    uint8_t *row = u->x + (size_t)i * u->row;
+    j->conv(j->xf + (size_t)i * j->k + (size_t)b0 * j->x_qk, row + (size_t)b0 * j->x_blk,
+            (b1 - b0) * j->x_qk);
+    if (u->prep) u->prep(row + u->prep_off + (size_t)b0 * u->prep_blk, row + (size_t)b0 * j->x_blk, b1 - b0);
+}
+
 static void mm_work(void *arg, int ith, int nth) {
     mm_job *j = arg;
     if (j->conv) {
-        if (j->n >= nth) {
-            for (int i = ith; i < j->n; i += nth)
-                j->conv(j->xf + (size_t)i * j->k, (void *)(j->x + (size_t)i * j->x_row), j->k);
-        } else {
-            /* decode: a row alone would keep the other threads waiting */
-            const int64_t nb = j->k / j->x_qk, b0 = nb * ith / nth, b1 = nb * (ith + 1) / nth;
-            for (int i = 0; i < j->n && b1 > b0; i++)
-                j->conv(j->xf + (size_t)i * j->k + (size_t)b0 * j->x_qk,
-                        (void *)(j->x + (size_t)i * j->x_row + (size_t)b0 * j->x_blk),
-                        (b1 - b0) * j->x_qk);
+        const int64_t nb = j->k / j->x_qk;
+        for (int u = 0; u < j->n_bufs; u++) {
+            if (j->n >= nth) {
+                for (int i = ith; i < j->n; i += nth) mm_convert(j, &j->buf[u], i, 0, nb);
+            } else {
+                /* decode: a row alone would keep the other threads waiting */
+                const int64_t b0 = nb * ith / nth, b1 = nb * (ith + 1) / nth;
+                for (int i = 0; i < j->n && b1 > b0; i++) mm_convert(j, &j->buf[u], i, b0, b1);
+            }
         }
         tl_pool_barrier(j->pool, ith);
     }
@@ -244,52 +269,77 @@ void tl_cpu_matmul(tl_backend *b, const tl_tensor *w, const tl_tensor *bias, con
 
 /* The activation form a product with w takes: its packed gemm's own act
  * form (kern.h tl_repack) or rows of w's vec_dot_type (conv NULL: the F32
- * input as it is); *wp: the packed copy, or NULL. */
+ * input as it is), with the packed gemm's act_prep entries where it has
+ * them (rp: the slot); *wp: the packed copy, or NULL. */
 typedef struct mm_act {
     tl_dtype type;
     tl_from_float_fn conv;
+    const tl_repack *rp;    /* NULL: plain rows */
 } mm_act;
 
 static mm_act act_of(tl_cpu *c, const tl_tensor *w, const void **wp) {
     const tl_repack *rp = &c->kern->repack[w->type];
     *wp = c->kern->vec_dot[w->type] ? packed_weights(c, w) : NULL;
-    if (*wp && rp->act_from_float) return (mm_act){ rp->act_type, rp->act_from_float };
+    const tl_repack *prep = *wp && rp->act_prep ? rp : NULL;
+    if (*wp && rp->act_from_float) return (mm_act){ rp->act_type, rp->act_from_float, prep };
     const tl_dtype vt = tl_dtype_traits_of(w->type)->vec_dot_type;
-    return (mm_act){ vt, vt == TL_DTYPE_F32 ? NULL : c->kern->from_float[vt] };
+    if (vt == TL_DTYPE_F32) return (mm_act){ vt, NULL, NULL };
+    return (mm_act){ vt, c->kern->from_float[vt], prep };
 }
 
 void tl_cpu_matmul_multi(tl_backend *b, int count, const tl_tensor *const w[],
                          const tl_tensor *const bias[], const float *x, int n, float *const y[]) {
     tl_cpu *c = tl_cpu_of(b);
     const void *wp[TL_MATMUL_MULTI_MAX];
-    mm_act act = { 0 };
+    mm_act act[TL_MATMUL_MULTI_MAX];
     bool shared = count <= TL_MATMUL_MULTI_MAX;
     for (int i = 0; i < count && shared; i++) {
-        const mm_act a = act_of(c, w[i], &wp[i]);
-        if (i == 0) act = a;
-        shared = a.type == act.type && a.conv == act.conv && w[i]->ne[0] == w[0]->ne[0];
+        act[i] = act_of(c, w[i], &wp[i]);
+        shared = act[i].type == act[0].type && act[i].conv == act[0].conv && w[i]->ne[0] == w[0]->ne[0];
     }
     if (!shared) { /* one input conversion cannot serve them all */
         for (int i = 0; i < count; i++) tl_cpu_matmul_multi(b, 1, &w[i], &bias[i], x, n, &y[i]);
         return;
     }
     mm_job j = { .pool = c->pool, .k = w[0]->ne[0], .n = n, .n_parts = count };
-    if (!act.conv) {
-        j.x = (const uint8_t *)x;
-        j.x_row = (size_t)j.k * sizeof(float);
-    } else {
-        j.x_row = tl_act_stride(tl_dtype_row_size(act.type, j.k));
-        j.x = tl_cpu_scratch(c, j.x_row * (size_t)n);
+    int buf_of[TL_MATMUL_MULTI_MAX] = { 0 };
+    if (act[0].conv) {
+        /* a buffer per distinct act_prep among the parts (or none), in one
+         * piece of scratch (reserve() sized it for the worst mix) */
+        const size_t row = tl_dtype_row_size(act[0].type, j.k);
+        size_t bytes = 0;
+        for (int i = 0; i < count; i++) {
+            const tl_act_prep_fn prep = act[i].rp ? act[i].rp->act_prep : NULL;
+            int u = 0;
+            while (u < j.n_bufs && j.buf[u].prep != prep) u++;
+            if (u == j.n_bufs) {
+                mm_xbuf *nb = &j.buf[j.n_bufs++];
+                nb->prep = prep;
+                nb->row = tl_act_stride(prep ? tl_act_row_bytes(act[i].rp, act[0].type, j.k) : row);
+                nb->prep_off = tl_act_prep_offset(row);
+                nb->prep_blk = prep ? act[i].rp->act_blk : 0;
+                bytes += nb->row * (size_t)n;
+            }
+            buf_of[i] = u;
+        }
+        uint8_t *s = tl_cpu_scratch(c, bytes);
+        if (!s) return; /* reserve() sized the scratch above this: cannot happen */
+        for (int u = 0; u < j.n_bufs; u++) {
+            j.buf[u].x = s;
+            s += j.buf[u].row * (size_t)n;
+        }
         j.xf = x;
-        j.conv = act.conv;
-        j.x_qk = tl_dtype_traits_of(act.type)->block_size;
-        j.x_blk = tl_dtype_traits_of(act.type)->type_size;
+        j.conv = act[0].conv;
+        j.x_qk = tl_dtype_traits_of(act[0].type)->block_size;
+        j.x_blk = tl_dtype_traits_of(act[0].type)->type_size;
     }
     for (int i = 0; i < count; i++) {
         mm_part *p = &j.part[i];
         *p = (mm_part){
             .dot = c->kern->vec_dot[w[i]->type],
             .gemm = c->kern->gemm[w[i]->type],
+            .x = act[0].conv ? j.buf[buf_of[i]].x : (const uint8_t *)x,
+            .x_row = act[0].conv ? j.buf[buf_of[i]].row : (size_t)j.k * sizeof(float),
             .w = w[i]->data,
             .w_row = tl_tensor_row_bytes(w[i]),
             .d = w[i]->ne[1],

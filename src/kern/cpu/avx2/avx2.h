@@ -74,48 +74,67 @@ void tl_avx2_gemm_bf16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, 
                        size_t ldw, const void *x, size_t ldx);
 
 /* Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K repacked 8 rows to a group (repack_avx2.c): the kern.h
- * repack slot's row_size, pack and gemm. */
+ * repack slot's row_size, pack, gemm and act_prep (tl_avx2_act_prep_Tx8:
+ * what the gemm reads beside each activation block, TL_AVX2_ACT_T bytes). */
+enum {
+    TL_AVX2_ACT_Q4_0 = 8, /* Q4_0, Q5_0: (d, off * sum) of a q8_0 block */
+    TL_AVX2_ACT_Q4_1 = 8, /* Q4_1, Q5_1: (d, s) of a q8_1 block as floats */
+    TL_AVX2_ACT_Q8_0 = 4, /* d as a float */
+    TL_AVX2_ACT_Q4_K = 20, /* Q4_K, Q5_K: d and the sub-block sums in pairs */
+    TL_AVX2_ACT_Q6_K = 256, /* the quants in the tiles' order */
+    TL_AVX2_ACT_Q2_K = 4, /* Q2_K, Q3_K: d */
+};
 size_t tl_avx2_row_size_q4_0x8(int64_t n);
 void tl_avx2_pack_q4_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q4_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q4_0x8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q4_1x8(int64_t n);
 void tl_avx2_pack_q4_1x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q4_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q4_1x8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q5_1x8(int64_t n);
 void tl_avx2_pack_q5_1x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q5_1x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q5_1x8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q5_0x8(int64_t n);
 void tl_avx2_pack_q5_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q5_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q5_0x8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q8_0x8(int64_t n);
 void tl_avx2_pack_q8_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q8_0x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q8_0x8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q6_Kx8(int64_t n);
 void tl_avx2_pack_q6_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q6_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q6_Kx8(void *dst, const void *x, int64_t nb);
 /* Q2_K and Q3_K (repack_k23_avx2.c), the same slots. */
 size_t tl_avx2_row_size_q2_Kx8(int64_t n);
 void tl_avx2_pack_q2_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q2_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q2_Kx8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q3_Kx8(int64_t n);
 void tl_avx2_pack_q3_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q3_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q3_Kx8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q4_Kx8(int64_t n);
 void tl_avx2_pack_q4_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q4_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q4_Kx8(void *dst, const void *x, int64_t nb);
 size_t tl_avx2_row_size_q5_Kx8(int64_t n);
 void tl_avx2_pack_q5_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_t nr);
 void tl_avx2_gemm_q5_Kx8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                          size_t ldw, const void *x, size_t ldx);
+void tl_avx2_act_prep_q5_Kx8(void *dst, const void *x, int64_t nb);
 
 /* F16 and BF16 repacked 8 rows to a group, f16x8 and bf16x8
  * (repack_half_avx2.c): the kern.h repack slots' row_size, pack and gemm,

@@ -16,9 +16,11 @@
  * tile, else token by token) with
  * the call's row groups innermost, so that a token tile's activations stay
  * in L1 while the row groups' weights stream past; the blocks go in
- * segments of kind->seg, and for each segment prep() lays out once what
- * the tiles want from the activations (float scales, sums, regrouped
- * quants), shared by every row group.
+ * segments of kind->seg. What the tiles want from the activations beside
+ * their blocks (float scales, sums, regrouped quants: kind->prep) follows
+ * each row's blocks, made once per product by the backend (kern.h
+ * act_prep: in every call, one per 64-row chunk, it took 3-4% of a
+ * prefill).
  *
  * Register budget (16 ymm): per token an integer and a float accumulator,
  * the chunk being decoded and two or three constants. Larger decoded sets
@@ -43,9 +45,11 @@
 void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,
                      const void *vw, size_t ldw, const void *vx, size_t ldx) {
     const int64_t nb = n / k->qk;
-    const size_t lda = (size_t)k->seg * k->ablk;
-    _Alignas(32) uint8_t a[ACT_BYTES];
     const uint8_t *w = vw, *x = vx;
+    /* what the tiles read beside the activation blocks: each row's entries
+     * of k->prep, made once per product (kern.h act_prep), ldx apart too */
+    const uint8_t *ax = x + tl_act_prep_offset((size_t)nb * k->xblk);
+    const size_t lda = ldx;
     const size_t gs = 8 * ldw; /* bytes per group */
     /* decode: the dec tiles' GD streams (tiles.h, tl_tile_stream_gather),
      * nt groups each, the rest by tile1 */
@@ -58,7 +62,7 @@ void tl_avx2_gemm_x8(const x8_kind *k, int64_t n, int64_t nr, int64_t nc, float 
             const int64_t sb = nb - b0 < k->seg ? nb - b0 : k->seg;
             const bool first = b0 == 0;
             const uint8_t *xs = x + (size_t)c0 * ldx + (size_t)b0 * k->xblk;
-            k->prep(a, lda, xs, ldx, cc, sb);
+            const uint8_t *a = ax + (size_t)c0 * ldx + (size_t)b0 * k->ablk;
             int64_t r0 = 0;
             /* 3 tokens: one pass of a 3-token tile over the weights, not a
              * pair and a single in two (Zen 3, 2 threads, abbench pp3: Q8_0
@@ -153,6 +157,7 @@ typedef struct {
     float d;     /* the activation block's scale */
     int32_t sy;  /* 8 * the sum of its quants */
 } act_q4_0;
+static_assert(sizeof(act_q4_0) == TL_AVX2_ACT_Q4_0, "act_q4_0: the slots' act_blk");
 
 static_assert(sizeof(act_q4_0) == 8, "act_q4_0: (d, sy) pairs, 8 blocks in 64 bytes");
 
@@ -160,6 +165,7 @@ typedef struct {
     float d;  /* the q8_1 activation block's scale */
     float s;  /* d * the sum of its quants, as stored */
 } act_q4_1;
+static_assert(sizeof(act_q4_1) == TL_AVX2_ACT_Q4_1, "act_q4_1: the slots' act_blk");
 static_assert(sizeof(act_q4_1) == sizeof(act_q4_0), "the Q4_0-family tiles step act by 8 bytes");
 
 /* off * the quant sums of 8 blocks, as int32 lane j = block j: a tree of
@@ -316,10 +322,9 @@ TL_AVX2_INLINE void tile_q40(const bool q5, const bool mn, const int G, const in
 }
 X8_TILES_G(q4_0, tile_q40, false, false,)
 
-static_assert(CT * 256 * sizeof(act_q4_0) <= ACT_BYTES, "q4_0 segment fits the scratch");
 // tl_avx2_gemm_q4_0x8: W q4_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
 X8_GEMM(q4_0, .qk = TL_QK4_0, .wblk = sizeof(blk_q4_0x8), .xblk = sizeof(tl_block_q8_0),
-        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q4_0, .dec2 = dec2_q4_0_4)
+        .ablk = TL_AVX2_ACT_Q4_0, .seg = 256, .prep = prep_q4_0, .dec2 = dec2_q4_0_4)
 
 /* ---- Q5_0 ------------------------------------------------------------------ *
  * Q4_0's tiles (tile_q40) on blk_q5_0x8 (above), the same size as the 8
@@ -353,7 +358,7 @@ X8_TILES_G(q5_0, tile_q40, true, false,)
 
 // tl_avx2_gemm_q5_0x8: W q5_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
 X8_GEMM(q5_0, .qk = TL_QK5_0, .wblk = sizeof(blk_q5_0x8), .xblk = sizeof(tl_block_q8_0),
-        .ablk = sizeof(act_q4_0), .seg = 256, .prep = prep_q5_0, .dec2 = dec2_q5_0_4)
+        .ablk = TL_AVX2_ACT_Q4_0, .seg = 256, .prep = prep_q5_0, .dec2 = dec2_q5_0_4)
 
 /* ---- Q4_1 and Q5_1 ---------------------------------------------------------- *
  * tile_q40 with the min (blk_q4_1x8, blk_q5_1x8 above: the size of the 8
@@ -408,9 +413,9 @@ X8_TILES_G(q5_1, tile_q40, true, true,)
 
 // tl_avx2_gemm_q4_1x8, tl_avx2_gemm_q5_1x8: W q4_1 / q5_1 packed by 8 @ X^T q8_1   (n % 32 == 0)
 X8_GEMM(q4_1, .qk = TL_QK4_1, .wblk = sizeof(blk_q4_1x8), .xblk = sizeof(tl_block_q8_1),
-        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1, .dec2 = dec2_q4_1_4)
+        .ablk = TL_AVX2_ACT_Q4_1, .seg = 256, .prep = prep_q8_1, .dec2 = dec2_q4_1_4)
 X8_GEMM(q5_1, .qk = TL_QK5_1, .wblk = sizeof(blk_q5_1x8), .xblk = sizeof(tl_block_q8_1),
-        .ablk = sizeof(act_q4_1), .seg = 256, .prep = prep_q8_1, .dec2 = dec2_q5_1_4)
+        .ablk = TL_AVX2_ACT_Q4_1, .seg = 256, .prep = prep_q8_1, .dec2 = dec2_q5_1_4)
 
 /* ---- Q8_0 ------------------------------------------------------------------ *
  * Per group and block (272 bytes, the 8 original blocks): d[8], then 8
@@ -446,6 +451,7 @@ void tl_avx2_pack_q8_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 }
 
 /* per token and block: the activation scale as float */
+static_assert(TL_AVX2_ACT_Q8_0 == sizeof(float), "q8_0: d as a float");
 static void prep_q8_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx);
@@ -501,10 +507,9 @@ TL_AVX2_INLINE void tile_q8_0(const int G, const int C, int64_t nb, bool first, 
 }
 X8_TILES_G(q8_0, tile_q8_0, )
 
-static_assert(CT * 256 * sizeof(float) <= ACT_BYTES, "q8_0 segment fits the scratch");
 // tl_avx2_gemm_q8_0x8: W q8_0 packed by 8 @ X^T q8_0   (n % 32 == 0, nr % 8 == 0)
 X8_GEMM(q8_0, .qk = TL_QK8_0, .wblk = sizeof(blk_q8_0x8), .xblk = sizeof(tl_block_q8_0),
-        .ablk = sizeof(float), .seg = 256, .prep = prep_q8_0, .dec2 = dec2_q8_0_4)
+        .ablk = TL_AVX2_ACT_Q8_0, .seg = 256, .prep = prep_q8_0, .dec2 = dec2_q8_0_4)
 
 /* ---- Q4_K ------------------------------------------------------------------ *
  * Per group and super-block (1184 bytes; the 8 original blocks are 1152):
@@ -570,6 +575,7 @@ typedef struct {
     float d;         /* the activation super-block's scale */
     int32_t ys[4];   /* int16 pairs (ysum_2p, ysum_2p+1) of its 32-element sums */
 } act_q4_K;
+static_assert(sizeof(act_q4_K) == TL_AVX2_ACT_Q4_K, "act_q4_K: the slots' act_blk");
 
 static void prep_q4_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     for (int c = 0; c < nc; c++) {
@@ -750,10 +756,9 @@ TL_AVX2_INLINE void dec_k4(const int C, int64_t nb, bool first, float *y, size_t
 X8_DECS(q4_K, dec_k4, )
 static_assert(5 * 4 * 64 >= sizeof(blk_q4_Kx8), "dec_k4's prefetches cover a Q4_K super-block");
 
-static_assert(CT * 32 * sizeof(act_q4_K) <= ACT_BYTES, "q4_K segment fits the scratch");
 // tl_avx2_gemm_q4_Kx8: W q4_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q4_K, .qk = TL_QK_K, .wblk = sizeof(blk_q4_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true,
+        .ablk = TL_AVX2_ACT_Q4_K, .seg = 32, .prep = prep_q4_K, .pf_start = true,
         .dec2 = dec2_q4_K_4)
 
 /* ---- Q5_K ------------------------------------------------------------------ *
@@ -832,7 +837,7 @@ static_assert(3 * 8 * 64 >= sizeof(blk_q5_Kx8), "tile_k5's prefetches cover a Q5
 
 // tl_avx2_gemm_q5_Kx8: W q5_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q5_K, .qk = TL_QK_K, .wblk = sizeof(blk_q5_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(act_q4_K), .seg = 32, .prep = prep_q4_K, .pf_start = true,
+        .ablk = TL_AVX2_ACT_Q4_K, .seg = 32, .prep = prep_q4_K, .pf_start = true,
         .dec2 = dec2_q5_K_4)
 
 /* ---- Q6_K ------------------------------------------------------------------ *
@@ -925,6 +930,7 @@ void tl_avx2_pack_q6_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 
 /* per token and super-block: its 256 quants in the chunks' element order
  * (q'[32p + 4m + r] = q[32p + 16 (r >> 1) + 2m + (r & 1)]) */
+static_assert(TL_AVX2_ACT_Q6_K == TL_QK_K, "q6_K: a super-block's quants");
 static void prep_q6_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
@@ -1076,8 +1082,7 @@ TL_AVX2_INLINE void dec_q6_K(const int C, int64_t nb, bool first, float *y, size
 X8_DECS(q6_K, dec_q6_K, )
 static_assert(27 * 64 >= sizeof(blk_q6_Kx8), "dec_q6_K_4's prefetches cover a super-block");
 
-static_assert(CT * 16 * TL_QK_K <= ACT_BYTES, "q6_K segment fits the scratch");
 // tl_avx2_gemm_q6_Kx8: W q6_K packed by 8 @ X^T q8_K   (n % 256 == 0, nr % 8 == 0)
 X8_GEMM(q6_K, .qk = TL_QK_K, .wblk = sizeof(blk_q6_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = TL_QK_K, .seg = 16, .prep = prep_q6_K, .pf_start = true,
+        .ablk = TL_AVX2_ACT_Q6_K, .seg = 16, .prep = prep_q6_K, .pf_start = true,
         .dec2 = dec2_q6_K_4)

@@ -106,6 +106,7 @@ void tl_avx2_pack_q3_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 }
 
 /* per token and block: the activation's scale */
+static_assert(TL_AVX2_ACT_Q2_K == sizeof(float), "q2_K, q3_K: d as a float");
 static void prep_q8_K_d(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
@@ -231,9 +232,8 @@ TL_AVX2_INLINE void tile_k23(const bool q3, const int G, const int C, int64_t nb
 X8_TILES_G(q2_K, tile_k23, false,)
 X8_TILES_G(q3_K, tile_k23, true,)
 
-static_assert(CT * 32 * sizeof(float) <= ACT_BYTES, "q2_K/q3_K segment fits the scratch");
 // tl_avx2_gemm_q2_Kx8, tl_avx2_gemm_q3_Kx8: W q2_K / q3_K packed by 8 @ X^T q8_K   (n % 256 == 0)
 X8_GEMM(q2_K, .qk = TL_QK_K, .wblk = sizeof(blk_q2_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d, .dec2 = dec2_q2_K_4)
+        .ablk = TL_AVX2_ACT_Q2_K, .seg = 32, .prep = prep_q8_K_d, .dec2 = dec2_q2_K_4)
 X8_GEMM(q3_K, .qk = TL_QK_K, .wblk = sizeof(blk_q3_Kx8), .xblk = sizeof(tl_block_q8_K),
-        .ablk = sizeof(float), .seg = 32, .prep = prep_q8_K_d, .dec2 = dec2_q3_K_4)
+        .ablk = TL_AVX2_ACT_Q2_K, .seg = 32, .prep = prep_q8_K_d, .dec2 = dec2_q3_K_4)

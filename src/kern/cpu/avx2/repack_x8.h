@@ -16,7 +16,6 @@
 enum {
     CT = 4,              /* tokens per full tile */
     GD = 4,              /* most groups per decode tile */
-    ACT_BYTES = 16384,   /* prep scratch per call: CT tokens x one segment */
 };
 
 TL_AVX2_INLINE __m128i ld128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
@@ -188,8 +187,10 @@ TL_AVX2_INLINE __m256 ld_f16x8(const uint16_t *p) {
 
 /* ---- the driver ------------------------------------------------------------ */
 
-/* Per token c < nc of a segment of nb blocks (x: the segment's first block
- * of token 0, rows ldx apart) -> a + c * lda: what the tiles read. */
+/* Per token c < nc of nb blocks (x: the first block of token 0, rows ldx
+ * apart) -> a + c * lda: what the tiles read beside the blocks, ablk bytes
+ * a block. The kern.h act_prep of the kind's repack slot (one row at a
+ * time): the backend makes it once per product, after each row's blocks. */
 typedef void (*prep_fn)(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb);
 
 /* One group of 8 packed rows (w: its first block of the segment) x C
@@ -233,8 +234,8 @@ typedef struct x8_kind {
     int64_t qk;   /* elements per block */
     size_t wblk;  /* packed bytes per group and block */
     size_t xblk;  /* activation (vec_dot_type) bytes per block */
-    size_t ablk;  /* prep bytes per token and block */
-    int64_t seg;  /* blocks per segment: CT * seg * ablk <= ACT_BYTES */
+    size_t ablk;  /* prep bytes per token and block (the slot's act_blk) */
+    int64_t seg;  /* blocks per segment: a token tile's pass over the row groups */
     prep_fn prep;
     tile_fn tile, tile1;
     tile_fn tile3; /* 3 tokens, one group */
@@ -250,13 +251,17 @@ typedef struct x8_kind {
 
 /* kind_T, from the x8_kind fields given (tile, tile1 and dec are X8_TILES_G's
  * instances for T; dec2 too where given), and tl_avx2_gemm_Tx8, the kern.h gemm of T's layout:
- *   W (nr, n) T packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0) */
+ *   W (nr, n) T packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0)
+ * with tl_avx2_act_prep_Tx8, its act_prep (the rows x carry its entries) */
 #define X8_GEMM(T, ...)                                                                         \
     static const x8_kind kind_##T = { .tile = tile_##T##_full, .tile1 = tile_##T##_1,           \
                                       .tile3 = tile_##T##_3, .dec = dec_##T##_4, __VA_ARGS__ };  \
     void tl_avx2_gemm_##T##x8(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy,          \
                               const void *w, size_t ldw, const void *x, size_t ldx) {           \
         tl_avx2_gemm_x8(&kind_##T, n, nr, nc, y, ldy, w, ldw, x, ldx);                          \
+    }                                                                                           \
+    void tl_avx2_act_prep_##T##x8(void *dst, const void *x, int64_t nb) {                       \
+        kind_##T.prep(dst, 0, x, 0, 1, nb);                                                     \
     }
 
 // W (nr, n) packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0)
