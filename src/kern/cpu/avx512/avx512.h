@@ -219,6 +219,13 @@ TL_AVX512_RDECL(q8_0x16)
 TL_AVX512_RDECL(q5_0x16)
 TL_AVX512_RDECL(q4_1x16)
 TL_AVX512_RDECL(q5_1x16)
+/* and their slots' act_prep: per activation block, TL_AVX512_ACT_X16
+ * bytes (the tiles' seed, d and s, repack_avx512.c) */
+enum { TL_AVX512_ACT_X16 = 12 };
+void tl_avx512_act_prep_q4_0x16(void *dst, const void *x, int64_t nb);
+void tl_avx512_act_prep_q8_0x16(void *dst, const void *x, int64_t nb);
+void tl_avx512_act_prep_q5_0x16(void *dst, const void *x, int64_t nb);
+void tl_avx512_act_prep_q8_1x16(void *dst, const void *x, int64_t nb);
 TL_AVX512_RDECL(q2_Kx16)
 TL_AVX512_RDECL(q3_Kx16)
 TL_AVX512_RDECL(q4_Kx16)

@@ -29,8 +29,11 @@
  * the offset times the activation block's sum is taken out exactly. (The
  * usual sign trick, |w| times sign(y, w), breaks on y = -128 with w < 0;
  * this bias does not.) The activation sums are computed once per token and
- * block for every row group of the call, and seed the accumulator, so the
- * correction costs no instruction in the tile. |sum| <= 32 * 255 * 128 < 2^31.
+ * block for the whole product (act_x16, kern.h act_prep: the backend lays
+ * them after each row's blocks; in each call, one per 128-row chunk, they
+ * cost ~10 instructions a block and token against the tile's ~100), and
+ * seed the accumulator, so the correction costs no instruction in the
+ * tile. |sum| <= 32 * 255 * 128 < 2^31.
  * Each output then accumulates fma(isum, d_w * d_x, acc) over blocks, in
  * block order, in its own lane; only that float order differs from the
  * reference.
@@ -54,7 +57,7 @@
 #include "kern/cpu/tiles.h"
 
 enum {
-    KSEG = 256, /* blocks per activation-sum segment (stack: 2 * CT * KSEG * 4 bytes) */
+    KSEG = 256, /* blocks per segment (stack: CT * KSEG act_x16 entries, 24 KiB) */
     CT = 8,     /* tokens per tile: 8 dequantized chunks + 8 accumulators + temporaries of 32 zmm */
 };
 
@@ -215,27 +218,31 @@ static_assert(sizeof(q8_0x16_quants) == 512 && sizeof(q4_0x16_quants) == 256, "q
  * on into the next group. PF_AHEAD = 0 turns it off (an A/B switch). */
 enum { PF_AHEAD = 4096 };
 
-/* per token c < nc and block b < nb of x (q8_0 rows ldx bytes apart, from
- * block b0): sy = -off * sum(y), the accumulator's seed; dy = d_x. q8_1
- * rows (mn: the types with a min): sy = 0, and sx = their s = d_x sum(y) */
-static void act_sums(const uint8_t *x, size_t ldx, int nc, int64_t b0, int64_t nb, int32_t off,
-                     bool mn, int32_t *sy, float *dy, float *sx) {
-    for (int c = 0; c < nc; c++) {
-        if (mn) {
-            const tl_block_q8_1 *xb = (const tl_block_q8_1 *)(x + (size_t)c * ldx) + b0;
-            for (int64_t b = 0; b < nb; b++) {
-                sy[c * KSEG + b] = 0;
-                dy[c * KSEG + b] = _cvtsh_ss(xb[b].d);
-                sx[c * KSEG + b] = _cvtsh_ss(xb[b].s);
-            }
-            continue;
-        }
-        const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx) + b0;
-        for (int64_t b = 0; b < nb; b++) {
-            sy[c * KSEG + b] = -off * tl_avx512_sum32_i8(xb[b].qs);
-            dy[c * KSEG + b] = _cvtsh_ss(xb[b].d);
-        }
-    }
+/* per token and activation block, what the tiles take beside its quants
+ * (the slots' act_prep entries, after each row's blocks) */
+typedef struct {
+    int32_t sy; /* -off * sum(y), the accumulator's seed (0 for q8_1 rows) */
+    float dy;   /* d_x */
+    float sx;   /* q8_1 rows (the types with a min): their s = d_x sum(y) */
+} act_x16;
+static_assert(sizeof(act_x16) == TL_AVX512_ACT_X16, "act_x16: the slots' act_blk");
+
+// nb q8_0 blocks at x -> their act_x16 at dst, off the weights' quant offset
+static void act_prep_off(void *dst, const void *x, int64_t nb, int32_t off) {
+    const tl_block_q8_0 *xb = x;
+    act_x16 *o = dst;
+    for (int64_t b = 0; b < nb; b++)
+        o[b] = (act_x16){ -off * tl_avx512_sum32_i8(xb[b].qs), _cvtsh_ss(xb[b].d), 0.0f };
+}
+void tl_avx512_act_prep_q4_0x16(void *dst, const void *x, int64_t nb) { act_prep_off(dst, x, nb, 8); }
+void tl_avx512_act_prep_q8_0x16(void *dst, const void *x, int64_t nb) { act_prep_off(dst, x, nb, 128); }
+void tl_avx512_act_prep_q5_0x16(void *dst, const void *x, int64_t nb) { act_prep_off(dst, x, nb, 16); }
+
+// nb q8_1 blocks at x -> their act_x16 at dst (Q4_1, Q5_1)
+void tl_avx512_act_prep_q8_1x16(void *dst, const void *x, int64_t nb) {
+    const tl_block_q8_1 *xb = x;
+    act_x16 *o = dst;
+    for (int64_t b = 0; b < nb; b++) o[b] = (act_x16){ 0, _cvtsh_ss(xb[b].d), _cvtsh_ss(xb[b].s) };
 }
 
 /* a token's activation quants of block b: q8_1 (mn) or q8_0 rows */
@@ -286,8 +293,8 @@ TL_AVX512_INLINE __m512i dot_block(const __m512i q[8], const int8_t *xq, int32_t
  *   y[c * ldy + i] (+)= sum_b row i . token c   (first: start from 0)
  * T: the layout (A40 .. A51); the types with a min add m_w s_x per block. */
 TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
-                             const uint8_t *grp, const uint8_t *x, size_t ldx, const int32_t *sy,
-                             const float *dy, const float *sx, const int C, const int T) {
+                             const uint8_t *grp, const uint8_t *x, size_t ldx, const act_x16 *ac,
+                             const int C, const int T) {
     const size_t qbytes = q_bytes(T), sbytes = s_bytes(T);
     const bool mn = has_min(T);
     const uint8_t *dsc = grp + (size_t)nbt * qbytes;
@@ -310,10 +317,10 @@ TL_AVX512_INLINE void tile32(int64_t b0, int64_t nb, int64_t nbt, bool first, fl
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++) {
             const int8_t *xq = act_qs(x + (size_t)c * ldx, b0 + b, mn);
-            const __m512i s0 = dot_block(q, xq, sy[c * KSEG + b], C <= 2);
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0),
-                                     _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * KSEG + b])), acc[c]);
-            if (mn) acc[c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[c * KSEG + b]), acc[c]);
+            const act_x16 *e = &ac[c * KSEG + b];
+            const __m512i s0 = dot_block(q, xq, e->sy, C <= 2);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw, _mm512_set1_ps(e->dy)), acc[c]);
+            if (mn) acc[c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(e->sx), acc[c]);
         }
     }
     for (int c = 0; c < C; c++) _mm512_storeu_ps(y + (size_t)c * ldy, acc[c]);
@@ -345,8 +352,7 @@ static_assert(PF_DEC % sizeof(q8_0x16_quants) == 0 && PF_DEC % sizeof(q4_0x16_qu
  * prefetch may straddle a group's quant end into its scales, harmless) */
 TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,
                             const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,
-                            const int32_t *sy, const float *dy, const float *sx, const int C,
-                            const int T) {
+                            const act_x16 *ac, const int C, const int T) {
     const size_t qbytes = q_bytes(T), sbytes = s_bytes(T);
     const bool mn = has_min(T);
     const size_t qend = (size_t)nbt * qbytes; /* a group's quant bytes: its scales follow */
@@ -377,7 +383,7 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
                 xq[c] = act_qs(x + (size_t)c * ldx, b0 + b, mn);
-                s0[c] = _mm512_set1_epi32(sy[c * KSEG + b]);
+                s0[c] = _mm512_set1_epi32(ac[c * KSEG + b].sy);
                 s1[c] = _mm512_setzero_si512();
             }
 #pragma GCC unroll 4
@@ -398,9 +404,10 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++) {
                 const __m512i si = C == 1 ? _mm512_add_epi32(s0[c], s1[c]) : s0[c];
-                acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si),
-                                            _mm512_mul_ps(dw, _mm512_set1_ps(dy[c * KSEG + b])), acc[g][c]);
-                if (mn) acc[g][c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sx[c * KSEG + b]), acc[g][c]);
+                const act_x16 *e = &ac[c * KSEG + b];
+                acc[g][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(si), _mm512_mul_ps(dw, _mm512_set1_ps(e->dy)),
+                                            acc[g][c]);
+                if (mn) acc[g][c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(e->sx), acc[g][c]);
             }
         }
     }
@@ -411,23 +418,21 @@ TL_AVX512_INLINE void dec32(int64_t b0, int64_t nb, int64_t nbt, bool first, flo
 }
 
 typedef void (*dec_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, const uint8_t *w,
-                       size_t gs, const uint8_t *x, size_t ldx, const int32_t *sy, const float *dy,
-                       const float *sx);
+                       size_t gs, const uint8_t *x, size_t ldx, const act_x16 *ac);
 typedef void (*tile_fn)(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y, size_t ldy,
-                        const uint8_t *grp, const uint8_t *x, size_t ldx, const int32_t *sy,
-                        const float *dy, const float *sx);
+                        const uint8_t *grp, const uint8_t *x, size_t ldx, const act_x16 *ac);
 
 #define TILE32(T, E, C)                                                                        \
     static void tile_##T##_##C(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,      \
                                size_t ldy, const uint8_t *grp, const uint8_t *x, size_t ldx,   \
-                               const int32_t *sy, const float *dy, const float *sx) {          \
-        tile32(b0, nb, nbt, first, y, ldy, grp, x, ldx, sy, dy, sx, C, E);                     \
+                               const act_x16 *ac) {                                            \
+        tile32(b0, nb, nbt, first, y, ldy, grp, x, ldx, ac, C, E);                             \
     }
 #define DEC32(T, E, C)                                                                         \
     static void dec_##T##_##C(int64_t b0, int64_t nb, int64_t nbt, bool first, float *y,       \
                               const uint8_t *w, size_t gs, const uint8_t *x, size_t ldx,       \
-                              const int32_t *sy, const float *dy, const float *sx) {           \
-        dec32(b0, nb, nbt, first, y, w, gs, x, ldx, sy, dy, sx, C, E);                         \
+                              const act_x16 *ac) {                                             \
+        dec32(b0, nb, nbt, first, y, w, gs, x, ldx, ac, C, E);                                 \
     }
 /* a type's tiles (one per token count 1..CT) and its decode tiles (1..DC) */
 #define TILES32(T, E)                                                                          \
@@ -447,22 +452,28 @@ TILES32(q5_1, A51)
 static_assert(CT == 8 && DC == 4, "one tile per token count 1..CT, one decode tile per 1..DC");
 
 /* W (nr, n) packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]: token tiles
- * of up to CT (the remainder in one narrower tile), block segments of KSEG
- * whose activation sums serve every row group of the call; up to DC tokens
+ * of up to CT (the remainder in one narrower tile), block segments of KSEG,
+ * the rows' act_x16 entries after their blocks; up to DC tokens
  * (decode) take DG groups at a time, as streams, the rest one. */
 static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const uint8_t *w,
-                   size_t ldw, const uint8_t *x, size_t ldx, int32_t off, bool mn,
-                   const tile_fn *tiles, const dec_fn *decs) {
+                   size_t ldw, const uint8_t *x, size_t ldx, bool mn, const tile_fn *tiles,
+                   const dec_fn *decs) {
     const int64_t nb = n / 32;
-    int32_t sy[CT * KSEG];
-    float dy[CT * KSEG], sx[CT * KSEG];
+    /* each row's act_x16 entries follow its blocks (kern.h act_prep); a
+     * segment's, for the tile's tokens, are copied to ac, where the tiles
+     * find them at fixed offsets (from the rows, each token's address took
+     * a register: mca, Sapphire Rapids, tile_q4_1_8 +8% cycles) */
+    const uint8_t *ax = x + tl_act_prep_offset((size_t)nb * (mn ? sizeof(tl_block_q8_1) : sizeof(tl_block_q8_0)));
+    act_x16 ac[CT * KSEG];
     for (int64_t c0 = 0; c0 < nc; c0 += CT) {
         const int cc = nc - c0 < CT ? (int)(nc - c0) : CT;
         const uint8_t *xc = x + (size_t)c0 * ldx;
         float *yc = y + (size_t)c0 * ldy;
         for (int64_t b0 = 0; b0 < nb; b0 += KSEG) {
             const int64_t sb = nb - b0 < KSEG ? nb - b0 : KSEG;
-            act_sums(xc, ldx, cc, b0, sb, off, mn, sy, dy, sx);
+            for (int c = 0; c < cc; c++)
+                memcpy(ac + c * KSEG, ax + (size_t)(c0 + c) * ldx + (size_t)b0 * sizeof(act_x16),
+                       (size_t)sb * sizeof(act_x16));
             int64_t r0 = 0;
             if (cc <= DC && nr >= 16 * DG) {
                 /* tile i: group i of each of DG streams (tiles.h), outputs
@@ -473,15 +484,14 @@ static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
                 for (int64_t i = 0; i < nt; i++) {
                     for (int c = 0; c < cc && b0; c++)
                         tl_tile_stream_gather(o + 16 * DG * c, yc + (size_t)c * ldy, i, nt, DG, 16);
-                    decs[cc](b0, sb, nb, b0 == 0, o, w + (size_t)i * gsz, (size_t)nt * gsz, xc, ldx, sy,
-                             dy, sx);
+                    decs[cc](b0, sb, nb, b0 == 0, o, w + (size_t)i * gsz, (size_t)nt * gsz, xc, ldx, ac);
                     for (int c = 0; c < cc; c++)
                         tl_tile_stream_scatter(yc + (size_t)c * ldy, o + 16 * DG * c, i, nt, DG, 16);
                 }
                 r0 = nt * 16 * DG;
             }
             for (; r0 < nr; r0 += 16)
-                tiles[cc](b0, sb, nb, b0 == 0, yc + r0, ldy, w + (size_t)r0 * ldw, xc, ldx, sy, dy, sx);
+                tiles[cc](b0, sb, nb, b0 == 0, yc + r0, ldy, w + (size_t)r0 * ldw, xc, ldx, ac);
         }
     }
 }
@@ -489,27 +499,27 @@ static void gemm32(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, cons
 // W (nr, n) q4_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q4_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 8, false, tiles_q4_0, decs_q4_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, false, tiles_q4_0, decs_q4_0);
 }
 
 // W (nr, n) q8_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q8_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 128, false, tiles_q8_0, decs_q8_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, false, tiles_q8_0, decs_q8_0);
 }
 
 // W (nr, n) q5_0 packed by 16 @ X^T (nc, n) q8_0 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q5_0x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 16, false, tiles_q5_0, decs_q5_0);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, false, tiles_q5_0, decs_q5_0);
 }
 
 // W (nr, n) q4_1 (q5_1) packed by 16 @ X^T (nc, n) q8_1 -> y[c * ldy + r]   (n % 32 == 0, nr % 16 == 0)
 void tl_avx512_gemm_q4_1x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q4_1, decs_q4_1);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, true, tiles_q4_1, decs_q4_1);
 }
 void tl_avx512_gemm_q5_1x16(int64_t n, int64_t nr, int64_t nc, float *y, size_t ldy, const void *w,
                             size_t ldw, const void *x, size_t ldx) {
-    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, 0, true, tiles_q5_1, decs_q5_1);
+    gemm32(n, nr, nc, y, ldy, w, ldw, x, ldx, true, tiles_q5_1, decs_q5_1);
 }
