@@ -11,13 +11,12 @@
  * again: 3-4% of a prefill), once per product rather than in every chunk
  * (with fewer rows than threads, as in decode, their share of each row's
  * blocks, which convert independently; rows tl_act_stride apart), meet at
- * a barrier, then claim
- * chunks of weight rows from an atomic counter. A chunk is handed to the
- * variant's gemm kernel with every token of the batch at once (up to
- * TOK_BLOCK), so a kernel that decodes weight blocks (the K-quants) decodes
- * each once per chunk, and its register tiles reuse each weight block
- * across tokens and each activation block across rows. Without a gemm
- * kernel the driver loops vec_dot.
+ * a barrier, then claim chunks of weight rows from an atomic counter. A
+ * chunk is handed to the variant's gemm kernel with every token of the
+ * batch at once (up to TOK_BLOCK), so a kernel that decodes weight blocks
+ * (the K-quants) decodes each once per chunk, and its register tiles reuse
+ * each weight block across tokens and each activation block across rows.
+ * Without a gemm kernel the driver loops vec_dot.
  *
  * One call can take several matrices of one input (matmul_multi: q, k and
  * v; gate and up): the input is converted once, and their chunks are
@@ -313,12 +312,12 @@ void tl_cpu_matmul_multi(tl_backend *b, int count, const tl_tensor *const w[],
             int u = 0;
             while (u < j.n_bufs && j.buf[u].prep != prep) u++;
             if (u == j.n_bufs) {
-                mm_xbuf *nb = &j.buf[j.n_bufs++];
-                nb->prep = prep;
-                nb->row = tl_act_stride(prep ? tl_act_row_bytes(act[i].rp, act[0].type, j.k) : row);
-                nb->prep_off = tl_act_prep_offset(row);
-                nb->prep_blk = prep ? act[i].rp->act_blk : 0;
-                bytes += nb->row * (size_t)n;
+                mm_xbuf *xb = &j.buf[j.n_bufs++];
+                xb->prep = prep;
+                xb->row = tl_act_stride(prep ? tl_act_row_bytes(act[i].rp, act[0].type, j.k) : row);
+                xb->prep_off = tl_act_prep_offset(row);
+                xb->prep_blk = prep ? act[i].rp->act_blk : 0;
+                bytes += xb->row * (size_t)n;
             }
             buf_of[i] = u;
         }

@@ -450,8 +450,8 @@ void tl_avx2_pack_q8_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK8_0, nr, 8, sizeof(blk_q8_0x8), pack_blk_q8_0);
 }
 
-/* per token and block: the activation scale as float */
 static_assert(TL_AVX2_ACT_Q8_0 == sizeof(float), "q8_0: d as a float");
+/* per token and block: the activation scale as float */
 static void prep_q8_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx);
@@ -928,9 +928,9 @@ void tl_avx2_pack_q6_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q6_Kx8), pack_blk_q6_K);
 }
 
+static_assert(TL_AVX2_ACT_Q6_K == TL_QK_K, "q6_K: a super-block's quants");
 /* per token and super-block: its 256 quants in the chunks' element order
  * (q'[32p + 4m + r] = q[32p + 16 (r >> 1) + 2m + (r & 1)]) */
-static_assert(TL_AVX2_ACT_Q6_K == TL_QK_K, "q6_K: a super-block's quants");
 static void prep_q6_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);

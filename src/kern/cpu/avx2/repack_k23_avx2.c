@@ -105,8 +105,8 @@ void tl_avx2_pack_q3_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK_K, nr, 8, sizeof(blk_q3_Kx8), pack_blk_q3_K);
 }
 
-/* per token and block: the activation's scale */
 static_assert(TL_AVX2_ACT_Q2_K == sizeof(float), "q2_K, q3_K: d as a float");
+/* per token and block: the activation's scale */
 static void prep_q8_K_d(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
     for (int c = 0; c < nc; c++) {
         const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
