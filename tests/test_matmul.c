@@ -11,7 +11,9 @@
  *   - matmul_multi gives the bits of one matmul per matrix, for matrices
  *     that share the input's conversion (Q4_K and Q6_K: both Q8_K) and for
  *     ones that do not (F16 beside Q4_0; packed F16 beside row-major F16,
- *     whose activation forms differ on AVX2), with and without biases.
+ *     whose activation forms differ on AVX2), and for ones whose gemms read
+ *     different act_prep entries beside one conversion (Q4_0, Q5_0, Q8_0: a
+ *     buffer each; packed Q4_K beside unpacked), with and without biases.
  * Every weight type that has a vec_dot in the selected kernel table is run,
  * through the variant's repacked gemm where its row count allows (d = 272:
  * 17 groups of 16, 34 of 8) and the row-by-row path where it does not
@@ -237,6 +239,13 @@ int main(void) {
                   (const int64_t[]){ D, 48, 48 }, ns[i], true);
         run_multi(3, (const tl_dtype[]){ TL_DTYPE_Q8_0, TL_DTYPE_Q8_0, TL_DTYPE_Q8_0 },
                   (const int64_t[]){ 48, 16, 40 }, ns[i], false);
+        /* one act type, three gemms' act_prep entries (AVX2, AVX-512: a
+         * buffer each), and entries beside plain rows (44 rows fit no group
+         * count: not packed) */
+        run_multi(3, (const tl_dtype[]){ TL_DTYPE_Q4_0, TL_DTYPE_Q5_0, TL_DTYPE_Q8_0 },
+                  (const int64_t[]){ D, 48, 40 }, ns[i], true);
+        run_multi(3, (const tl_dtype[]){ TL_DTYPE_Q4_K, TL_DTYPE_Q6_K, TL_DTYPE_Q4_K },
+                  (const int64_t[]){ 44, D, 48 }, ns[i], false);
         run_multi(2, (const tl_dtype[]){ TL_DTYPE_Q4_0, TL_DTYPE_Q4_0 },
                   (const int64_t[]){ D, D }, ns[i], false);
         run_multi(2, (const tl_dtype[]){ TL_DTYPE_F16, TL_DTYPE_Q4_0 },
