@@ -32,7 +32,10 @@
  * using: with the test fixtures' tiny models (a round in well under a
  * millisecond) that dominates, and one side comes out 3-6x slower, either
  * one from run to run. An A/A run (two copies of one build) tells whether
- * a setting is fair. */
+ * a setting is fair. The load order can favour one side too (this VM,
+ * 2026-11-29: A/A on TinyLlama Q4_0 pp128 1.039 by pair, the second
+ * faster; SmolLM2 builds favoured whichever ran first, by 6-8%): run both
+ * orders, A B and B A, and take both ratios' mean. */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>
