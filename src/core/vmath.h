@@ -84,4 +84,14 @@ static inline float tl_vdot_f32(const float *x, const float *y, int n) {
     return s;
 }
 
+/* One RoPE pair (a, c) rotated by the angle whose cos and sin are cs, sn,
+ * as the reference build's compiler does it: one product of each output
+ * fused, the other rounded alone (checked bit for bit against its rope
+ * output). The kern.h rope kernels do this lane for lane. */
+static inline void tl_rope_pair(float *a, float *c, float cs, float sn) {
+    const float x0 = *a, x1 = *c;
+    *a = fmaf(x0, cs, -(x1 * sn));
+    *c = fmaf(x0, sn, x1 * cs);
+}
+
 #endif

@@ -149,9 +149,9 @@ static inline void tl_act_prep_rows(const tl_repack *rp, tl_dtype t, int64_t n, 
                                     int64_t nr) {
     if (!rp->act_prep) return;
     const size_t off = tl_act_prep_offset(tl_dtype_row_size(t, n));
+    const int64_t nb = n / tl_dtype_traits_of(t)->block_size;
     for (int64_t r = 0; r < nr; r++)
-        rp->act_prep((uint8_t *)x + (size_t)r * ldx + off, (const uint8_t *)x + (size_t)r * ldx,
-                     n / tl_dtype_traits_of(t)->block_size);
+        rp->act_prep((uint8_t *)x + (size_t)r * ldx + off, (const uint8_t *)x + (size_t)r * ldx, nb);
 }
 
 /* Bytes between activation rows of row_bytes each, as the gemm kernels

@@ -15,6 +15,7 @@
 #include "core/fp16.h"
 #include "core/gelu.h"
 #include "core/quant.h"
+#include "core/vmath.h"
 #include "kern/cpu/avx2/avx2.h"
 
 /* GCC spells _mm256_mul_ps / _mm256_add_ps as plain C operators and, with
@@ -157,14 +158,6 @@ void tl_avx2_norm_row(int n, float *y, const float *x, const float *w, const flo
     }
 }
 
-/* x_a' = fma(x_a, c, -(x_c s)), x_c' = fma(x_a, s, x_c c): the reference's
- * two roundings per output (kern.h tl_rope_fn) */
-TL_AVX2_INLINE void rope_pair(float *a, float *c, float cs, float sn) {
-    const float x0 = *a, x1 = *c;
-    *a = fmaf(x0, cs, -(x1 * sn));
-    *c = fmaf(x0, sn, x1 * cs);
-}
-
 // x (nh, hd): the first nr dims of each head rotated by (cs, sn) (kern.h tl_rope_fn)
 void tl_avx2_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, const float *sn) {
     const int half = nr / 2;
@@ -180,7 +173,7 @@ void tl_avx2_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, 
                 _mm256_storeu_ps(xh + i, _mm256_fmadd_ps(a, cv, _mm256_xor_ps(_mm256_mul_ps(c, sv), sign)));
                 _mm256_storeu_ps(xh + i + half, _mm256_fmadd_ps(a, sv, _mm256_mul_ps(c, cv)));
             }
-            for (; i < half; i++) rope_pair(xh + i, xh + i + half, cs[i], sn[i]);
+            for (; i < half; i++) tl_rope_pair(xh + i, xh + i + half, cs[i], sn[i]);
             continue;
         }
         /* pairs (2i, 2i + 1), 4 to a vector v = [a0 c0 a1 c1 ..]: every lane
@@ -195,6 +188,6 @@ void tl_avx2_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, 
             const __m256 prod = _mm256_mul_ps(_mm256_movehdup_ps(v), q);
             _mm256_storeu_ps(xh + 2 * i, _mm256_fmadd_ps(_mm256_moveldup_ps(v), p, prod));
         }
-        for (; i < half; i++) rope_pair(xh + 2 * i, xh + 2 * i + 1, cs[i], sn[i]);
+        for (; i < half; i++) tl_rope_pair(xh + 2 * i, xh + 2 * i + 1, cs[i], sn[i]);
     }
 }

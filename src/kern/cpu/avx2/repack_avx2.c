@@ -180,37 +180,32 @@ TL_AVX2_INLINE __m256i sums8_q8_0(const tl_block_q8_0 *xb, const int off) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
 }
 
-/* per token and block: (d, off * the sum of its quants), off the weights'
+/* per block of a row: (d, off * the sum of its quants), off the weights'
  * quant offset (Q4_0 8, Q5_0 16) */
-TL_AVX2_INLINE void prep_off(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb,
-                             const int off) {
+TL_AVX2_INLINE void prep_off(void *dst, const void *x, int64_t nb, const int off) {
     const __m256i eight = _mm256_set1_epi8((char)off), ones = _mm256_set1_epi16(1);
-    for (int c = 0; c < nc; c++) {
-        const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx);
-        act_q4_0 *o = (act_q4_0 *)(a + (size_t)c * lda);
-        int64_t b = 0;
-        for (; b + 8 <= nb; b += 8) {
-            const __m256i sy = sums8_q8_0(xb + b, off);
-            const __m256 d = _mm256_cvtph_ps(_mm_setr_epi16(
-                (short)xb[b].d, (short)xb[b + 1].d, (short)xb[b + 2].d, (short)xb[b + 3].d,
-                (short)xb[b + 4].d, (short)xb[b + 5].d, (short)xb[b + 6].d, (short)xb[b + 7].d));
-            /* (d, sy) pairs: halves [0 1 | 4 5] and [2 3 | 6 7], then in order */
-            const __m256i lo = _mm256_unpacklo_epi32(_mm256_castps_si256(d), sy);
-            const __m256i hi = _mm256_unpackhi_epi32(_mm256_castps_si256(d), sy);
-            _mm256_storeu_si256((__m256i *)(o + b), _mm256_permute2x128_si256(lo, hi, 0x20));
-            _mm256_storeu_si256((__m256i *)(o + b + 4), _mm256_permute2x128_si256(lo, hi, 0x31));
-        }
-        for (; b < nb; b++) {
-            const __m256i v = ld256(xb[b].qs);
-            o[b].sy = hsum_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(eight, v), ones));
-            o[b].d = tl_avx2_h2f(xb[b].d);
-        }
+    const tl_block_q8_0 *xb = x;
+    act_q4_0 *o = dst;
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const __m256i sy = sums8_q8_0(xb + b, off);
+        const __m256 d = _mm256_cvtph_ps(_mm_setr_epi16(
+            (short)xb[b].d, (short)xb[b + 1].d, (short)xb[b + 2].d, (short)xb[b + 3].d,
+            (short)xb[b + 4].d, (short)xb[b + 5].d, (short)xb[b + 6].d, (short)xb[b + 7].d));
+        /* (d, sy) pairs: halves [0 1 | 4 5] and [2 3 | 6 7], then in order */
+        const __m256i lo = _mm256_unpacklo_epi32(_mm256_castps_si256(d), sy);
+        const __m256i hi = _mm256_unpackhi_epi32(_mm256_castps_si256(d), sy);
+        _mm256_storeu_si256((__m256i *)(o + b), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(o + b + 4), _mm256_permute2x128_si256(lo, hi, 0x31));
+    }
+    for (; b < nb; b++) {
+        const __m256i v = ld256(xb[b].qs);
+        o[b].sy = hsum_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(eight, v), ones));
+        o[b].d = tl_avx2_h2f(xb[b].d);
     }
 }
 
-static void prep_q4_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    prep_off(a, lda, x, ldx, nc, nb, 8);
-}
+static void prep_q4_0(void *dst, const void *x, int64_t nb) { prep_off(dst, x, nb, 8); }
 
 /* ---- 5-bit planes (Q5_0, Q5_1, Q5_K) ---------------------------------------- *
  * The layout: tiles.h, tl_tile_pack_k5_slots; 32 elements of a group's 8
@@ -350,9 +345,7 @@ void tl_avx2_pack_q5_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK5_0, nr, 8, sizeof(blk_q5_0x8), pack_blk_q5_0);
 }
 
-static void prep_q5_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    prep_off(a, lda, x, ldx, nc, nb, 16);
-}
+static void prep_q5_0(void *dst, const void *x, int64_t nb) { prep_off(dst, x, nb, 16); }
 
 X8_TILES_G(q5_0, tile_q40, true, false,)
 
@@ -399,13 +392,11 @@ void tl_avx2_pack_q5_1x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
     tl_tile_pack_groups(dst, w, ldw, n / TL_QK5_1, nr, 8, sizeof(blk_q5_1x8), pack_blk_q5_1);
 }
 
-/* per token and block: the q8_1 block's d and s as floats */
-static void prep_q8_1(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    for (int c = 0; c < nc; c++) {
-        const tl_block_q8_1 *xb = (const tl_block_q8_1 *)(x + (size_t)c * ldx);
-        act_q4_1 *o = (act_q4_1 *)(a + (size_t)c * lda);
-        for (int64_t b = 0; b < nb; b++) o[b] = (act_q4_1){ tl_avx2_h2f(xb[b].d), tl_avx2_h2f(xb[b].s) };
-    }
+/* per block of a row: the q8_1 block's d and s as floats */
+static void prep_q8_1(void *dst, const void *x, int64_t nb) {
+    const tl_block_q8_1 *xb = x;
+    act_q4_1 *o = dst;
+    for (int64_t b = 0; b < nb; b++) o[b] = (act_q4_1){ tl_avx2_h2f(xb[b].d), tl_avx2_h2f(xb[b].s) };
 }
 
 X8_TILES_G(q4_1, tile_q40, false, true,)
@@ -451,13 +442,11 @@ void tl_avx2_pack_q8_0x8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 }
 
 static_assert(TL_AVX2_ACT_Q8_0 == sizeof(float), "q8_0: d as a float");
-/* per token and block: the activation scale as float */
-static void prep_q8_0(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    for (int c = 0; c < nc; c++) {
-        const tl_block_q8_0 *xb = (const tl_block_q8_0 *)(x + (size_t)c * ldx);
-        float *o = (float *)(a + (size_t)c * lda);
-        for (int64_t b = 0; b < nb; b++) o[b] = tl_avx2_h2f(xb[b].d);
-    }
+/* per block of a row: the activation scale as float */
+static void prep_q8_0(void *dst, const void *x, int64_t nb) {
+    const tl_block_q8_0 *xb = x;
+    float *o = dst;
+    for (int64_t b = 0; b < nb; b++) o[b] = tl_avx2_h2f(xb[b].d);
 }
 
 /* G groups x C tokens (G = 1: tile_fn, C = CT or 1; C = 1: dec_fn, G = GD) */
@@ -577,18 +566,17 @@ typedef struct {
 } act_q4_K;
 static_assert(sizeof(act_q4_K) == TL_AVX2_ACT_Q4_K, "act_q4_K: the slots' act_blk");
 
-static void prep_q4_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    for (int c = 0; c < nc; c++) {
-        const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
-        act_q4_K *o = (act_q4_K *)(a + (size_t)c * lda);
-        for (int64_t b = 0; b < nb; b++) {
-            for (int p = 0; p < 4; p++) {
-                const int lo = xb[b].bsums[4 * p] + xb[b].bsums[4 * p + 1];
-                const int hi = xb[b].bsums[4 * p + 2] + xb[b].bsums[4 * p + 3];
-                o[b].ys[p] = (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFF));
-            }
-            o[b].d = xb[b].d;
+// per super-block of a row: its d and sub-block sums in pairs
+static void prep_q4_K(void *dst, const void *x, int64_t nb) {
+    const tl_block_q8_K *xb = x;
+    act_q4_K *o = dst;
+    for (int64_t b = 0; b < nb; b++) {
+        for (int p = 0; p < 4; p++) {
+            const int lo = xb[b].bsums[4 * p] + xb[b].bsums[4 * p + 1];
+            const int hi = xb[b].bsums[4 * p + 2] + xb[b].bsums[4 * p + 3];
+            o[b].ys[p] = (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFF));
         }
+        o[b].d = xb[b].d;
     }
 }
 
@@ -929,19 +917,17 @@ void tl_avx2_pack_q6_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 }
 
 static_assert(TL_AVX2_ACT_Q6_K == TL_QK_K, "q6_K: a super-block's quants");
-/* per token and super-block: its 256 quants in the chunks' element order
+/* per super-block of a row: its 256 quants in the chunks' element order
  * (q'[32p + 4m + r] = q[32p + 16 (r >> 1) + 2m + (r & 1)]) */
-static void prep_q6_K(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    for (int c = 0; c < nc; c++) {
-        const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
-        uint8_t *o = a + (size_t)c * lda;
-        for (int64_t b = 0; b < nb; b++, o += TL_QK_K) {
-            for (int p = 0; p < 8; p++) {
-                const __m128i lo = ld128(xb[b].qs + 32 * p);
-                const __m128i hi = ld128(xb[b].qs + 32 * p + 16);
-                _mm_storeu_si128((__m128i *)(o + 32 * p), _mm_unpacklo_epi16(lo, hi));
-                _mm_storeu_si128((__m128i *)(o + 32 * p + 16), _mm_unpackhi_epi16(lo, hi));
-            }
+static void prep_q6_K(void *dst, const void *x, int64_t nb) {
+    const tl_block_q8_K *xb = x;
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < nb; b++, o += TL_QK_K) {
+        for (int p = 0; p < 8; p++) {
+            const __m128i lo = ld128(xb[b].qs + 32 * p);
+            const __m128i hi = ld128(xb[b].qs + 32 * p + 16);
+            _mm_storeu_si128((__m128i *)(o + 32 * p), _mm_unpacklo_epi16(lo, hi));
+            _mm_storeu_si128((__m128i *)(o + 32 * p + 16), _mm_unpackhi_epi16(lo, hi));
         }
     }
 }

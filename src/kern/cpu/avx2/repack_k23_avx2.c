@@ -106,13 +106,11 @@ void tl_avx2_pack_q3_Kx8(void *dst, const void *w, size_t ldw, int64_t n, int64_
 }
 
 static_assert(TL_AVX2_ACT_Q2_K == sizeof(float), "q2_K, q3_K: d as a float");
-/* per token and block: the activation's scale */
-static void prep_q8_K_d(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb) {
-    for (int c = 0; c < nc; c++) {
-        const tl_block_q8_K *xb = (const tl_block_q8_K *)(x + (size_t)c * ldx);
-        float *o = (float *)(a + (size_t)c * lda);
-        for (int64_t b = 0; b < nb; b++) o[b] = xb[b].d;
-    }
+/* per super-block of a row: the activation's scale */
+static void prep_q8_K_d(void *dst, const void *x, int64_t nb) {
+    const tl_block_q8_K *xb = x;
+    float *o = dst;
+    for (int64_t b = 0; b < nb; b++) o[b] = xb[b].d;
 }
 
 /* Slot j of a step whose planes start at p: each row lane's 4 quants

@@ -187,11 +187,6 @@ TL_AVX2_INLINE __m256 ld_f16x8(const uint16_t *p) {
 
 /* ---- the driver ------------------------------------------------------------ */
 
-/* Per token c < nc of nb blocks (x: the first block of token 0, rows ldx
- * apart) -> a + c * lda: what the tiles read beside the blocks, ablk bytes
- * a block. The kern.h act_prep of the kind's repack slot (one row at a
- * time): the backend makes it once per product, after each row's blocks. */
-typedef void (*prep_fn)(uint8_t *a, size_t lda, const uint8_t *x, size_t ldx, int nc, int64_t nb);
 
 /* One group of 8 packed rows (w: its first block of the segment) x C
  * tokens, C = CT (tile), 3 (tile3) or 1 (tile1), over nb blocks:
@@ -236,7 +231,10 @@ typedef struct x8_kind {
     size_t xblk;  /* activation (vec_dot_type) bytes per block */
     size_t ablk;  /* prep bytes per token and block (the slot's act_blk) */
     int64_t seg;  /* blocks per segment: a token tile's pass over the row groups */
-    prep_fn prep;
+    /* nb blocks of an activation row -> what the tiles read beside them,
+     * ablk bytes a block: the slot's act_prep, which the backend runs once
+     * per product and lays after each row's blocks (a + c * lda) */
+    tl_act_prep_fn prep;
     tile_fn tile, tile1;
     tile_fn tile3; /* 3 tokens, one group */
     dec_fn dec;   /* for cc of 1-2, GD groups at a time (NULL: tile1 on every group) */
@@ -261,7 +259,7 @@ typedef struct x8_kind {
         tl_avx2_gemm_x8(&kind_##T, n, nr, nc, y, ldy, w, ldw, x, ldx);                          \
     }                                                                                           \
     void tl_avx2_act_prep_##T##x8(void *dst, const void *x, int64_t nb) {                       \
-        kind_##T.prep(dst, 0, x, 0, 1, nb);                                                     \
+        kind_##T.prep(dst, x, nb);                                                              \
     }
 
 // W (nr, n) packed by 8 @ X^T (nc, n) -> y[c * ldy + r]   (n % qk == 0, nr % 8 == 0)

@@ -14,6 +14,7 @@
 #include "core/fp16.h"
 #include "core/gelu.h"
 #include "core/quant.h"
+#include "core/vmath.h"
 #include "kern/cpu/neon/neon.h"
 
 // y (4,) += s * q (4,) int16, multiply then add (see the file comment)
@@ -172,11 +173,7 @@ void tl_neon_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, 
                 vst2q_f32(xh + 2 * i, rope4(v.val[0], v.val[1], cv, sv));
             }
         }
-        for (; i < half; i++) {
-            const int a = neox ? i : 2 * i, c = neox ? i + half : 2 * i + 1;
-            const float x0 = xh[a], x1 = xh[c];
-            xh[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
-            xh[c] = fmaf(x0, sn[i], x1 * cs[i]);
-        }
+        for (; i < half; i++)
+            tl_rope_pair(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], sn[i]);
     }
 }

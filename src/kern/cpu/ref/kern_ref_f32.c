@@ -159,13 +159,7 @@ void tl_ref_rope(int nh, int hd, int nr, bool neox, float *x, const float *cs, c
     const int half = nr / 2;
     for (int h = 0; h < nh; h++) {
         float *xh = x + (size_t)h * hd;
-        for (int i = 0; i < half; i++) {
-            const int a = neox ? i : 2 * i, c = neox ? i + half : 2 * i + 1;
-            const float x0 = xh[a], x1 = xh[c];
-            /* one product of each output fused, as the reference build's
-             * compiler does (checked bit for bit against its rope output) */
-            xh[a] = fmaf(x0, cs[i], -(x1 * sn[i]));
-            xh[c] = fmaf(x0, sn[i], x1 * cs[i]);
-        }
+        for (int i = 0; i < half; i++)
+            tl_rope_pair(xh + (neox ? i : 2 * i), xh + (neox ? i + half : 2 * i + 1), cs[i], sn[i]);
     }
 }
