@@ -275,7 +275,8 @@ static void run_unit(const attn_job *jb, int u, const unit_buf *b) {
         /* q * scale, converted to the scores' type */
         const float *q = jb->q + (size_t)(x.t0 + r / x.nh) * jb->q_stride + (size_t)(x.h0 + r % x.nh) * hd;
         float *qs = f->q_type == TL_DTYPE_F32 ? (float *)(b->qc + r * jb->qc_row) : b->qf;
-        for (int d = 0; d < hd; d++) qs[d] = q[d] * p->scale;
+        memcpy(qs, q, sizeof(float) * (size_t)hd);
+        kn->scale(hd, qs, p->scale);
         if (f->q_type != TL_DTYPE_F32) kn->from_float[f->q_type](qs, b->qc + r * jb->qc_row, hd);
         b->m[r] = -INFINITY;
         b->l[r] = 0.0f;
@@ -300,8 +301,8 @@ static void run_unit(const attn_job *jb, int u, const unit_buf *b) {
             memcpy(pr + 2, b->o + r * hdv, sizeof(float) * (size_t)hdv);
         } else {
             float *o = jb->out + (size_t)t * p->n_head * hdv + (size_t)h * hdv;
-            const float inv = b->l[r] > 0 ? 1.0f / b->l[r] : 0.0f;
-            for (int d = 0; d < hdv; d++) o[d] = b->o[r * hdv + d] * inv;
+            memcpy(o, b->o + r * hdv, sizeof(float) * (size_t)hdv);
+            kn->scale(hdv, o, b->l[r] > 0 ? 1.0f / b->l[r] : 0.0f);
         }
     }
 }
