@@ -123,6 +123,11 @@ typedef struct tl_backend_ops {
      * normalisation). x and y may alias. */
     void (*norm)(tl_backend *b, tl_norm_kind kind, const float *x, const tl_tensor *w,
                  const tl_tensor *bias, float eps, int n, int dim, float *y);
+    /* The residual add and the norm after it, in one pass over the rows:
+     *   x (n, dim) += d (n, dim); y (n, dim) = norm(x) * w [+ bias]
+     * the same results as add then norm. y may not alias x or d. */
+    void (*add_norm)(tl_backend *b, tl_norm_kind kind, float *x, const float *d, const tl_tensor *w,
+                     const tl_tensor *bias, float eps, int n, int dim, float *y);
     /* In place on x (n, row_stride) whose first n_head*head_dim columns are
      * heads; token i sits at position pos[i]. */
     void (*rope)(tl_backend *b, const tl_rope_params *p, float *x, int n, int row_stride,

@@ -123,6 +123,12 @@ static void attention(tl_context *c, int il, int n) {
         o->norm(b, TL_NORM_RMS, c->o, L->attn_post_norm, NULL, hp->norm_eps, n, hp->n_embd, c->o);
 }
 
+// x (n, n_embd) += d; h = norm(x) with w [+ bias]
+static void add_norm(tl_context *c, const float *d, const tl_tensor *w, const tl_tensor *bias, int n) {
+    const tl_hparams *hp = &c->model->hp;
+    c->be->ops->add_norm(c->be, c->model->arch->norm, c->x, d, w, bias, hp->norm_eps, n, hp->n_embd, c->h);
+}
+
 void tl_forward(tl_context *c, const int32_t *tokens, int n, float *out) {
     tl_model *m = c->model;
     const tl_hparams *hp = &m->hp;
@@ -136,22 +142,26 @@ void tl_forward(tl_context *c, const int32_t *tokens, int n, float *out) {
     o->get_rows(b, m->tok_embd, tokens, n, c->x);
     if (a->embed_scale) o->unary(b, TL_UNARY_SCALE, sqrtf((float)E), c->x, nE);
 
+    /* Each residual add is fused with the norm that reads x next (add_norm):
+     * the attention output's with ffn_norm, the FFN output's with the next
+     * layer's attn_norm. The last layer's FFN output is added on its own,
+     * before the output norm of the last row(s). */
+    o->norm(b, a->norm, c->x, m->layers[0].attn_norm, m->layers[0].attn_norm_b, hp->norm_eps, n, E, c->h);
     for (int il = 0; il < hp->n_layer; il++) {
         const tl_layer_w *L = &m->layers[il];
-        o->norm(b, a->norm, c->x, L->attn_norm, L->attn_norm_b, hp->norm_eps, n, E, c->h);
+        const tl_layer_w *next = il + 1 < hp->n_layer ? &m->layers[il + 1] : NULL;
         attention(c, il, n);
         if (a->parallel_block) { // x + attn(n(x)) + ffn(n(x))
             ffn(c, L, c->h, n);
             o->add(b, c->x, c->o, nE);
-            o->add(b, c->x, c->ffn, nE);
-            continue;
+        } else {
+            add_norm(c, c->o, L->ffn_norm, L->ffn_norm_b, n);
+            ffn(c, L, c->h, n);
+            if (L->ffn_post_norm)
+                o->norm(b, TL_NORM_RMS, c->ffn, L->ffn_post_norm, NULL, hp->norm_eps, n, E, c->ffn);
         }
-        o->add(b, c->x, c->o, nE);
-        o->norm(b, a->norm, c->x, L->ffn_norm, L->ffn_norm_b, hp->norm_eps, n, E, c->h);
-        ffn(c, L, c->h, n);
-        if (L->ffn_post_norm)
-            o->norm(b, TL_NORM_RMS, c->ffn, L->ffn_post_norm, NULL, hp->norm_eps, n, E, c->ffn);
-        o->add(b, c->x, c->ffn, nE);
+        if (next) add_norm(c, c->ffn, next->attn_norm, next->attn_norm_b, n);
+        else o->add(b, c->x, c->ffn, nE);
     }
 
     /* logits of every row, or of the last only */

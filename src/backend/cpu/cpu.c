@@ -78,29 +78,51 @@ static void cpu_get_rows(tl_backend *b, const tl_tensor *t, const int32_t *ids, 
  * about what a thread does to 8K floats in these kernels. */
 enum { SMALL_JOB = 8192 };
 
+/* y = norm(x) * w [+ bias] by rows; with d, x += d first (add_norm), row by
+ * row, so each row is read once while it is in cache */
 typedef struct norm_job {
     tl_norm_row_fn row;
     bool layer;
-    const float *x, *w, *bias;
+    float *x;        /* written only with d */
+    const float *d, *w, *bias;
     float eps;
     int n, dim;
     float *y;
 } norm_job;
 
+// x (n,) += d (n,)
+static void add_row(int n, float *restrict x, const float *restrict d) {
+    for (int i = 0; i < n; i++) x[i] += d[i];
+}
+
 static void norm_work(void *arg, int ith, int nth) {
     const norm_job *j = arg;
-    for (int r = ith; r < j->n; r += nth)
-        j->row(j->dim, j->y + (size_t)r * j->dim, j->x + (size_t)r * j->dim, j->w, j->bias, j->eps,
-               j->layer);
+    for (int r = ith; r < j->n; r += nth) {
+        float *x = j->x + (size_t)r * j->dim;
+        if (j->d) add_row(j->dim, x, j->d + (size_t)r * j->dim);
+        j->row(j->dim, j->y + (size_t)r * j->dim, x, j->w, j->bias, j->eps, j->layer);
+    }
+}
+
+static void norm_run(tl_backend *b, const norm_job *j) {
+    /* a decode token's row or two: less work than waking the workers */
+    if ((size_t)j->n * (size_t)j->dim <= SMALL_JOB) norm_work((void *)j, 0, 1);
+    else tl_pool_run(tl_cpu_of(b)->pool, norm_work, (void *)j);
 }
 
 static void cpu_norm(tl_backend *b, tl_norm_kind kind, const float *x, const tl_tensor *w,
                      const tl_tensor *bias, float eps, int n, int dim, float *y) {
-    norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, x, w ? w->data : NULL,
-                   bias ? bias->data : NULL, eps, n, dim, y };
-    /* a decode token's row or two: less work than waking the workers */
-    if ((size_t)n * (size_t)dim <= SMALL_JOB) norm_work(&j, 0, 1);
-    else tl_pool_run(tl_cpu_of(b)->pool, norm_work, &j);
+    const norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, (float *)x, NULL,
+                         w ? w->data : NULL, bias ? bias->data : NULL, eps, n, dim, y };
+    norm_run(b, &j);
+}
+
+static void cpu_add_norm(tl_backend *b, tl_norm_kind kind, float *x, const float *d,
+                         const tl_tensor *w, const tl_tensor *bias, float eps, int n, int dim,
+                         float *y) {
+    const norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, x, d,
+                         w ? w->data : NULL, bias ? bias->data : NULL, eps, n, dim, y };
+    norm_run(b, &j);
 }
 
 typedef struct rope_job {
@@ -256,9 +278,24 @@ static void cpu_unary(tl_backend *b, tl_unary op, float arg, float *x, size_t co
     else tl_pool_run(c->pool, unary_work, &j);
 }
 
+typedef struct add_job {
+    float *y;
+    const float *x;
+    size_t count;
+} add_job;
+
+static void add_work(void *arg, int ith, int nth) {
+    const add_job *j = arg;
+    float *restrict y = j->y;
+    const float *restrict x = j->x;
+    for (size_t i = j->count * (size_t)ith / (size_t)nth; i < j->count * (size_t)(ith + 1) / (size_t)nth; i++)
+        y[i] += x[i];
+}
+
 static void cpu_add(tl_backend *b, float *y, const float *x, size_t count) {
-    (void)b;
-    for (size_t i = 0; i < count; i++) y[i] += x[i];
+    const add_job j = { y, x, count };
+    if (count <= SMALL_JOB) add_work((void *)&j, 0, 1);
+    else tl_pool_run(tl_cpu_of(b)->pool, add_work, (void *)&j);
 }
 
 static void cpu_free(tl_backend *b) {
@@ -290,6 +327,7 @@ static const tl_backend_ops k_cpu_ops = {
     .matmul = tl_cpu_matmul,
     .matmul_multi = tl_cpu_matmul_multi,
     .norm = cpu_norm,
+    .add_norm = cpu_add_norm,
     .rope = cpu_rope,
     .kv_store = tl_cpu_kv_store,
     .attention = tl_cpu_attention,
