@@ -6,6 +6,13 @@
 #include <stdio.h>
 #include "torchless.h"
 
+/* A comma-separated list of integers, as llama-bench takes: -p 128,512 */
+enum { CLI_LIST_MAX = 16 };
+typedef struct cli_list {
+    int v[CLI_LIST_MAX];
+    int n;
+} cli_list;
+
 /* Common options; each subcommand reads the ones it needs. */
 typedef struct cli_opts {
     const char *model;
@@ -22,7 +29,8 @@ typedef struct cli_opts {
     const char *tokens_file;
     const char *out_file;
     const char *inp_file;
-    int bench_p, bench_n, bench_r, bench_d;
+    cli_list bench_p, bench_n, bench_d; /* bench's -p, -n, -d: comma lists */
+    int bench_r;
     bool csv;
     const char *dtype;    /* --dtype: convert weights at load */
 } cli_opts;

@@ -1,7 +1,9 @@
 /* cmd_bench.c — `torchless bench`: prompt processing (pp) and generation (tg)
  * tokens per second, mean ± stddev over repetitions, like llama-bench; with
  * -d D both are timed after D tokens already in the cache (llama-bench's -d,
- * ik_llama.cpp's -gp), where attention over the cache adds to the weights. */
+ * ik_llama.cpp's -gp), where attention over the cache adds to the weights.
+ * -p, -n and -d take comma lists, as llama-bench's: one model load and one
+ * context (sized for the largest) serve every test, each a line. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,56 @@ static void stats(const double *v, int n, double *mean, double *sd) {
 }
 
 static const char k_usage[] =
-    "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-d 0] [-r 3] [--csv] [--kv-dtype f16|f32|q8_0]\n";
+    "usage: torchless bench MODEL [-t N] [-p 128] [-n 32] [-d 0] [-r 3] [--csv] [--kv-dtype f16|f32|q8_0]\n"
+    "       -p, -n and -d take comma lists (-p 128,512 -n 32 -d 0,2048): every -p and -n at every -d\n";
+
+static int list_max(const cli_list *l) {
+    int m = 0;
+    for (int i = 0; i < l->n; i++) m = l->v[i] > m ? l->v[i] : m;
+    return m;
+}
+
+static bool list_any_below(const cli_list *l, int lo) {
+    for (int i = 0; i < l->n; i++)
+        if (l->v[i] < lo) return true;
+    return false;
+}
+
+/* One test's repetitions: its tokens/s per repetition into v (r,), from
+ * the cache truncated to depth d each time; pp: a batch of p prompt tokens
+ * (toks + d), tg: n tokens decoded one at a time. */
+typedef struct bench_run {
+    tl_context *c;
+    const tl_token *toks;
+    tl_token t0;
+    int nv, r;
+} bench_run;
+
+static tl_status time_pp(const bench_run *b, int d, int p, double *v) {
+    tl_status st = TL_OK;
+    for (int rep = 0; rep < b->r && st == TL_OK; rep++) {
+        tl_context_truncate(b->c, d);
+        const double t = cli_now();
+        st = tl_decode(b->c, b->toks + d, p);
+        v[rep] = p / (cli_now() - t);
+    }
+    return st;
+}
+
+static tl_status time_tg(const bench_run *b, int d, int n, double *v) {
+    tl_status st = TL_OK;
+    for (int rep = 0; rep < b->r && st == TL_OK; rep++) {
+        tl_context_truncate(b->c, d);
+        tl_token tok = b->t0;
+        const double t = cli_now();
+        for (int i = 0; i < n && st == TL_OK; i++) {
+            st = tl_decode(b->c, &tok, 1);
+            tok = (tl_token)((tok + 1) % b->nv);
+        }
+        v[rep] = n / (cli_now() - t);
+    }
+    return st;
+}
 
 int cmd_bench(int argc, char **argv, int first) {
     cli_opts o;
@@ -26,14 +77,15 @@ int cmd_bench(int argc, char **argv, int first) {
         fprintf(stderr, "%s", k_usage);
         return 2;
     }
-    const char *bad = o.bench_p < 0   ? "-p (prompt tokens) must be >= 0"
-                      : o.bench_n < 0 ? "-n (generated tokens) must be >= 0"
-                      : o.bench_d < 0 ? "-d (depth) must be >= 0"
-                      : o.bench_r < 1 ? "-r (repetitions) must be >= 1"
-                      : o.bench_p == 0 && o.bench_n == 0 ? "nothing to time: -p and -n are both 0"
-                      : o.bench_d > (1 << 20) - o.bench_p - o.bench_n
-                          ? "-d + -p + -n must stay within 1048576 tokens"
-                          : NULL;
+    const cli_list *pl = &o.bench_p, *nl = &o.bench_n, *dl = &o.bench_d;
+    const int P = list_max(pl), N = list_max(nl), D = list_max(dl), r = o.bench_r;
+    const char *bad = list_any_below(pl, 0)   ? "-p (prompt tokens) must be >= 0"
+                      : list_any_below(nl, 0) ? "-n (generated tokens) must be >= 0"
+                      : list_any_below(dl, 0) ? "-d (depth) must be >= 0"
+                      : r < 1                 ? "-r (repetitions) must be >= 1"
+                      : P == 0 && N == 0      ? "nothing to time: -p and -n are both 0"
+                      : D > (1 << 20) - P - N ? "-d + -p + -n must stay within 1048576 tokens"
+                                              : NULL;
     if (bad) {
         fprintf(stderr, "torchless: bench: %s\n%s", bad, k_usage);
         return 2;
@@ -43,16 +95,16 @@ int cmd_bench(int argc, char **argv, int first) {
     if (!m) return 1;
     tl_model_info in;
     tl_model_get_info(m, &in);
-    const int p = o.bench_p, n = o.bench_n, r = o.bench_r, d = o.bench_d;
-    if (in.n_ctx_train > 0 && d + p + n > in.n_ctx_train)
+    if (in.n_ctx_train > 0 && D + P + N > in.n_ctx_train)
         fprintf(stderr,
                 "torchless: bench: warning: -d + -p + -n = %d tokens, past the model's trained "
                 "context of %d (timed all the same; the cache is sized for them)\n",
-                d + p + n, in.n_ctx_train);
+                D + P + N, in.n_ctx_train);
+    /* one context for every test: sized for the largest depth, prompt and generation */
     tl_context_params cp = tl_context_default_params();
-    cp.n_ctx = d + p + n + 1;
-    cp.n_batch = p > 0 ? p : 1;
-    if (cp.n_batch < d) cp.n_batch = d < 512 ? d : 512; /* the depth's prefill */
+    cp.n_ctx = D + P + N + 1;
+    cp.n_batch = P > 0 ? P : 1;
+    if (cp.n_batch < D) cp.n_batch = D < 512 ? D : 512; /* the depth's prefill */
     cp.kv_type = o.kv_type;
     tl_context *c = NULL;
     if (tl_context_init(m, &cp, &c) != TL_OK) {
@@ -62,73 +114,62 @@ int cmd_bench(int argc, char **argv, int first) {
     }
     /* a fixed pseudo-random depth and prompt: speed does not depend on the ids */
     const int nv = tl_model_n_vocab(m);
-    tl_token *toks = malloc(sizeof(tl_token) * (size_t)(d + p + 1));
+    tl_token *toks = malloc(sizeof(tl_token) * (size_t)(D + P + 1));
     uint64_t x = 88172645463325252ull;
-    for (int i = 0; i < d + p; i++) {
+    for (int i = 0; i < D + P; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         toks[i] = (tl_token)(x % (uint64_t)nv);
     }
-    double *pp = calloc(r, sizeof(double)), *tg = calloc(r, sizeof(double));
-    tl_token t0 = tl_token_bos(m) >= 0 ? tl_token_bos(m) : 0;
-    /* warm-up (page in weights, spin up threads), then the depth, once */
-    tl_status st = tl_decode(c, &t0, 1);
-    tl_context_reset(c);
-    if (st == TL_OK && d > 0) st = tl_decode(c, toks, d);
-    for (int rep = 0; rep < r && st == TL_OK; rep++) {
-        if (p > 0) {
-            tl_context_truncate(c, d);
-            double t = cli_now();
-            st = tl_decode(c, toks + d, p);
-            pp[rep] = p / (cli_now() - t);
-        }
-        if (n > 0 && st == TL_OK) {
-            tl_context_truncate(c, d);
-            tl_token tok = t0;
-            double t = cli_now();
-            for (int i = 0; i < n && st == TL_OK; i++) {
-                st = tl_decode(c, &tok, 1);
-                tok = (tl_token)((tok + 1) % nv);
-            }
-            tg[rep] = n / (cli_now() - t);
-        }
-    }
-    if (st != TL_OK) {
-        fprintf(stderr, "torchless: error: %s\n", tl_context_error(c));
-        free(pp), free(tg), free(toks);
-        tl_context_free(c);
-        tl_model_free(m);
-        return 1;
-    }
-    double pm, ps, gm, gs;
-    stats(pp, r, &pm, &ps);
-    stats(tg, r, &gm, &gs);
-    char at[32] = ""; /* the test names' depth suffix: "pp128@d2048" */
-    if (d > 0) snprintf(at, sizeof at, "@d%d", d);
-    if (o.csv) {
-        if (p > 0) printf("pp%d%s,%.2f,%.2f\n", p, at, pm, ps);
-        if (n > 0) printf("tg%d%s,%.2f,%.2f\n", n, at, gm, gs);
-    } else {
+    double *v = calloc(r, sizeof(double));
+    const bench_run b = { c, toks, tl_token_bos(m) >= 0 ? tl_token_bos(m) : 0, nv, r };
+    /* warm-up (page in weights, spin up threads) */
+    tl_status st = tl_decode(c, &b.t0, 1);
+    const char *name = strrchr(o.model, '/') ? strrchr(o.model, '/') + 1 : o.model;
+    const double gib = in.weight_bytes / 1073741824.0;
+    const double kv_row = (double)tl_context_memory(c) / cp.n_ctx; /* cache bytes per position */
+    if (!o.csv) {
         printf("| model | type | size | threads | cpu | test | t/s | GB/s |\n");
         printf("|---|---|---|---|---|---|---|---|\n");
-        const char *name = strrchr(o.model, '/') ? strrchr(o.model, '/') + 1 : o.model;
-        /* bytes a generated token reads: the weights, and the cache rows it
-         * attends to, d + (n + 1) / 2 on average (fewer under a sliding
-         * window: then this overstates) */
-        const double kv_row = (double)tl_context_memory(c) / cp.n_ctx;
-        const double tok_bytes = (double)in.weight_bytes + kv_row * (d + (n + 1) / 2.0);
-        double gib = in.weight_bytes / 1073741824.0;
-        if (p > 0)
-            printf("| %s | %s | %.2f GiB | %d | %s | pp%d%s | %.2f ± %.2f | |\n", name,
-                   in.file_type, gib, in.n_threads, tl_cpu_variant(), p, at, pm, ps);
-        if (n > 0)
-            printf("| %s | %s | %.2f GiB | %d | %s | tg%d%s | %.2f ± %.2f | %.1f |\n", name,
-                   in.file_type, gib, in.n_threads, tl_cpu_variant(), n, at, gm, gs,
-                   gm * tok_bytes / 1e9);
     }
-    free(pp);
-    free(tg);
+    for (int di = 0; di < dl->n && st == TL_OK; di++) {
+        const int d = dl->v[di];
+        char at[32] = ""; /* the test names' depth suffix: "pp128@d2048" */
+        if (d > 0) snprintf(at, sizeof at, "@d%d", d);
+        /* the depth, once for all of its tests */
+        tl_context_reset(c);
+        if (d > 0) st = tl_decode(c, toks, d);
+        for (int pi = 0; pi < pl->n && st == TL_OK; pi++) {
+            const int p = pl->v[pi];
+            if (p == 0 || (st = time_pp(&b, d, p, v)) != TL_OK) continue;
+            double mean, sd;
+            stats(v, r, &mean, &sd);
+            if (o.csv) printf("pp%d%s,%.2f,%.2f\n", p, at, mean, sd);
+            else
+                printf("| %s | %s | %.2f GiB | %d | %s | pp%d%s | %.2f ± %.2f | |\n", name,
+                       in.file_type, gib, in.n_threads, tl_cpu_variant(), p, at, mean, sd);
+        }
+        for (int ni = 0; ni < nl->n && st == TL_OK; ni++) {
+            const int n = nl->v[ni];
+            if (n == 0 || (st = time_tg(&b, d, n, v)) != TL_OK) continue;
+            double mean, sd;
+            stats(v, r, &mean, &sd);
+            /* bytes a generated token reads: the weights, and the cache rows
+             * it attends to, d + (n + 1) / 2 on average (fewer under a
+             * sliding window: then this overstates) */
+            const double tok_bytes = (double)in.weight_bytes + kv_row * (d + (n + 1) / 2.0);
+            if (o.csv) printf("tg%d%s,%.2f,%.2f\n", n, at, mean, sd);
+            else
+                printf("| %s | %s | %.2f GiB | %d | %s | tg%d%s | %.2f ± %.2f | %.1f |\n", name,
+                       in.file_type, gib, in.n_threads, tl_cpu_variant(), n, at, mean, sd,
+                       mean * tok_bytes / 1e9);
+        }
+        fflush(stdout);
+    }
+    const int rc = st == TL_OK ? 0 : 1;
+    if (st != TL_OK) fprintf(stderr, "torchless: error: %s\n", tl_context_error(c));
+    free(v);
     free(toks);
     tl_context_free(c);
     tl_model_free(m);
-    return 0;
+    return rc;
 }

@@ -15,6 +15,7 @@ static const char *k_usage =
     "       torchless info MODEL                        format, hyperparameters, tensors\n"
     "       torchless tokenize MODEL (TEXT | --inp FILE)\n"
     "       torchless bench MODEL [-t N] [-p 128] [-n 32] [-d 0] [-r 3] [--kv-dtype T] [--csv]\n"
+    "                                    -p, -n, -d: comma lists (-p 128,512), as llama-bench\n"
     "       torchless quantize IN.gguf OUT.gguf TYPE [--threads N] [--pure]\n"
     "                                    TYPE: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k\n"
     "                                    q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
@@ -53,6 +54,22 @@ static bool parse_int(const char *s, int *out) {
     return true;
 }
 
+/* "128" or "128,512,...": at most CLI_LIST_MAX values, each as parse_int */
+static bool parse_list(const char *s, cli_list *out) {
+    char buf[16];
+    out->n = 0;
+    for (const char *p = s;; p++) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (out->n == CLI_LIST_MAX || len == 0 || len >= sizeof buf) return false;
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        if (!parse_int(buf, &out->v[out->n++])) return false;
+        if (!e) return true;
+        p = e;
+    }
+}
+
 static bool parse_float(const char *s, float *out) {
     char *end;
     errno = 0;
@@ -67,8 +84,9 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char **pos, i
     o->max_tokens = -1;
     o->kv_type = TL_KV_F16;
     o->sp = tl_sampler_default_params();
-    o->bench_p = 128;
-    o->bench_n = 32;
+    o->bench_p = (cli_list){ { 128 }, 1 };
+    o->bench_n = (cli_list){ { 32 }, 1 };
+    o->bench_d = (cli_list){ { 0 }, 1 };
     o->bench_r = 3;
     int np = 0;
     for (int i = first; i < argc; i++) {
@@ -78,12 +96,13 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char **pos, i
 #define INT_OPT(name, dst) else if (!strcmp(a, name)) ok = v && parse_int(v, &(dst))
 #define FLT_OPT(name, dst) else if (!strcmp(a, name)) ok = v && parse_float(v, &(dst))
 #define STR_OPT(name, dst) else if (!strcmp(a, name)) ok = v && ((dst) = v)
+#define LIST_OPT(name, dst) else if (!strcmp(a, name)) ok = v && parse_list(v, &(dst))
         if (0) {}
         INT_OPT("--max-tokens", o->max_tokens);
-        INT_OPT("-n", o->bench_n);
-        INT_OPT("-p", o->bench_p);
+        LIST_OPT("-n", o->bench_n);
+        LIST_OPT("-p", o->bench_p);
         INT_OPT("-r", o->bench_r);
-        INT_OPT("-d", o->bench_d);
+        LIST_OPT("-d", o->bench_d);
         INT_OPT("--threads", o->threads);
         INT_OPT("-t", o->threads);
         INT_OPT("--max-seq-len", o->max_seq_len);
@@ -135,6 +154,7 @@ int cli_parse(int argc, char **argv, int first, cli_opts *o, const char **pos, i
 #undef INT_OPT
 #undef FLT_OPT
 #undef STR_OPT
+#undef LIST_OPT
     }
     return np;
 }
