@@ -130,7 +130,7 @@ static void run_attn(const tl_kern *kern) {
     for (int i = 0; i < RMAX * NT; i++) s[i] = bench_frand(&st) * 0.01f;
     const int rs[] = { 1, 3, 4, 8, 15, 16 }, hds[] = { 64, 128 };
     for (int hi = 0; hi < 2; hi++)
-        for (int ri = 0; ri < 6; ri++) {
+        for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++) {
             const int R = rs[ri], hd = hds[hi];
             const size_t krow = (size_t)hd / 32 * 34; /* Q8_0 rows, packed as the cache's */
             kern->from_float[TL_DTYPE_Q8_0](f, kq, (int64_t)NT * hd);

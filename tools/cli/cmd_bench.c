@@ -23,15 +23,15 @@ static const char k_usage[] =
     "       -p, -n and -d take comma lists (-p 128,512 -n 32 -d 0,2048): every -p and -n at every -d\n";
 
 static int list_max(const cli_list *l) {
-    int m = 0;
-    for (int i = 0; i < l->n; i++) m = l->v[i] > m ? l->v[i] : m;
+    int m = l->v[0];
+    for (int i = 1; i < l->n; i++) m = l->v[i] > m ? l->v[i] : m;
     return m;
 }
 
-static bool list_any_below(const cli_list *l, int lo) {
-    for (int i = 0; i < l->n; i++)
-        if (l->v[i] < lo) return true;
-    return false;
+static int list_min(const cli_list *l) {
+    int m = l->v[0];
+    for (int i = 1; i < l->n; i++) m = l->v[i] < m ? l->v[i] : m;
+    return m;
 }
 
 /* One test's repetitions: its tokens/s per repetition into v (r,), from
@@ -79,11 +79,11 @@ int cmd_bench(int argc, char **argv, int first) {
     }
     const cli_list *pl = &o.bench_p, *nl = &o.bench_n, *dl = &o.bench_d;
     const int P = list_max(pl), N = list_max(nl), D = list_max(dl), r = o.bench_r;
-    const char *bad = list_any_below(pl, 0)   ? "-p (prompt tokens) must be >= 0"
-                      : list_any_below(nl, 0) ? "-n (generated tokens) must be >= 0"
-                      : list_any_below(dl, 0) ? "-d (depth) must be >= 0"
-                      : r < 1                 ? "-r (repetitions) must be >= 1"
-                      : P == 0 && N == 0      ? "nothing to time: -p and -n are both 0"
+    const char *bad = list_min(pl) < 0   ? "-p (prompt tokens) must be >= 0"
+                      : list_min(nl) < 0 ? "-n (generated tokens) must be >= 0"
+                      : list_min(dl) < 0 ? "-d (depth) must be >= 0"
+                      : r < 1            ? "-r (repetitions) must be >= 1"
+                      : P == 0 && N == 0 ? "nothing to time: -p and -n are both 0"
                       : D > (1 << 20) - P - N ? "-d + -p + -n must stay within 1048576 tokens"
                                               : NULL;
     if (bad) {

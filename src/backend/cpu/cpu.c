@@ -104,25 +104,20 @@ static void norm_work(void *arg, int ith, int nth) {
     }
 }
 
-static void norm_run(tl_backend *b, const norm_job *j) {
+/* norm (d NULL) and add_norm share the job: x is written only with d */
+static void cpu_add_norm(tl_backend *b, tl_norm_kind kind, float *x, const float *d,
+                         const tl_tensor *w, const tl_tensor *bias, float eps, int n, int dim,
+                         float *y) {
+    norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, x, d,
+                   w ? w->data : NULL, bias ? bias->data : NULL, eps, n, dim, y };
     /* a decode token's row or two: less work than waking the workers */
-    if ((size_t)j->n * (size_t)j->dim <= SMALL_JOB) norm_work((void *)j, 0, 1);
-    else tl_pool_run(tl_cpu_of(b)->pool, norm_work, (void *)j);
+    if ((size_t)n * (size_t)dim <= SMALL_JOB) norm_work(&j, 0, 1);
+    else tl_pool_run(tl_cpu_of(b)->pool, norm_work, &j);
 }
 
 static void cpu_norm(tl_backend *b, tl_norm_kind kind, const float *x, const tl_tensor *w,
                      const tl_tensor *bias, float eps, int n, int dim, float *y) {
-    const norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, (float *)x, NULL,
-                         w ? w->data : NULL, bias ? bias->data : NULL, eps, n, dim, y };
-    norm_run(b, &j);
-}
-
-static void cpu_add_norm(tl_backend *b, tl_norm_kind kind, float *x, const float *d,
-                         const tl_tensor *w, const tl_tensor *bias, float eps, int n, int dim,
-                         float *y) {
-    const norm_job j = { tl_cpu_of(b)->kern->norm_row, kind == TL_NORM_LAYER, x, d,
-                         w ? w->data : NULL, bias ? bias->data : NULL, eps, n, dim, y };
-    norm_run(b, &j);
+    cpu_add_norm(b, kind, (float *)x, NULL, w, bias, eps, n, dim, y);
 }
 
 typedef struct rope_job {

@@ -187,7 +187,6 @@ TL_AVX2_INLINE __m256 ld_f16x8(const uint16_t *p) {
 
 /* ---- the driver ------------------------------------------------------------ */
 
-
 /* One group of 8 packed rows (w: its first block of the segment) x C
  * tokens, C = CT (tile), 3 (tile3) or 1 (tile1), over nb blocks:
  *   y[c * ldy + i] (+)= row i . token c   (first: from 0, else onto y) */
